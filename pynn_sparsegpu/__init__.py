@@ -1,0 +1,31 @@
+"""pyNN.sparsegpu: a PyNN backend on a sparse, rewirable engine that runs on NumPy or CuPy.
+
+    import pyNN.sparsegpu as sim     # or: import pynn_sparsegpu as sim
+    sim.setup(timestep=0.1, backend="auto")
+"""
+
+from pyNN import errors, random, space  # noqa: F401
+from pyNN.connectors import *  # noqa: F401,F403
+from pyNN.network import Network  # noqa: F401
+from pyNN.random import GSLRNG, NumpyRNG, RandomDistribution  # noqa: F401
+from pyNN.recording import *  # noqa: F401,F403
+from pyNN.space import Space  # noqa: F401
+from pyNN.standardmodels import StandardCellType
+
+from .control import (backend_info, end, get_current_time, get_max_delay, get_min_delay,  # noqa: F401
+                      get_time_step, initialize, num_processes, rank, reset, run, run_for, run_until, setup)
+from .populations import Assembly, Population, PopulationView  # noqa: F401
+from .procedural_api import connect, create, record, record_gsyn, record_v  # noqa: F401
+from .projections import Projection  # noqa: F401
+from .standardmodels.cells import *  # noqa: F401,F403
+from .standardmodels.electrodes import ACSource, DCSource, NoisyCurrentSource, StepCurrentSource  # noqa: F401
+from .standardmodels.synapses import *  # noqa: F401,F403
+
+__version__ = "0.1.0"
+
+
+def list_standard_models():
+    """The names of the standard cell types available in this backend."""
+    return [obj.__name__ for obj in globals().values()
+            if isinstance(obj, type) and issubclass(obj, StandardCellType) and obj is not StandardCellType
+            and hasattr(obj, "engine_model")]

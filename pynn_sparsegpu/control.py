@@ -1,0 +1,78 @@
+"""Simulation control: setup, run, reset, end and the state queries, as PyNN 0.13 defines them."""
+
+from __future__ import annotations
+
+import numbers
+
+from pyNN import common
+from pyNN.common.control import DEFAULT_MAX_DELAY, DEFAULT_MIN_DELAY, DEFAULT_TIMESTEP
+from pyNN.recording import get_io
+
+from . import simulator
+
+# keyword arguments other backends take; accepted and ignored here, as pyNN.nest ignores NEURON's
+IGNORED_SETUP_ARGUMENTS = ("threads", "t_flush", "verbosity", "spike_precision", "recording_precision",
+                           "use_cvode", "rtol", "atol", "default_maxstep", "grng_seed", "rng_seeds",
+                           "rng_seeds_seed", "build_dependencies", "compile", "debug", "spike_buffer_size")
+
+
+def _check_time(name, value, allow_auto=False):
+    if allow_auto and value == "auto":
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value == value \
+            or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{name}={value!r} is not allowed; it must be a finite number of ms"
+                         + (" or 'auto'" if allow_auto else ""))
+    if value <= 0:
+        raise ValueError(f"{name}={value!r} is not allowed; it must be > 0 ms")
+
+
+def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, **extra_params):
+    """Start a new simulation, destroying any existing network.
+
+    sparsegpu-specific keyword arguments:
+      backend    "auto" (default; CuPy if usable, else NumPy), "numpy" or "cupy"
+                 (or environment variable PYNN_SPARSEGPU_BACKEND)
+      precision  "float64" (NumPy default) or "float32" (CuPy default)
+      rng_seed   integer seed from which every random stream of the engine is derived
+    Arguments meant for other backends (threads, t_flush, verbosity, spike_precision, ...) are ignored.
+    """
+    max_delay = extra_params.get("max_delay", DEFAULT_MAX_DELAY)
+    _check_time("timestep", timestep)
+    _check_time("min_delay", min_delay, allow_auto=True)
+    _check_time("max_delay", max_delay, allow_auto=True)
+    common.setup(timestep, min_delay, **extra_params)
+    known = {"max_delay", "backend", "precision", "rng_seed", "seed"} | set(IGNORED_SETUP_ARGUMENTS)
+    unknown = set(extra_params) - known
+    if unknown:
+        import warnings
+        warnings.warn(f"setup() ignores the argument(s) {sorted(unknown)} (not used by pyNN.sparsegpu)")
+    seed = extra_params.get("rng_seed", extra_params.get("seed"))
+    simulator.state.setup(timestep, min_delay, max_delay, backend=extra_params.get("backend"),
+                          precision=extra_params.get("precision"), rng_seed=seed)
+    return rank()
+
+
+def end(compatible_output=True):
+    """Write any data requested with write_on_end and close the simulation."""
+    state = simulator.state
+    for population, variables, filename in state.write_on_end:
+        population.write_data(get_io(filename), variables)
+    state.write_on_end = []
+    state.end()
+
+
+run, run_until = common.build_run(simulator)
+run_for = run
+reset = common.build_reset(simulator)
+initialize = common.initialize
+get_current_time, get_time_step, get_min_delay, get_max_delay, num_processes, rank = \
+    common.build_state_queries(simulator)
+
+
+def backend_info() -> dict:
+    """Which array path, device and precision the current simulation uses, and why."""
+    backend = simulator.state.backend
+    if backend is None:
+        return {"backend": None, "device": None, "precision": None, "reason": "setup() has not been called"}
+    return backend.info()

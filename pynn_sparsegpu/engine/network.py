@@ -1,0 +1,134 @@
+"""The simulation loop: neuron groups, projections, electrodes and record buffers, stepped on the grid.
+
+One step k (from t = k dt to t + dt):
+  1. every group updates (reads its ring-buffer slot k, integrates, fires) -> spike counts
+  2. every projection propagates the counts of its source into the target's ring buffer at k + delay
+  3. electrodes write the injected current that the neurons will see in step k + 1, A(t + dt)
+  4. record buffers take spikes and sampled state (flushed to the host in chunks)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .neurons.base import StepContext
+from .neurons.group import NeuronGroup
+from .recording import SpikeBuffer, StateBuffer
+
+
+class Network:
+    def __init__(self, backend, dt: float, seed: int | None = None):
+        if not (isinstance(dt, (int, float)) and dt > 0 and np.isfinite(dt)):
+            raise ValueError(f"timestep={dt!r} is not allowed; it must be a finite number > 0 (ms)")
+        self.backend, self.dt = backend, float(dt)
+        self._seeds = np.random.SeedSequence(seed)
+        self._group_seeds = self._seeds.spawn(1)[0]
+        self._electrode_seeds = self._seeds.spawn(1)[0]
+        self.groups: list[NeuronGroup] = []
+        self.projections = []
+        self.electrodes = []
+        self.spike_buffers: dict[int, list[SpikeBuffer]] = {}
+        self.state_buffers: dict[int, list[tuple[str, StateBuffer]]] = {}
+        self.step_index = 0
+        self.min_slots = 1
+
+    @property
+    def t(self) -> float:
+        return self.step_index * self.dt
+
+    # --- building -----------------------------------------------------------------------------------
+    def add_group(self, model, n: int, label: str = "") -> NeuronGroup:
+        group = NeuronGroup(model, n, self.backend, self._group_seeds.spawn(1)[0], label)
+        group.gid = len(self.groups)
+        self.groups.append(group)
+        return group
+
+    def add_electrode(self, cls):
+        seed = self._electrode_seeds.spawn(1)[0]
+        electrode = cls(self.backend, self._make_rng(seed))
+        self.electrodes.append(electrode)
+        return electrode
+
+    def _make_rng(self, seed):
+        if self.backend.is_gpu:
+            import cupy
+            return cupy.random.Generator(cupy.random.XORWOW(int(seed.generate_state(1)[0])))
+        return np.random.default_rng(seed)
+
+    def record_spikes(self, group, index) -> SpikeBuffer:
+        buf = SpikeBuffer(self.backend, np.asarray(index))
+        self.spike_buffers.setdefault(group.gid, []).append(buf)
+        return buf
+
+    def record_state(self, group, variable: str, index, interval_steps: int) -> StateBuffer:
+        if variable not in group.state or variable.startswith("_"):
+            public = [k for k in group.state if not k.startswith("_")]
+            raise ValueError(f"cannot record {variable!r} from {type(group.model).__name__}; "
+                             f"recordable state variables are {public}")
+        buf = StateBuffer(self.backend, np.asarray(index), interval_steps)
+        if self.step_index == 0:
+            buf.write(group.state[variable])          # the sample at t = 0
+        self.state_buffers.setdefault(group.gid, []).append((variable, buf))
+        return buf
+
+    def remove_buffer(self, buf) -> None:
+        """Stop recording into `buf` (used when the user resets what is recorded)."""
+        for buffers in self.spike_buffers.values():
+            if buf in buffers:
+                buffers.remove(buf)
+        for key, entries in self.state_buffers.items():
+            self.state_buffers[key] = [(v, b) for v, b in entries if b is not buf]
+
+    # --- running ------------------------------------------------------------------------------------
+    def n_slots(self) -> int:
+        longest = max([p.max_delay_steps for p in self.projections] + [0])
+        return max(self.min_slots, longest + 1)
+
+    def run(self, n_steps: int) -> None:
+        for projection in self.projections:
+            projection.prepare(self.dt)
+        slots = self.n_slots()
+        for group in self.groups:
+            group.prepare(self.dt, slots)
+        xp, dt = self.backend.xp, self.dt
+        for _ in range(int(n_steps)):
+            k = self.step_index
+            counts = []
+            for group in self.groups:
+                ctx = StepContext(xp=xp, dt=dt, t=k * dt, step=k, rng=group.rng)
+                counts.append(group.step(ctx))
+            for projection in self.projections:
+                projection.propagate(counts[projection.pre.gid], k)
+            for group in self.groups:
+                group.i_stim[...] = 0
+            for electrode in self.electrodes:
+                electrode.inject((k + 1) * dt, dt)
+            for gid, buffers in self.spike_buffers.items():
+                for buf in buffers:
+                    buf.write(k, counts[gid])
+            for gid, buffers in self.state_buffers.items():
+                state = self.groups[gid].state
+                for variable, buf in buffers:
+                    if (k + 1) % buf.interval == 0:
+                        buf.write(state[variable])
+            for projection in self.projections:
+                projection.after_step(k)
+            self.step_index += 1
+
+    def reset(self) -> None:
+        """Back to t = 0 with every state at its initial value (buffers are emptied by their owners)."""
+        self.step_index = 0
+        for group in self.groups:
+            group.reset_state()
+        for electrode in self.electrodes:
+            electrode.reset()
+        for projection in self.projections:
+            projection.reset()
+        for gid, buffers in self.state_buffers.items():
+            for variable, buf in buffers:
+                buf.clear(keep_last=False)
+                buf.write(self.groups[gid].state[variable])
+        for buffers in self.spike_buffers.values():
+            for buf in buffers:
+                buf.clear()
+

@@ -1,0 +1,123 @@
+"""NeuronGroup: the arrays of one population of one model, its input ring buffer and its step."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import NeuronModel, StepContext
+
+
+def _is_ragged(default) -> bool:
+    """Parameters whose default is None hold one sequence per neuron (spike_times, tbins, ...)."""
+    return default is None
+
+
+class NeuronGroup:
+    """n neurons of `model`.
+
+    params[name]  per-neuron arrays (device), or a list of host arrays for ragged parameters
+    state[name]   per-neuron state arrays (device); names starting with "_" are internal
+    ring          [n_slots, n_receptors, n] input buffer: slot (step % n_slots) is consumed by that step
+    i_stim        injected current for the coming step (nA), written by the electrodes
+    """
+
+    def __init__(self, model: NeuronModel, n: int, backend, seed_sequence: np.random.SeedSequence,
+                 label: str = ""):
+        self.model, self.n, self.backend, self.label = model, int(n), backend, label
+        xp = backend.xp
+        self._seed = seed_sequence
+        self.params = {}
+        for name, default in model.parameters.items():
+            if _is_ragged(default):
+                self.params[name] = [np.zeros(0) for _ in range(self.n)]
+            else:
+                self.params[name] = xp.full(self.n, default, dtype=backend.dtype)
+        self.initial = {name: self._full(name, value) for name, value in model.state.items()}
+        self.state = {}
+        self.ring = xp.zeros((1, len(model.receptors), self.n), dtype=backend.dtype)
+        self.i_stim = xp.zeros(self.n, dtype=backend.dtype)
+        self._derived = None
+        self._dt = None
+        self.reset_state()
+
+    # --- set-up -------------------------------------------------------------------------------------
+    def _full(self, name, value):
+        xp = self.backend.xp
+        dtype = xp.int32 if name == "_r" else self.backend.dtype
+        return xp.full(self.n, value, dtype=dtype)
+
+    def set_parameters(self, values: dict, index=None) -> None:
+        """Set parameters (engine names) for all neurons or the neurons at `index` (validated first)."""
+        xp = self.backend.xp
+        unknown = set(values) - set(self.params)
+        if unknown:
+            raise ValueError(f"{type(self.model).__name__} has no parameter(s) {sorted(unknown)}; "
+                             f"its parameters are {sorted(self.params)}")
+        regular = {k: v for k, v in values.items() if not _is_ragged(self.model.parameters[k])}
+        candidate = {}
+        for name, value in regular.items():
+            new = self.params[name].copy()
+            if index is None:
+                new[...] = xp.asarray(value, dtype=self.backend.dtype)
+            else:
+                new[index] = xp.asarray(value, dtype=self.backend.dtype)
+            candidate[name] = new
+        self.model.validate(candidate, xp)
+        self.params.update(candidate)
+        for name, value in values.items():
+            if _is_ragged(self.model.parameters[name]):
+                seqs = list(value)
+                positions = range(self.n) if index is None else np.arange(self.n)[index]
+                for pos, seq in zip(positions, seqs):
+                    self.params[name][pos] = np.asarray(seq, dtype=float)
+        self._derived = None
+
+    def set_initial(self, name: str, values, index=None) -> None:
+        """Set the initial value of a state variable (applied now, before the first run, and at reset)."""
+        if name not in self.initial or name.startswith("_"):
+            public = [k for k in self.initial if not k.startswith("_")]
+            raise ValueError(f"{type(self.model).__name__} has no state variable {name!r}; "
+                             f"allowed: {public}")
+        xp = self.backend.xp
+        arr = xp.asarray(values, dtype=self.backend.dtype)
+        if bool(xp.isnan(arr).any()):
+            raise ValueError(f"initial value of {name!r} contains NaN; a finite number is required")
+        if index is None:
+            self.initial[name][...] = arr
+            self.state[name][...] = arr
+        else:
+            self.initial[name][index] = arr
+            self.state[name][index] = arr
+
+    def reset_state(self) -> None:
+        self.state = {name: arr.copy() for name, arr in self.initial.items()}
+        self.ring[...] = 0
+        self.i_stim[...] = 0
+        self.rng = self._make_rng()
+
+    def _make_rng(self):
+        if self.backend.is_gpu:
+            import cupy
+            return cupy.random.Generator(cupy.random.XORWOW(int(self._seed.generate_state(1)[0])))
+        return np.random.default_rng(self._seed)
+
+    def prepare(self, dt: float, n_slots: int) -> None:
+        """Compute derived constants and size the ring buffer before a run."""
+        xp = self.backend.xp
+        if self._derived is None or self._dt != dt:
+            self._derived = self.model.derived(self.params, dt, xp)
+            self._dt = dt
+        if self.ring.shape[0] != n_slots:
+            ring = xp.zeros((n_slots, len(self.model.receptors), self.n), dtype=self.backend.dtype)
+            keep = min(n_slots, self.ring.shape[0])
+            ring[:keep] = self.ring[:keep]
+            self.ring = ring
+
+    # --- time step ----------------------------------------------------------------------------------
+    def step(self, ctx: StepContext):
+        """One update; returns integer spike counts (0 = no spike) for this step."""
+        slot = ctx.step % self.ring.shape[0]
+        syn = self.ring[slot]
+        counts = self.model.step(self.state, self.params, self._derived, syn, self.i_stim, ctx)
+        self.ring[slot] = 0
+        return counts

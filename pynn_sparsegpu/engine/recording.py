@@ -1,0 +1,86 @@
+"""Device-side record buffers, flushed to the host in chunks (not every step).
+
+SpikeBuffer:  counts[chunk, n_rec] written each step; a flush turns them into (step, channel) events.
+StateBuffer:  values[chunk, n_rec] of one state variable sampled every `interval` steps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+CHUNK_STEPS = 1000
+
+
+class SpikeBuffer:
+    def __init__(self, backend, index: np.ndarray, chunk: int = CHUNK_STEPS):
+        self.backend, self.index = backend, backend.xp.asarray(index)
+        self.n = len(index)
+        self._buf = backend.xp.zeros((chunk, self.n), dtype=backend.xp.int32)
+        self._first_step = None
+        self._fill = 0
+        self.steps = []      # host chunks: step of each spike
+        self.channels = []   # host chunks: position in `index` of each spike
+
+    def write(self, step: int, counts) -> None:
+        if self._fill == 0:
+            self._first_step = step
+        self._buf[self._fill] = counts[self.index]
+        self._fill += 1
+        if self._fill == self._buf.shape[0]:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._fill == 0:
+            return
+        host = self.backend.to_host(self._buf[:self._fill])   # synchronize! (once per chunk)
+        rows, cols = np.nonzero(host)
+        reps = host[rows, cols]
+        self.steps.append(np.repeat(rows + self._first_step, reps))
+        self.channels.append(np.repeat(cols, reps))
+        self._buf[:self._fill] = 0
+        self._fill = 0
+
+    def events(self):
+        """All recorded spikes as (steps, channels), sorted by step."""
+        self.flush()
+        if not self.steps:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        steps, chans = np.concatenate(self.steps), np.concatenate(self.channels)
+        self.steps, self.channels = [steps], [chans]
+        return steps, chans
+
+    def clear(self) -> None:
+        self.flush()
+        self.steps, self.channels = [], []
+
+
+class StateBuffer:
+    def __init__(self, backend, index: np.ndarray, interval: int, chunk: int = CHUNK_STEPS):
+        self.backend, self.index = backend, backend.xp.asarray(index)
+        self.interval = int(interval)
+        self._buf = backend.xp.zeros((chunk, len(index)), dtype=backend.dtype)
+        self._fill = 0
+        self.chunks = []     # host arrays [samples, n_rec]
+
+    def write(self, values) -> None:
+        self._buf[self._fill] = values[self.index]
+        self._fill += 1
+        if self._fill == self._buf.shape[0]:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._fill:
+            self.chunks.append(self.backend.to_host(self._buf[:self._fill]).astype(np.float64))  # synchronize!
+            self._fill = 0
+
+    def samples(self) -> np.ndarray:
+        self.flush()
+        if not self.chunks:
+            return np.zeros((0, len(self.index)))
+        data = np.concatenate(self.chunks, axis=0)
+        self.chunks = [data]
+        return data
+
+    def clear(self, keep_last: bool) -> None:
+        data = self.samples()
+        self.chunks = [data[-1:]] if keep_last and len(data) else []

@@ -1,0 +1,149 @@
+"""Population, PopulationView and Assembly: PyNN's common classes over one engine NeuronGroup each."""
+
+from __future__ import annotations
+
+import numpy as np
+from pyNN import common, errors
+from pyNN.parameters import ArrayParameter, ParameterSpace, Sequence, simplify
+from pyNN.standardmodels import StandardCellType
+
+from . import simulator
+from .recording import Recorder
+
+
+def _to_engine_values(value):
+    """Evaluated PyNN parameter values -> engine values (sequences become lists of host arrays)."""
+    if isinstance(value, (Sequence, ArrayParameter)):
+        return [np.asarray(value.value, dtype=float)]
+    arr = np.asarray(value)
+    if arr.dtype == object:
+        return [np.asarray(v.value if isinstance(v, (Sequence, ArrayParameter)) else v, dtype=float)
+                for v in arr.ravel()]
+    return arr
+
+
+def _check_sequences(celltype, values):
+    """Spike times must be sorted and non-negative (PyNN's rule), with a message naming the value."""
+    for name in ("spike_times",):
+        if name in values:
+            for seq in values[name]:
+                seq = np.asarray(seq, dtype=float)
+                if seq.size and (np.any(np.isnan(seq)) or np.any(seq < 0)):
+                    raise errors.InvalidParameterValueError(
+                        f"{type(celltype).__name__}: spike_times {seq.tolist()} contain negative or NaN "
+                        "times; times must be >= 0 ms")
+                if seq.size > 1 and np.any(np.diff(seq) < 0):
+                    raise errors.InvalidParameterValueError(
+                        f"{type(celltype).__name__}: spike_times {seq.tolist()} are not sorted; "
+                        "they must be in increasing order")
+
+
+class _EngineParameters:
+    """Shared by Population and PopulationView: read and write native parameters of the engine group."""
+
+    def _engine_index(self):
+        raise NotImplementedError
+
+    def _get_parameters(self, *names):
+        if isinstance(self.celltype, StandardCellType):
+            if any(name in self.celltype.computed_parameters() for name in names):
+                native_names = self.celltype.get_native_names()
+            else:
+                native_names = self.celltype.get_native_names(*names)
+            return self.celltype.reverse_translate(self._get_native_parameters(*native_names))
+        return self._get_native_parameters(*names)
+
+    def _get_native_parameters(self, *names):
+        group = self._engine_group
+        index = self._engine_index()
+        out = {}
+        for name in names:
+            value = group.params[name]
+            if isinstance(value, list):
+                selected = [value[i] for i in index]
+                out[name] = np.array([Sequence(v) for v in selected], dtype=Sequence)
+            else:
+                out[name] = simplify(group.backend.to_host(value)[index])
+        return ParameterSpace(out, shape=(len(index),))
+
+    def _set_parameters(self, parameter_space):
+        index = self._engine_index()
+        parameter_space.shape = (len(index),)
+        parameter_space.evaluate(simplify=False)
+        values = {name: _to_engine_values(value) for name, value in parameter_space.items()}
+        _check_sequences(self.celltype, values)
+        try:
+            self._engine_group.set_parameters(values, index=index)
+        except ValueError as err:
+            raise errors.InvalidParameterValueError(str(err)) from None
+
+    def _set_initial_value_array(self, variable, initial_values):
+        index = self._engine_index()
+        initial_values.shape = (len(index),)
+        values = initial_values.evaluate(simplify=False)
+        try:
+            self._engine_group.set_initial(variable, np.asarray(values, dtype=float), index=index)
+        except ValueError as err:
+            raise errors.InvalidParameterValueError(str(err)) from None
+
+
+class Assembly(common.Assembly):
+    __doc__ = common.Assembly.__doc__
+    _simulator = simulator
+
+
+class PopulationView(_EngineParameters, common.PopulationView):
+    __doc__ = common.PopulationView.__doc__
+    _simulator = simulator
+    _assembly_class = Assembly
+
+    @property
+    def _engine_group(self):
+        return self.parent._engine_group
+
+    def _engine_index(self):
+        return self.parent._engine_index()[self.mask]
+
+    def _get_view(self, selector, label=None):
+        return PopulationView(self, selector, label)
+
+
+class Population(_EngineParameters, common.Population):
+    __doc__ = common.Population.__doc__
+    _simulator = simulator
+    _recorder_class = Recorder
+    _assembly_class = Assembly
+
+    def __init__(self, size, cellclass, cellparams=None, structure=None, initial_values={}, label=None):
+        simulator.state.check_alive()
+        super().__init__(size, cellclass, cellparams, structure, initial_values, label)
+        simulator.state.populations.append(self)
+
+    def _create_cells(self):
+        if not isinstance(self.celltype, StandardCellType) or not hasattr(self.celltype, "engine_model"):
+            raise errors.InvalidModelError(
+                f"cell type {type(self.celltype).__name__} is not available in pyNN.sparsegpu; "
+                "use one of sim.list_standard_models()")
+        state = simulator.state
+        first = state.id_counter
+        self.all_cells = np.array([simulator.ID(i) for i in range(first, first + self.size)], dtype=simulator.ID)
+        self._mask_local = np.ones((self.size,), dtype=bool)
+        for cell in self.all_cells:
+            cell.parent = self
+        state.id_counter += self.size
+        self._engine_group = state.network.add_group(self.celltype.engine_model(), self.size, self.label)
+        parameter_space = self.celltype.native_parameters
+        parameter_space.shape = (self.size,)
+        parameter_space.evaluate(simplify=False)
+        values = {name: _to_engine_values(value) for name, value in parameter_space.items()}
+        _check_sequences(self.celltype, values)
+        try:
+            self._engine_group.set_parameters(values)
+        except ValueError as err:
+            raise errors.InvalidParameterValueError(str(err)) from None
+
+    def _engine_index(self):
+        return np.arange(self.size)
+
+    def _get_view(self, selector, label=None):
+        return PopulationView(self, selector, label)

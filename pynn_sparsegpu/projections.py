@@ -1,0 +1,216 @@
+"""Projection: PyNN's common Projection over one engine SynapseGroup per (source, target) population pair.
+
+PyNN-level indices (0..pre.size-1, 0..post.size-1, across views and assemblies) are mapped to
+(engine group, index in group) once; connections are buffered by `_convergent_connect` and the ragged rows
+are built at the next run in one vectorised pass.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pyNN import common, errors
+from pyNN.core import is_listlike
+from pyNN.space import Space
+
+from . import simulator
+from .engine.synapses import SynapseGroup
+from .populations import Assembly
+from .standardmodels.synapses import StaticSynapse
+
+
+def _parts(neurons):
+    """[(engine group, engine index array)] covering a Population, PopulationView or Assembly, in order."""
+    populations = neurons.populations if isinstance(neurons, Assembly) else [neurons]
+    return [(p._engine_group, np.asarray(p._engine_index())) for p in populations]
+
+
+class Connection(common.Connection):
+    """One synapse, read from the engine (indices are within the projection's pre/post)."""
+
+    def __init__(self, projection, pre, post, weight, delay):
+        self.projection = projection
+        self.presynaptic_index, self.postsynaptic_index = int(pre), int(post)
+        self.weight, self.delay = float(weight), float(delay)
+
+    def as_tuple(self, *names):
+        return tuple(getattr(self, name) for name in names)
+
+
+class Projection(common.Projection):
+    __doc__ = common.Projection.__doc__
+    _simulator = simulator
+    _static_synapse_class = StaticSynapse
+
+    def __init__(self, presynaptic_population, postsynaptic_population, connector, synapse_type=None,
+                 source=None, receptor_type=None, space=Space(), label=None):
+        simulator.state.check_alive()
+        super().__init__(presynaptic_population, postsynaptic_population, connector, synapse_type,
+                         source, receptor_type, space, label)
+        self._pre_parts = _parts(self.pre)
+        self._post_parts = _parts(self.post)
+        self._pre_part_of = np.repeat(np.arange(len(self._pre_parts)), [len(ix) for _, ix in self._pre_parts])
+        self._post_part_of = np.repeat(np.arange(len(self._post_parts)), [len(ix) for _, ix in self._post_parts])
+        self._pre_engine = np.concatenate([ix for _, ix in self._pre_parts])
+        self._post_engine = np.concatenate([ix for _, ix in self._post_parts])
+        post_model = self._post_parts[0][0].model
+        self._receptor = list(post_model.receptors).index(self.receptor_type) \
+            if self.receptor_type in post_model.receptors else None
+        if self._receptor is None:
+            raise errors.ConnectionError(f"receptor_type={self.receptor_type!r} is not available on "
+                                         f"{type(self.post.celltype).__name__}; allowed: {list(post_model.receptors)}")
+        self._conductance = bool(getattr(self.post.celltype, "conductance_based", False))
+        # PyNN's weight schema already demands negative weights on current-based inhibitory receptors, so
+        # weights go to the engine as given: signed currents, or conductance magnitudes per receptor
+        self._sign = 1.0
+        network = simulator.state.network
+        self._groups = {}
+        for i, (pre_group, _) in enumerate(self._pre_parts):
+            for j, (post_group, _) in enumerate(self._post_parts):
+                group = SynapseGroup(network.backend, pre_group, post_group, self._receptor, self.label or "")
+                self._groups[(i, j)] = group
+                network.projections.append(group)
+        connector.connect(self)
+
+    # --- building -----------------------------------------------------------------------------------
+    def _convergent_connect(self, presynaptic_indices, postsynaptic_index, location_selector=None,
+                            **connection_parameters):
+        if location_selector is not None:
+            raise NotImplementedError("sparsegpu has point neurons only: location_selector is not supported")
+        pre = np.asarray(presynaptic_indices, dtype=np.int64).ravel()
+        if pre.size == 0:
+            return
+        n = pre.size
+        weight = np.broadcast_to(np.asarray(connection_parameters.pop("weight"), dtype=float), (n,))
+        delay = np.broadcast_to(np.asarray(connection_parameters.pop("delay"), dtype=float), (n,))
+        self._check_values(weight, delay)
+        post = int(postsynaptic_index)
+        j = int(self._post_part_of[post])
+        for i in np.unique(self._pre_part_of[pre]):
+            sel = self._pre_part_of[pre] == i
+            self._groups[(int(i), j)].buffer(self._pre_engine[pre[sel]], self._post_engine[post],
+                                             self._sign * weight[sel], delay[sel])
+
+    def _check_values(self, weight, delay):
+        if np.any(np.isnan(weight)) or np.any(np.isnan(delay)):
+            raise errors.ConnectionError("weights and delays must be numbers, not NaN")
+        if self._conductance and np.any(weight < 0):
+            raise errors.ConnectionError(
+                f"weight={float(weight.min())} is not allowed: conductance-based synapses need weights >= 0 uS "
+                "(use receptor_type='inhibitory' for inhibition)")
+        dt, min_delay = simulator.state.dt, simulator.state.min_delay
+        if np.any(delay < min_delay - 1e-9 * dt):
+            raise errors.ConnectionError(f"delay={float(delay.min())} ms is smaller than min_delay={min_delay} ms")
+        max_delay = simulator.state._max_delay
+        if max_delay != "auto" and np.any(delay > float(max_delay) + 1e-9):
+            raise errors.ConnectionError(f"delay={float(delay.max())} ms is larger than max_delay={max_delay} ms")
+
+    # --- reading ------------------------------------------------------------------------------------
+    def _coo(self):
+        """All synapses as projection-level (pre, post, weight in PyNN units, delay in ms)."""
+        dt = simulator.state.dt
+        pres, posts, ws, ds = [], [], [], []
+        for (i, j), group in self._groups.items():
+            group.prepare(dt)
+            pre_e, post_e, values = group.rows.to_coo()
+            pre_map = self._inverse(self._pre_parts, i, group.pre.n)
+            post_map = self._inverse(self._post_parts, j, group.post.n)
+            pres.append(pre_map[pre_e])
+            posts.append(post_map[post_e])
+            ws.append(self._sign * values["weight"].astype(float))
+            ds.append(values["delay"] * dt)
+        if not pres:
+            return (np.zeros(0, np.int64),) * 2 + (np.zeros(0),) * 2
+        pre, post, w, d = (np.concatenate(x) for x in (pres, posts, ws, ds))
+        order = np.lexsort((post, pre))
+        return pre[order], post[order], w[order], d[order]
+
+    def _inverse(self, parts, k, n_engine):
+        offset = sum(len(ix) for _, ix in parts[:k])
+        inv = np.full(n_engine, -1, dtype=np.int64)
+        inv[parts[k][1]] = offset + np.arange(len(parts[k][1]))
+        return inv
+
+    def __len__(self):
+        pending = sum(sum(p[0].size for p in g._pending) for g in self._groups.values())
+        stored = sum(g.rows.size() for g in self._groups.values() if g.rows is not None)
+        return pending + stored
+
+    def __getitem__(self, i):
+        pre, post, w, d = self._coo()
+        if is_listlike(i) or isinstance(i, slice):
+            idx = np.arange(len(pre))[i]
+            return [Connection(self, pre[k], post[k], w[k], d[k]) for k in idx]
+        return Connection(self, pre[i], post[i], w[i], d[i])
+
+    @property
+    def connections(self):
+        return self[slice(None)]
+
+    def _get_attributes_as_list(self, names):
+        pre, post, w, d = self._coo()
+        columns = {"presynaptic_index": pre, "postsynaptic_index": post, "weight": w, "delay": d}
+        for name in names:
+            if name not in columns:
+                raise errors.NonExistentParameterError(name, type(self.synapse_type).__name__,
+                                                       ["weight", "delay"])
+        cols = [columns[name] for name in names]
+        return [tuple(float(c[k]) if n not in ("presynaptic_index", "postsynaptic_index") else int(c[k])
+                      for n, c in zip(names, cols)) for k in range(len(pre))]
+
+    def _get_attributes_as_arrays(self, names, multiple_synapses="sum"):
+        pre, post, w, d = self._coo()
+        columns = {"weight": w, "delay": d, "weights": w, "delays": d}
+        out = []
+        for name in names:
+            values = np.full((self.pre.size, self.post.size), np.nan)
+            if name not in columns:
+                raise errors.NonExistentParameterError(name, type(self.synapse_type).__name__,
+                                                       ["weight", "delay"])
+            v = columns[name]
+            if len(pre):
+                key = pre * self.post.size + post
+                uniq, first = np.unique(key, return_index=True)
+                if uniq.size == key.size:
+                    values[pre, post] = v
+                else:
+                    op = {"sum": np.add, "min": np.minimum, "max": np.maximum}.get(multiple_synapses)
+                    if op is not None:
+                        flat = np.full(self.pre.size * self.post.size, np.nan)
+                        flat[uniq] = v[first]
+                        rest = np.setdiff1d(np.arange(key.size), first)
+                        op.at(flat, key[rest], v[rest])
+                        values = flat.reshape(values.shape)
+                    elif multiple_synapses == "first":
+                        values[pre[first], post[first]] = v[first]
+                    else:  # last
+                        last = key.size - 1 - np.unique(key[::-1], return_index=True)[1]
+                        values[pre[last], post[last]] = v[last]
+            out.append(values)
+        return out
+
+    # --- writing ------------------------------------------------------------------------------------
+    def _set_attributes(self, parameter_space):
+        dt = simulator.state.dt
+        for name in parameter_space.keys():
+            if name not in ("weight", "delay"):
+                raise errors.NonExistentParameterError(name, type(self.synapse_type).__name__, ["weight", "delay"])
+        parameter_space.evaluate(simplify=False)  # lazy arrays of shape (pre.size, post.size)
+        for (i, j), group in self._groups.items():
+            group.prepare(dt)
+            rows = group.rows
+            r, c = rows.synapse_slots()
+            r_h, c_h = group.backend.to_host(r), group.backend.to_host(c)
+            post_e = group.backend.to_host(rows.ind)[r_h, c_h].astype(np.int64)
+            pre_p = self._inverse(self._pre_parts, i, group.pre.n)[r_h]
+            post_p = self._inverse(self._post_parts, j, group.post.n)[post_e]
+            for name, value in parameter_space.items():
+                arr = np.asarray(value)
+                vals = arr[pre_p, post_p] if arr.ndim == 2 else np.broadcast_to(arr, pre_p.shape)
+                if name == "weight":
+                    self._check_values(np.asarray(vals, float), np.full(1, simulator.state.min_delay))
+                    rows.vars["weight"][r, c] = group.backend.xp.asarray(self._sign * np.asarray(vals, float),
+                                                                         dtype=rows.vars["weight"].dtype)
+                else:
+                    self._check_values(np.zeros(1), np.asarray(vals, float))
+                    rows.vars["delay"][r, c] = group.backend.xp.asarray(np.rint(np.asarray(vals, float) / dt),
+                                                                        dtype=np.int32)

@@ -1,0 +1,108 @@
+"""Recorder: engine record buffers -> the arrays pyNN.recording turns into Neo Blocks."""
+
+from __future__ import annotations
+
+import numpy as np
+from pyNN import errors, recording
+
+from . import simulator
+
+
+class Recorder(recording.Recorder):
+    _simulator = simulator
+
+    def __init__(self, population, file=None):
+        super().__init__(population, file)
+        self._buffers = {}   # variable name -> list of (ids ndarray, engine buffer)
+
+    def _record(self, variable, new_ids, sampling_interval=None):
+        if variable.location is not None:
+            raise ValueError("recording from locations is not supported by sparsegpu (point neurons only)")
+        if sampling_interval is not None:
+            self.sampling_interval = sampling_interval
+        new_ids = np.array(sorted(int(i) for i in new_ids), dtype=np.int64)
+        if new_ids.size == 0:
+            return
+        population = self.population
+        group = population._engine_group
+        index = population.id_to_index(new_ids)
+        network = simulator.state.network
+        if variable.name == "spikes":
+            buf = network.record_spikes(group, index)
+        else:
+            ratio = self.sampling_interval / simulator.state.dt
+            if ratio < 1 - 1e-9 or abs(ratio - round(ratio)) > 1e-6:
+                raise ValueError(f"sampling_interval={self.sampling_interval} ms is not allowed: it must be a "
+                                 f"positive multiple of the time step ({simulator.state.dt} ms)")
+            buf = network.record_state(group, variable.name, index, int(round(ratio)))
+        self._buffers.setdefault(variable.name, []).append((new_ids, buf))
+
+    def _check_sampling_interval(self, sampling_interval):
+        if sampling_interval is not None and not (np.isfinite(sampling_interval) and sampling_interval > 0):
+            raise ValueError(f"sampling_interval={sampling_interval!r} is not allowed; it must be > 0 (ms)")
+        super()._check_sampling_interval(sampling_interval)
+
+    def _get_spiketimes(self, ids, clear=False):
+        wanted = np.asarray(sorted(int(i) for i in ids), dtype=np.int64)
+        all_ids, all_times = [], []
+        dt = simulator.state.dt
+        for rec_ids, buf in self._buffers.get("spikes", []):
+            steps, chans = buf.events()
+            ids_here = rec_ids[chans]
+            keep = np.isin(ids_here, wanted)
+            all_ids.append(ids_here[keep])
+            all_times.append((steps[keep] + 1) * dt)
+            if clear:
+                buf.clear()
+        if not all_ids:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        id_array, times = np.concatenate(all_ids), np.concatenate(all_times)
+        order = np.lexsort((times, id_array))
+        return id_array[order], times[order]
+
+    def _get_all_signals(self, variable, ids, clear=False):
+        ids = [int(i) for i in ids]
+        if not ids:
+            return np.array([]), None
+        columns = {}
+        length = 0
+        for rec_ids, buf in self._buffers.get(variable.name, []):
+            data = buf.samples()
+            length = max(length, data.shape[0])
+            for j, i in enumerate(rec_ids):
+                columns[int(i)] = data[:, j]
+            if clear:
+                buf.clear(keep_last=True)
+        out = np.full((length, len(ids)), np.nan)
+        for col, i in enumerate(ids):
+            values = columns[i]
+            out[length - len(values):, col] = values
+        return out, None
+
+    def _local_count(self, variable, filter_ids=None):
+        if variable.name != "spikes":
+            raise errors.RecordingError(variable.name, "only spike counts can be counted")
+        recorded = sorted(int(i) for i in self.filter_recorded(variable, filter_ids))
+        counts = dict.fromkeys(recorded, 0)
+        for rec_ids, buf in self._buffers.get("spikes", []):
+            _, chans = buf.events()
+            ids_here, n = np.unique(rec_ids[chans], return_counts=True)
+            for i, c in zip(ids_here, n):
+                if int(i) in counts:
+                    counts[int(i)] += int(c)
+        return counts
+
+    def _clear_simulator(self):
+        for name, entries in self._buffers.items():
+            for _, buf in entries:
+                if name == "spikes":
+                    buf.clear()
+                else:
+                    buf.clear(keep_last=True)
+
+    def _reset(self):
+        network = simulator.state.network
+        for entries in self._buffers.values():
+            for _, buf in entries:
+                network.remove_buffer(buf)
+        self._buffers = {}

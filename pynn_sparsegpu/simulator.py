@@ -1,0 +1,101 @@
+"""Simulator state for the PyNN face: the clock, the array backend and the engine Network."""
+
+from __future__ import annotations
+
+import numpy as np
+from pyNN import common
+
+from .engine import Network, select_backend
+
+name = "sparsegpu"
+
+
+class ID(int, common.IDMixin):
+    def __init__(self, n):
+        int.__init__(n)
+        common.IDMixin.__init__(self)
+
+
+class SimulationEndedError(RuntimeError):
+    """Raised when the network is used after end() without a new setup()."""
+
+
+class State(common.control.BaseState):
+    def __init__(self):
+        super().__init__()
+        self.mpi_rank = 0
+        self.num_processes = 1
+        self.network = None
+        self.backend = None
+        self.dt = 0.1
+        self.min_delay = 0.1
+        self._max_delay = "auto"
+        self.ended = True
+        self.segment_counter = -1
+        self.populations = []
+        self.current_sources = []
+        self.id_counter = 0
+        self.rng_seed = None
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+    def setup(self, timestep, min_delay, max_delay, backend=None, precision=None, rng_seed=None):
+        self.backend = select_backend(backend, precision)
+        self.dt = float(timestep)
+        self.min_delay = self.dt if min_delay == "auto" else float(min_delay)
+        self._max_delay = max_delay
+        self.rng_seed = rng_seed
+        self.network = Network(self.backend, self.dt, rng_seed)
+        self.populations = []
+        self.current_sources = []
+        self.recorders = set()
+        self.id_counter = 0
+        self.segment_counter = 0
+        self.running = False
+        self.t_start = 0
+        self.ended = False
+
+    def end(self):
+        self.ended = True
+
+    def check_alive(self):
+        if self.ended or self.network is None:
+            raise SimulationEndedError("the simulation has ended (or setup() was never called); "
+                                       "call sim.setup() to start a new one")
+
+    @property
+    def max_delay(self):
+        if self._max_delay == "auto":
+            longest = max([p.max_delay_steps for p in self.network.projections] + [0]) if self.network else 0
+            return max(longest * self.dt, 10.0 * self.min_delay)
+        return float(self._max_delay)
+
+    @property
+    def t(self):
+        return self.network.t if self.network is not None else 0.0
+
+    # --- running ------------------------------------------------------------------------------------
+    def run_until(self, tstop):
+        self.check_alive()
+        n_steps = int(round((tstop - self.t) / self.dt))
+        if n_steps < 0:
+            raise ValueError(f"Time {tstop} is in the past (current time {self.t})")
+        self.network.run(n_steps)
+        self.running = True
+
+    def run(self, simtime):
+        self.run_until(self.t + simtime)
+
+    def reset(self):
+        self.check_alive()
+        self.network.reset()
+        self.running = False
+        self.t_start = 0
+        self.segment_counter += 1
+        for source in self.current_sources:
+            source._reset()
+
+    def clear(self):
+        self.recorders = set()
+
+
+state = State()

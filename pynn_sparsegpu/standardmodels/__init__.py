@@ -1,0 +1,1 @@
+"""PyNN standard model names, units and translations for the sparsegpu engine."""
