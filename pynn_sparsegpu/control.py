@@ -35,6 +35,9 @@ def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, **extra_params
                  (or environment variable PYNN_SPARSEGPU_BACKEND)
       precision  "float64" (NumPy default) or "float32" (CuPy default)
       rng_seed   integer seed from which every random stream of the engine is derived
+      spike_precision  "off_grid" (default, as NEST): spike sources with given times report those times;
+                 "on_grid": every spike is reported at the end of the step that emitted it. Propagation is
+                 on the time grid in both cases.
     Arguments meant for other backends (threads, t_flush, verbosity, spike_precision, ...) are ignored.
     """
     max_delay = extra_params.get("max_delay", DEFAULT_MAX_DELAY)
@@ -48,8 +51,12 @@ def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, **extra_params
         import warnings
         warnings.warn(f"setup() ignores the argument(s) {sorted(unknown)} (not used by pyNN.sparsegpu)")
     seed = extra_params.get("rng_seed", extra_params.get("seed"))
+    spike_precision = extra_params.get("spike_precision", "off_grid")
+    if spike_precision not in ("on_grid", "off_grid"):
+        raise ValueError(f"spike_precision={spike_precision!r} is not allowed; use 'on_grid' or 'off_grid'")
     simulator.state.setup(timestep, min_delay, max_delay, backend=extra_params.get("backend"),
-                          precision=extra_params.get("precision"), rng_seed=seed)
+                          precision=extra_params.get("precision"), rng_seed=seed,
+                          spike_precision=spike_precision)
     return rank()
 
 

@@ -25,12 +25,29 @@ def _parts(neurons):
 
 
 class Connection(common.Connection):
-    """One synapse, read from the engine (indices are within the projection's pre/post)."""
+    """One synapse (indices within the projection's pre/post); weight and delay read and write the engine."""
 
-    def __init__(self, projection, pre, post, weight, delay):
+    def __init__(self, projection, pre, post, group, row, slot):
         self.projection = projection
         self.presynaptic_index, self.postsynaptic_index = int(pre), int(post)
-        self.weight, self.delay = float(weight), float(delay)
+        self._group, self._row, self._slot = group, int(row), int(slot)
+
+    def _get_weight(self):
+        return float(self._group.rows.vars["weight"][self._row, self._slot])
+
+    def _set_weight(self, value):
+        self.projection._check_values(np.asarray([value], float), np.asarray([simulator.state.min_delay]))
+        self._group.rows.vars["weight"][self._row, self._slot] = value
+
+    def _get_delay(self):
+        return float(self._group.rows.vars["delay"][self._row, self._slot]) * simulator.state.dt
+
+    def _set_delay(self, value):
+        self.projection._check_values(np.zeros(1), np.asarray([value], float))
+        self._group.rows.vars["delay"][self._row, self._slot] = int(round(value / simulator.state.dt))
+
+    weight = property(_get_weight, _set_weight)
+    delay = property(_get_delay, _set_delay)
 
     def as_tuple(self, *names):
         return tuple(getattr(self, name) for name in names)
@@ -58,7 +75,7 @@ class Projection(common.Projection):
         if self._receptor is None:
             raise errors.ConnectionError(f"receptor_type={self.receptor_type!r} is not available on "
                                          f"{type(self.post.celltype).__name__}; allowed: {list(post_model.receptors)}")
-        self._conductance = bool(getattr(self.post.celltype, "conductance_based", False))
+        self._conductance = bool(self.post.conductance_based)
         # PyNN's weight schema already demands negative weights on current-based inhibitory receptors, so
         # weights go to the engine as given: signed currents, or conductance magnitudes per receptor
         self._sign = 1.0
@@ -67,6 +84,7 @@ class Projection(common.Projection):
         for i, (pre_group, _) in enumerate(self._pre_parts):
             for j, (post_group, _) in enumerate(self._post_parts):
                 group = SynapseGroup(network.backend, pre_group, post_group, self._receptor, self.label or "")
+                group.dt = simulator.state.dt
                 self._groups[(i, j)] = group
                 network.projections.append(group)
         connector.connect(self)
@@ -97,7 +115,9 @@ class Projection(common.Projection):
             raise errors.ConnectionError(
                 f"weight={float(weight.min())} is not allowed: conductance-based synapses need weights >= 0 uS "
                 "(use receptor_type='inhibitory' for inhibition)")
-        dt, min_delay = simulator.state.dt, simulator.state.min_delay
+        state = simulator.state
+        dt = state.dt
+        min_delay = dt if state._min_delay == "auto" else state.min_delay
         if np.any(delay < min_delay - 1e-9 * dt):
             raise errors.ConnectionError(f"delay={float(delay.min())} ms is smaller than min_delay={min_delay} ms")
         max_delay = simulator.state._max_delay
@@ -105,11 +125,12 @@ class Projection(common.Projection):
             raise errors.ConnectionError(f"delay={float(delay.max())} ms is larger than max_delay={max_delay} ms")
 
     # --- reading ------------------------------------------------------------------------------------
-    def _coo(self):
-        """All synapses as projection-level (pre, post, weight in PyNN units, delay in ms)."""
+    def _coo(self, addresses=False):
+        """All synapses as projection-level (pre, post, weight in PyNN units, delay in ms), sorted by
+        (pre, post); with addresses=True also (group key, row, slot) of each synapse in the engine."""
         dt = simulator.state.dt
-        pres, posts, ws, ds = [], [], [], []
-        for (i, j), group in self._groups.items():
+        pres, posts, ws, ds, keys, rows, slots = [], [], [], [], [], [], []
+        for k, ((i, j), group) in enumerate(self._groups.items()):
             group.prepare(dt)
             pre_e, post_e, values = group.rows.to_coo()
             pre_map = self._inverse(self._pre_parts, i, group.pre.n)
@@ -118,11 +139,20 @@ class Projection(common.Projection):
             posts.append(post_map[post_e])
             ws.append(self._sign * values["weight"].astype(float))
             ds.append(values["delay"] * dt)
+            if addresses:
+                r, c = group.rows.synapse_slots()
+                keys.append(np.full(pre_e.size, k))
+                rows.append(group.backend.to_host(r))
+                slots.append(group.backend.to_host(c))
         if not pres:
-            return (np.zeros(0, np.int64),) * 2 + (np.zeros(0),) * 2
+            empty = (np.zeros(0, np.int64),) * 2 + (np.zeros(0),) * 2
+            return empty + (np.zeros(0, np.int64),) * 3 if addresses else empty
         pre, post, w, d = (np.concatenate(x) for x in (pres, posts, ws, ds))
         order = np.lexsort((post, pre))
-        return pre[order], post[order], w[order], d[order]
+        out = (pre[order], post[order], w[order], d[order])
+        if addresses:
+            out += tuple(np.concatenate(x)[order] for x in (keys, rows, slots))
+        return out
 
     def _inverse(self, parts, k, n_engine):
         offset = sum(len(ix) for _, ix in parts[:k])
@@ -136,11 +166,12 @@ class Projection(common.Projection):
         return pending + stored
 
     def __getitem__(self, i):
-        pre, post, w, d = self._coo()
+        pre, post, _, _, key, row, slot = self._coo(addresses=True)
+        groups = list(self._groups.values())
         if is_listlike(i) or isinstance(i, slice):
             idx = np.arange(len(pre))[i]
-            return [Connection(self, pre[k], post[k], w[k], d[k]) for k in idx]
-        return Connection(self, pre[i], post[i], w[i], d[i])
+            return [Connection(self, pre[k], post[k], groups[key[k]], row[k], slot[k]) for k in idx]
+        return Connection(self, pre[i], post[i], groups[key[i]], row[i], slot[i])
 
     @property
     def connections(self):

@@ -58,7 +58,30 @@ class Recorder(recording.Recorder):
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         id_array, times = np.concatenate(all_ids), np.concatenate(all_times)
         order = np.lexsort((times, id_array))
-        return id_array[order], times[order]
+        id_array, times = id_array[order], times[order]
+        if simulator.state.spike_precision == "off_grid" and "spike_times" in self.population._engine_group.params:
+            times = self._given_times(id_array, times)
+        return id_array, times
+
+    def _given_times(self, id_array, grid_times):
+        """For spike sources with given times in off-grid mode (as NEST's precise parrots): report each
+        spike at the time the user gave rather than at the end of the step that emitted it."""
+        dt = simulator.state.dt
+        group = self.population._engine_group
+        index = self.population.id_to_index(id_array) if id_array.size else np.zeros(0, np.int64)
+        given = group.params["spike_times"]
+        owners = np.repeat(np.arange(len(given)), [len(t) for t in given])
+        flat = np.concatenate(given) if len(given) else np.zeros(0)
+        steps = np.ceil(flat / dt - 1e-6).astype(np.int64)              # the grid time each emits at
+        key_given = owners * (2 ** 40) + steps
+        order = np.lexsort((flat, key_given))
+        key_given, flat = key_given[order], flat[order]
+        key_rec = index.astype(np.int64) * (2 ** 40) + np.rint(grid_times / dt).astype(np.int64)
+        first = np.searchsorted(key_given, key_rec, side="left")
+        rank = np.arange(key_rec.size) - np.searchsorted(key_rec, key_rec, side="left")
+        pos = first + rank
+        ok = (pos < key_given.size) & (key_given[np.minimum(pos, key_given.size - 1)] == key_rec)
+        return np.where(ok, flat[np.minimum(pos, max(key_given.size - 1, 0))], grid_times)
 
     def _get_all_signals(self, variable, ids, clear=False):
         ids = [int(i) for i in ids]

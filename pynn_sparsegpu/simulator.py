@@ -28,7 +28,7 @@ class State(common.control.BaseState):
         self.network = None
         self.backend = None
         self.dt = 0.1
-        self.min_delay = 0.1
+        self._min_delay = "auto"
         self._max_delay = "auto"
         self.ended = True
         self.segment_counter = -1
@@ -36,14 +36,17 @@ class State(common.control.BaseState):
         self.current_sources = []
         self.id_counter = 0
         self.rng_seed = None
+        self.spike_precision = "off_grid"
 
     # --- lifecycle ----------------------------------------------------------------------------------
-    def setup(self, timestep, min_delay, max_delay, backend=None, precision=None, rng_seed=None):
+    def setup(self, timestep, min_delay, max_delay, backend=None, precision=None, rng_seed=None,
+              spike_precision="off_grid"):
         self.backend = select_backend(backend, precision)
         self.dt = float(timestep)
-        self.min_delay = self.dt if min_delay == "auto" else float(min_delay)
+        self._min_delay = min_delay
         self._max_delay = max_delay
         self.rng_seed = rng_seed
+        self.spike_precision = spike_precision
         self.network = Network(self.backend, self.dt, rng_seed)
         self.populations = []
         self.current_sources = []
@@ -61,6 +64,15 @@ class State(common.control.BaseState):
         if self.ended or self.network is None:
             raise SimulationEndedError("the simulation has ended (or setup() was never called); "
                                        "call sim.setup() to start a new one")
+
+    @property
+    def min_delay(self):
+        """The given min_delay, or with 'auto' the shortest delay in the network (dt while there is none)."""
+        if self._min_delay == "auto":
+            delays = [p.min_delay_steps for p in self.network.projections] if self.network else []
+            delays = [d for d in delays if d is not None]
+            return max(min(delays), 1) * self.dt if delays else self.dt
+        return float(self._min_delay)
 
     @property
     def max_delay(self):

@@ -7,7 +7,7 @@ change at the electrode at time t is first seen in V(t + dt).
 
   DC:    amplitude on [start, stop)
   Step:  amplitudes[i] from times[i] until times[i+1] (0 before times[0])
-  AC:    offset + amplitude * sin(2 pi frequency t/1000 + phase pi/180), on [start, stop), t from 0
+  AC:    offset + amplitude * sin(2 pi frequency (t - start)/1000 + phase pi/180), on [start, stop)
   Noise: mean + stdev * N(0, 1), a new independent draw for each target every `dt` ms, on [start, stop)
 """
 
@@ -76,7 +76,7 @@ class AC(Electrode):
         p = self.params
         if not (p["start"] - 1e-9 <= t < p["stop"] - 1e-9):
             return 0.0
-        return p["offset"] + p["amplitude"] * math.sin(2 * math.pi * p["frequency"] * t / 1000.0
+        return p["offset"] + p["amplitude"] * math.sin(2 * math.pi * p["frequency"] * (t - p["start"]) / 1000.0
                                                        + p["phase"] * math.pi / 180.0)
 
 

@@ -31,6 +31,7 @@ class Network:
         self.state_buffers: dict[int, list[tuple[str, StateBuffer]]] = {}
         self.step_index = 0
         self.min_slots = 1
+        self._primed = False
 
     @property
     def t(self) -> float:
@@ -91,6 +92,10 @@ class Network:
         for group in self.groups:
             group.prepare(self.dt, slots)
         xp, dt = self.backend.xp, self.dt
+        if self.step_index == 0 and not self._primed:
+            for electrode in self.electrodes:    # the current of step 0 is A(0)
+                electrode.inject(0.0, dt)
+            self._primed = True
         for _ in range(int(n_steps)):
             k = self.step_index
             counts = []
@@ -118,6 +123,7 @@ class Network:
     def reset(self) -> None:
         """Back to t = 0 with every state at its initial value (buffers are emptied by their owners)."""
         self.step_index = 0
+        self._primed = False
         for group in self.groups:
             group.reset_state()
         for electrode in self.electrodes:

@@ -59,6 +59,16 @@ class SynapseGroup:
             longest = max(longest, int(self.rows.vars["delay"].max()))
         return longest
 
+    @property
+    def min_delay_steps(self):
+        """Shortest delay in steps, or None without synapses."""
+        delays = [np.min(p[3]) for p in self._pending if p[3].size]
+        shortest = [int(np.rint(min(delays) / self.dt))] if delays and self.dt else []
+        if self.rows is not None and self.rows.size():
+            rows, slots = self.rows.synapse_slots()
+            shortest.append(int(self.rows.vars["delay"][rows, slots].min()))
+        return min(shortest) if shortest else None
+
     def prepare(self, dt: float) -> None:
         self.dt = dt
         self.finalise(dt)

@@ -40,10 +40,7 @@ class _EngineCurrentSource(StandardCurrentSource):
         self._engine.params = merged
 
     def get_native_parameters(self):
-        values = {}
-        for name, value in self._engine.params.items():
-            values[name] = Sequence(value) if isinstance(value, np.ndarray) else value
-        return ParameterSpace(values, shape=(1,))
+        return ParameterSpace(dict(self._engine.params))
 
     def _validate(self, p):
         for name, value in p.items():
@@ -78,15 +75,10 @@ class _EngineCurrentSource(StandardCurrentSource):
         self._engine.recording = True
 
     def _get_data(self):
+        """The current at the electrode at t = 0, dt, ..., now (the value the step starting there uses)."""
         eng = self._engine
-        t_now = simulator.state.t
-        times = np.append(np.asarray(eng.trace_t, dtype=float), t_now)
-        last = eng.trace_i[-1] if (eng.kind == "noise" and eng.trace_i) else None
-        if last is None:
-            value = eng.amplitude(t_now, simulator.state.dt) if eng.kind != "noise" else 0.0
-            last = float(np.mean(value)) if np.ndim(value) else float(value)
-        values = np.append(np.asarray(eng.trace_i, dtype=float), last)
-        return times, values
+        n = int(round(simulator.state.t / simulator.state.dt)) + 1
+        return np.asarray(eng.trace_t[:n], dtype=float), np.asarray(eng.trace_i[:n], dtype=float)
 
     def _reset(self):
         self._engine.reset()
@@ -108,6 +100,17 @@ class StepCurrentSource(_EngineCurrentSource, electrodes.StepCurrentSource):
     __doc__ = electrodes.StepCurrentSource.__doc__
     translations = identity("amplitudes", "times")
     engine_kind = "step"
+
+    def set_native_parameters(self, parameters):
+        """Times are rounded to the time grid; of several amplitudes mapped to one time the last wins."""
+        super().set_native_parameters(parameters)
+        p = self._engine.params
+        times = np.asarray(p.get("times", []), dtype=float)
+        amps = np.asarray(p.get("amplitudes", []), dtype=float)
+        dt = simulator.state.dt
+        grid = np.rint(times / dt) * dt
+        keep = np.append(grid[1:] != grid[:-1], True) if grid.size else np.zeros(0, bool)
+        p["times"], p["amplitudes"] = grid[keep], amps[keep]
 
     def _validate(self, p):
         super()._validate(p)

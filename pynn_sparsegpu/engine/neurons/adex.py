@@ -1,0 +1,100 @@
+"""Adaptive exponential integrate-and-fire neurons (Brette & Gerstner 2005; NEST's aeif_cond_exp and
+aeif_cond_alpha).
+
+    cm dV/dt = gL (v_rest - V) + gL delta_T exp((V - v_thresh)/delta_T) - w + I_syn(V) + i_offset + I_stim
+    tau_w dw/dt = a (V - v_rest) - w                                  gL = cm/tau_m, a in nS, w and b in nA
+    I_syn(V) = g_exc (e_rev_E - V) + g_inh (e_rev_I - V), exponential or alpha-shaped conductances (uS).
+    On the right-hand side V is min(V, v_spike), and v_reset while refractory (when dV/dt = 0).
+    Spikes at V >= V_peak = v_spike (v_thresh when delta_T = 0).
+
+Integration: conductances exactly; (V, w) with RK4 on `substeps` fixed substeps per step. As NEST does
+inside its adaptive ODE loop, the threshold is checked after every substep: V >= V_peak fires, resets V
+to v_reset, adds b to w and makes the neuron refractory for the rest of this step plus
+round(tau_refrac/dt) steps (none at all when that is 0, so that a neuron may fire more than once per step).
+After the substeps the refractory counter counts down and this step's input is added to the kernels.
+"""
+
+from __future__ import annotations
+
+from .base import NeuronModel, refractory_counts
+from .conductance import Receptor, advance, internal_states, receive, receptor_constants, rk4
+
+ADEX_PARAMETERS = {
+    "cm": 0.281, "tau_refrac": 0.1, "v_spike": -40.0, "v_reset": -70.6, "v_rest": -70.6, "tau_m": 9.3667,
+    "i_offset": 0.0, "a": 4.0, "b": 0.0805, "delta_T": 2.0, "tau_w": 144.0, "v_thresh": -50.4,
+}
+ADEX_POSITIVE = ("cm", "tau_m", "tau_w")
+ADEX_NONNEGATIVE = ("tau_refrac", "delta_T")
+
+
+def adex_constants(p, dt, substeps, xp) -> dict:
+    counts = refractory_counts(p["tau_refrac"], dt, xp)
+    slope = xp.asarray(p["delta_T"], dtype=float)
+    gL = p["cm"] / p["tau_m"]
+    return {"h": dt / substeps, "gL": gL, "inv_cm": 1.0 / p["cm"], "inv_tau_w": 1.0 / p["tau_w"],
+            "a_tau": p["a"] * 1e-3 / p["tau_w"],                       # a: nS -> uS
+            "v_peak": xp.where(slope > 0, p["v_spike"], p["v_thresh"]),
+            "inv_slope": 1.0 / xp.where(slope > 0, slope, 1.0), "k_exp": gL * slope,   # 0 when delta_T = 0
+            # NEST sets the counter to counts + 1 at a spike, to make up for the count-down at step end
+            "r_start": xp.where(counts > 0, counts + 1, 0)}
+
+
+def adex_step(s, p, d, kernels, i_stim, substeps, xp):
+    """Advance V, w and the kernels over one step; returns the number of spikes of each neuron."""
+    drive = d["gL"] * p["v_rest"] + p["i_offset"] + i_stim
+    v, w, r = s["v"], s["w"], s["_r"]
+    n_spikes = xp.zeros(v.shape, dtype=xp.int32)
+    for _ in range(substeps):
+        G, J = advance(s, p, kernels, d["k"])
+        scale = (r == 0) * d["inv_cm"]               # dV/dt = 0 while refractory
+        a = [(drive + J[c]) * scale for c in range(3)]
+        b = [(d["gL"] + G[c]) * scale for c in range(3)]
+        k_exp = d["k_exp"] * scale
+
+        def rhs(y, c):
+            ve = xp.minimum(y[0], p["v_spike"])     # a refractory neuron sits at v_reset
+            dv = a[c] - b[c] * ve + k_exp * xp.exp((ve - p["v_thresh"]) * d["inv_slope"]) - y[1] * scale
+            return [dv, d["a_tau"] * (ve - p["v_rest"]) - y[1] * d["inv_tau_w"]]
+
+        v, w = rk4(rhs, [v, w], d["h"])
+        v = xp.where(r > 0, p["v_reset"], v)
+        spiking = (r == 0) & (v >= d["v_peak"])
+        v = xp.where(spiking, p["v_reset"], v)
+        w = w + spiking * p["b"]
+        r = xp.where(spiking, d["r_start"], r)
+        n_spikes = n_spikes + spiking
+    s["v"], s["w"] = v, w
+    s["_r"] = xp.where(r > 0, r - 1, r)
+    return n_spikes
+
+
+class _EIF(NeuronModel):
+    parameters = dict(ADEX_PARAMETERS, e_rev_E=0.0, tau_syn_E=5.0, e_rev_I=-80.0, tau_syn_I=5.0)
+    receptors = ("excitatory", "inhibitory")
+    receptor_units = "uS"
+    positive = ADEX_POSITIVE + ("tau_syn_E", "tau_syn_I")
+    nonnegative = ADEX_NONNEGATIVE
+    substeps = 10
+    synapses: tuple = ()
+
+    def derived(self, p, dt, xp):
+        d = adex_constants(p, dt, self.substeps, xp)
+        d["k"] = receptor_constants(self.synapses, p, d["h"], xp)
+        return d
+
+    def step(self, s, p, d, syn, i_stim, ctx):
+        n_spikes = adex_step(s, p, d, self.synapses, i_stim, self.substeps, ctx.xp)
+        receive(s, self.synapses, d["k"], syn)
+        return n_spikes
+
+
+class EIFCondExp(_EIF):
+    synapses = (Receptor("exp", "gsyn_exc", "tau_syn_E", "e_rev_E"),
+                Receptor("exp", "gsyn_inh", "tau_syn_I", "e_rev_I"))
+    state = {"v": -70.6, "w": 0.0, **internal_states(synapses), "_r": 0}
+
+
+class EIFCondAlpha(_EIF):
+    synapses = (Receptor("alpha", "gsyn_exc", "tau_syn_E", "e_rev_E"),
+                Receptor("alpha", "gsyn_inh", "tau_syn_I", "e_rev_I"))
+    state = {"v": -70.6, "w": 0.0, **internal_states(synapses), "_r": 0}
