@@ -44,6 +44,10 @@ def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, **extra_params
     _check_time("timestep", timestep)
     _check_time("min_delay", min_delay, allow_auto=True)
     _check_time("max_delay", max_delay, allow_auto=True)
+    if min_delay != "auto" and min_delay < timestep:
+        raise ValueError(f"min_delay={min_delay} ms is not allowed: it must be >= timestep ({timestep} ms)")
+    if min_delay != "auto" and max_delay != "auto" and min_delay > max_delay:
+        raise ValueError(f"min_delay={min_delay} ms is larger than max_delay={max_delay} ms")
     common.setup(timestep, min_delay, **extra_params)
     known = {"max_delay", "backend", "precision", "rng_seed", "seed"} | set(IGNORED_SETUP_ARGUMENTS)
     unknown = set(extra_params) - known

@@ -136,10 +136,12 @@ class Population(_EngineParameters, common.Population):
         parameter_space.shape = (self.size,)
         parameter_space.evaluate(simplify=False)
         values = {name: _to_engine_values(value) for name, value in parameter_space.items()}
-        _check_sequences(self.celltype, values)
         try:
+            _check_sequences(self.celltype, values)
             self._engine_group.set_parameters(values)
-        except ValueError as err:
+        except (ValueError, errors.InvalidParameterValueError) as err:
+            state.network.groups.remove(self._engine_group)
+            state.id_counter -= self.size
             raise errors.InvalidParameterValueError(str(err)) from None
 
     def _engine_index(self):

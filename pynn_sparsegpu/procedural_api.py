@@ -9,6 +9,7 @@ from .projections import Projection
 from .standardmodels.synapses import StaticSynapse
 
 create = common.build_create(Population)
+set = common.set
 record = common.build_record(simulator)
 
 

@@ -221,11 +221,13 @@ class Projection(common.Projection):
 
     # --- writing ------------------------------------------------------------------------------------
     def _set_attributes(self, parameter_space):
+        """Evaluate and check every new value first, then write them all: a refused set() changes nothing."""
         dt = simulator.state.dt
         for name in parameter_space.keys():
             if name not in ("weight", "delay"):
                 raise errors.NonExistentParameterError(name, type(self.synapse_type).__name__, ["weight", "delay"])
         parameter_space.evaluate(simplify=False)  # lazy arrays of shape (pre.size, post.size)
+        writes = []
         for (i, j), group in self._groups.items():
             group.prepare(dt)
             rows = group.rows
@@ -236,12 +238,12 @@ class Projection(common.Projection):
             post_p = self._inverse(self._post_parts, j, group.post.n)[post_e]
             for name, value in parameter_space.items():
                 arr = np.asarray(value)
-                vals = arr[pre_p, post_p] if arr.ndim == 2 else np.broadcast_to(arr, pre_p.shape)
+                vals = np.asarray(arr[pre_p, post_p] if arr.ndim == 2 else np.broadcast_to(arr, pre_p.shape), float)
                 if name == "weight":
-                    self._check_values(np.asarray(vals, float), np.full(1, simulator.state.min_delay))
-                    rows.vars["weight"][r, c] = group.backend.xp.asarray(self._sign * np.asarray(vals, float),
-                                                                         dtype=rows.vars["weight"].dtype)
+                    self._check_values(vals, np.full(1, simulator.state.min_delay))
+                    writes.append((rows, "weight", r, c, self._sign * vals))
                 else:
-                    self._check_values(np.zeros(1), np.asarray(vals, float))
-                    rows.vars["delay"][r, c] = group.backend.xp.asarray(np.rint(np.asarray(vals, float) / dt),
-                                                                        dtype=np.int32)
+                    self._check_values(np.zeros(1), vals)
+                    writes.append((rows, "delay", r, c, np.rint(vals / dt)))
+        for rows, name, r, c, vals in writes:
+            rows.vars[name][r, c] = rows.backend.xp.asarray(vals, dtype=rows.vars[name].dtype)

@@ -19,7 +19,7 @@ class Recorder(recording.Recorder):
         if variable.location is not None:
             raise ValueError("recording from locations is not supported by sparsegpu (point neurons only)")
         if sampling_interval is not None:
-            self.sampling_interval = sampling_interval
+            self.sampling_interval = sampling_interval   # already checked by _check_sampling_interval
         new_ids = np.array(sorted(int(i) for i in new_ids), dtype=np.int64)
         if new_ids.size == 0:
             return
@@ -30,16 +30,22 @@ class Recorder(recording.Recorder):
         if variable.name == "spikes":
             buf = network.record_spikes(group, index)
         else:
-            ratio = self.sampling_interval / simulator.state.dt
-            if ratio < 1 - 1e-9 or abs(ratio - round(ratio)) > 1e-6:
-                raise ValueError(f"sampling_interval={self.sampling_interval} ms is not allowed: it must be a "
-                                 f"positive multiple of the time step ({simulator.state.dt} ms)")
-            buf = network.record_state(group, variable.name, index, int(round(ratio)))
+            interval = int(round(self.sampling_interval / simulator.state.dt))
+            # samples between the start of this recording segment and now do not exist: NaN, so that every
+            # sample sits at its true time in the AnalogSignal
+            start = float(self._recording_start_time.rescale("ms").magnitude)
+            missing = int(round((simulator.state.t - start) / self.sampling_interval))
+            buf = network.record_state(group, variable.name, index, interval, missing=missing)
         self._buffers.setdefault(variable.name, []).append((new_ids, buf))
 
     def _check_sampling_interval(self, sampling_interval):
-        if sampling_interval is not None and not (np.isfinite(sampling_interval) and sampling_interval > 0):
-            raise ValueError(f"sampling_interval={sampling_interval!r} is not allowed; it must be > 0 (ms)")
+        """Called by PyNN before anything is marked as recorded, so a refusal changes nothing."""
+        if sampling_interval is not None:
+            dt = simulator.state.dt
+            ratio = sampling_interval / dt if np.isfinite(sampling_interval) else np.nan
+            if not (ratio >= 1 - 1e-9 and abs(ratio - round(ratio)) <= 1e-6):
+                raise ValueError(f"sampling_interval={sampling_interval!r} ms is not allowed: it must be a "
+                                 f"positive multiple of the time step ({dt} ms)")
         super()._check_sampling_interval(sampling_interval)
 
     def _get_spiketimes(self, ids, clear=False):

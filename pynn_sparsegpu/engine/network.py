@@ -44,11 +44,14 @@ class Network:
         self.groups.append(group)
         return group
 
-    def add_electrode(self, cls):
+    def make_electrode(self, cls):
+        """A new electrode with its own random stream; it acts once passed to add_electrode()."""
         seed = self._electrode_seeds.spawn(1)[0]
-        electrode = cls(self.backend, self._make_rng(seed))
-        self.electrodes.append(electrode)
-        return electrode
+        return cls(self.backend, self._make_rng(seed))
+
+    def add_electrode(self, electrode) -> None:
+        if electrode not in self.electrodes:
+            self.electrodes.append(electrode)
 
     def _make_rng(self, seed):
         if self.backend.is_gpu:
@@ -61,14 +64,18 @@ class Network:
         self.spike_buffers.setdefault(group.gid, []).append(buf)
         return buf
 
-    def record_state(self, group, variable: str, index, interval_steps: int) -> StateBuffer:
+    def record_state(self, group, variable: str, index, interval_steps: int, missing: int = 0) -> StateBuffer:
+        """Sample `variable` every `interval_steps` from now on; `missing` NaN samples stand for the times
+        before now that belong to the same recording but were not recorded."""
         if variable not in group.state or variable.startswith("_"):
             public = [k for k in group.state if not k.startswith("_")]
             raise ValueError(f"cannot record {variable!r} from {type(group.model).__name__}; "
                              f"recordable state variables are {public}")
         buf = StateBuffer(self.backend, np.asarray(index), interval_steps)
-        if self.step_index == 0:
-            buf.write(group.state[variable])          # the sample at t = 0
+        for _ in range(missing):
+            buf.write(self.backend.xp.full(group.n, np.nan, dtype=self.backend.dtype))
+        if self.step_index % interval_steps == 0:
+            buf.write(group.state[variable])          # the sample at the current time
         self.state_buffers.setdefault(group.gid, []).append((variable, buf))
         return buf
 

@@ -22,11 +22,12 @@ class _EngineCurrentSource(StandardCurrentSource):
     def __init__(self, **parameters):
         state = simulator.state
         state.check_alive()
-        object.__setattr__(self, "_engine", state.network.add_electrode(ee.KINDS[self.engine_kind]))
+        object.__setattr__(self, "_engine", state.network.make_electrode(ee.KINDS[self.engine_kind]))
         super().__init__(**parameters)   # builds self.parameter_space from defaults + parameters
-        state.current_sources.append(self)
         self.parameter_space.shape = (1,)
-        self.set_native_parameters(self.translate(self.parameter_space))
+        self.set_native_parameters(self.translate(self.parameter_space))   # validates; raises before joining
+        state.network.add_electrode(self._engine)
+        state.current_sources.append(self)
 
     def set_native_parameters(self, parameters):
         parameters.shape = (1,)

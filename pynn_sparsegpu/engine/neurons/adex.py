@@ -29,7 +29,7 @@ ADEX_NONNEGATIVE = ("tau_refrac", "delta_T")
 
 def adex_constants(p, dt, substeps, xp) -> dict:
     counts = refractory_counts(p["tau_refrac"], dt, xp)
-    slope = xp.asarray(p["delta_T"], dtype=float)
+    slope = xp.asarray(p["delta_T"])
     gL = p["cm"] / p["tau_m"]
     return {"h": dt / substeps, "gL": gL, "inv_cm": 1.0 / p["cm"], "inv_tau_w": 1.0 / p["tau_w"],
             "a_tau": p["a"] * 1e-3 / p["tau_w"],                       # a: nS -> uS

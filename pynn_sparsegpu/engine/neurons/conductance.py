@@ -58,10 +58,10 @@ def receptor_constants(receptors, p, h, xp) -> dict:
     """Per receptor: propagators over h/2 and h, and the jump per unit weight."""
     out = {}
     for r in receptors:
-        tau_d = xp.asarray(p[r.tau], dtype=float)
+        tau_d = xp.asarray(p[r.tau])
         c = {"gg_h": xp.exp(-0.5 * h / tau_d), "gg": xp.exp(-h / tau_d), "jump": xp.ones_like(tau_d)}
         if r.kind != "exp":
-            tau_r = tau_d if r.kind == "alpha" else xp.asarray(p[r.tau_rise], dtype=float)
+            tau_r = tau_d if r.kind == "alpha" else xp.asarray(p[r.tau_rise])
             c.update(dd=xp.exp(-h / tau_r), gd_h=_gd(0.5 * h, tau_r, tau_d, xp), gd=_gd(h, tau_r, tau_d, xp))
             c["jump"] = math.e / tau_d if r.kind == "alpha" else beta_peak_factor(tau_r, tau_d, xp)
         out[r.g] = c

@@ -38,6 +38,7 @@ class NeuronGroup:
         self.i_stim = xp.zeros(self.n, dtype=backend.dtype)
         self._derived = None
         self._dt = None
+        self._fused = None
         self.reset_state()
 
     # --- set-up -------------------------------------------------------------------------------------
@@ -62,8 +63,15 @@ class NeuronGroup:
             else:
                 new[index] = xp.asarray(value, dtype=self.backend.dtype)
             candidate[name] = new
-        self.model.validate(candidate, xp)
+        merged = {k: v for k, v in self.params.items() if not isinstance(v, list)}
+        merged.update(candidate)
+        self.model.validate(merged, xp)    # cross-parameter rules see the values that will be in force
         self.params.update(candidate)
+        if "_next" in self.state:          # renewal processes redraw from now under the new parameters
+            if index is None:
+                self.state["_next"][...] = xp.nan
+            else:
+                self.state["_next"][index] = xp.nan
         for name, value in values.items():
             if _is_ragged(self.model.parameters[name]):
                 seqs = list(value)
@@ -107,6 +115,11 @@ class NeuronGroup:
         if self._derived is None or self._dt != dt:
             self._derived = self.model.derived(self.params, dt, xp)
             self._dt = dt
+            self._fused = None
+            if self.backend.is_gpu:
+                from .fused import build_fused_step
+                self._fused = build_fused_step(self.model, self.state, self.params, self._derived,
+                                               len(self.model.receptors), dt, xp)
         if self.ring.shape[0] != n_slots:
             ring = xp.zeros((n_slots, len(self.model.receptors), self.n), dtype=self.backend.dtype)
             keep = min(n_slots, self.ring.shape[0])
@@ -118,6 +131,16 @@ class NeuronGroup:
         """One update; returns integer spike counts (0 = no spike) for this step."""
         slot = ctx.step % self.ring.shape[0]
         syn = self.ring[slot]
-        counts = self.model.step(self.state, self.params, self._derived, syn, self.i_stim, ctx)
+        if self._fused is not None and not self._fused.failed:
+            try:
+                counts = self._fused(self.state, self.params, self._derived, syn, self.i_stim, ctx)
+            except Exception as err:   # first call compiles; an untraceable model falls back once
+                import warnings
+                warnings.warn(f"{type(self.model).__name__}: fused GPU step failed ({err}); "
+                              "using array operations")
+                self._fused.failed = True
+                counts = self.model.step(self.state, self.params, self._derived, syn, self.i_stim, ctx)
+        else:
+            counts = self.model.step(self.state, self.params, self._derived, syn, self.i_stim, ctx)
         self.ring[slot] = 0
         return counts

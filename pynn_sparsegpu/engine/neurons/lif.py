@@ -23,6 +23,7 @@ _LIF_PARAMETERS = {
 
 
 class _CurrentLIF(NeuronModel):
+    fusable = True
     receptors = ("excitatory", "inhibitory")
     positive = ("cm", "tau_m", "tau_syn_E", "tau_syn_I")
     nonnegative = ("tau_refrac",)

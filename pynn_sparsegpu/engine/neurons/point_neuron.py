@@ -78,7 +78,8 @@ class PointNeuron(NeuronModel):
             d["P20"] = p["tau_m"] / p["cm"] * (1.0 - d["P22"])
             if self.current_only:
                 d["P11"] = {r.g: decay(p[r.tau], dt, xp) for r in self.synapses}
-                d["P21"] = {r.g: psc_exp_to_v(p[r.tau], p["tau_m"], p["cm"], dt, xp) for r in self.synapses}
+                d["P21"] = {r.g: psc_exp_to_v(p[r.tau], p["tau_m"], p["cm"], dt, xp).astype(p["cm"].dtype)
+                            for r in self.synapses}
         d["k"] = receptor_constants(self.synapses, p, d["h"], xp)
         return d
 

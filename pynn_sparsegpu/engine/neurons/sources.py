@@ -85,6 +85,14 @@ class PoissonRefractory(_Renewal):
         mean_free = xp.where(rate > 0, 1e3 / xp.where(rate > 0, rate, 1.0) - p["tau_refrac"], xp.inf)
         return p["tau_refrac"] + rng.exponential(1.0, n) * mean_free
 
+    def first_interval(self, p, xp, rng, n):
+        # start in equilibrium: with probability rate * tau_refrac the process is inside a dead time, and
+        # its first spike is uniform in [0, tau_refrac]; otherwise it is a full interval away
+        rate = xp.broadcast_to(xp.asarray(p["rate"], dtype=float), (n,))
+        ref = xp.broadcast_to(xp.asarray(p["tau_refrac"], dtype=float), (n,))
+        in_dead_time = rng.random(n) < rate * ref * 1e-3
+        return xp.where(in_dead_time, rng.random(n) * ref, self.interval(p, xp, rng, n))
+
 
 class Gamma(_Renewal):
     parameters = {"alpha": 2.0, "beta": 1.0, "start": 0.0, "duration": 1e10}
