@@ -7,9 +7,30 @@ to spikes x row length, never to n_pre x n_post.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from .connectivity import RaggedRows
+
+_KERNEL_DIR = os.path.join(os.path.dirname(__file__), "kernels")
+_CTYPES = {"uint8": "unsigned char", "uint16": "unsigned short", "uint32": "unsigned int",
+           "uint64": "unsigned long long", "float32": "float", "float64": "double"}
+
+
+def _propagation_kernels(backend, index_dtype, real_dtype):
+    """The compiled compact/scatter kernels for these dtypes (memoised on the backend)."""
+    key = ("propagation", np.dtype(index_dtype).name, np.dtype(real_dtype).name)
+    if key not in backend._kernel_cache:
+        import cupy
+        with open(os.path.join(_KERNEL_DIR, "propagation.cu")) as f:
+            code = f.read()
+        module = cupy.RawModule(code=code, options=(f"-DINDEX_T={_CTYPES[key[1]]}",
+                                                    f"-DREAL_T={_CTYPES[key[2]]}"))
+        backend._kernel_cache[key] = module
+    module = backend._kernel_cache[key]
+    return (module.get_function("pynn_sparsegpu_propagation_compact"),
+            module.get_function("pynn_sparsegpu_propagation_scatter"))
 
 
 class SynapseGroup:
@@ -75,6 +96,9 @@ class SynapseGroup:
 
     # --- time step ----------------------------------------------------------------------------------
     def propagate(self, counts, step: int) -> None:
+        if self.backend.is_gpu:
+            self._propagate_cuda(counts, step)
+            return
         xp = self.backend.xp
         rows = self.rows
         spikers = xp.nonzero(counts)[0]
@@ -91,11 +115,23 @@ class SynapseGroup:
         weight = rows.vars["weight"][src, col] * counts[src]
         ring = self.post.ring
         slot = (step + rows.vars["delay"][src, col]) % ring.shape[0]
-        if xp is np:
-            np.add.at(ring, (slot, self.receptor, post), weight)
-        else:
-            import cupyx
-            cupyx.scatter_add(ring, (slot, self.receptor, post), weight)
+        np.add.at(ring, (slot, self.receptor, post), weight)
+
+    def _propagate_cuda(self, counts, step: int) -> None:
+        """Two launches, no host synchronisation: compact the spikers on the device, then walk their rows."""
+        xp = self.backend.xp
+        rows, ring = self.rows, self.post.ring
+        compact, scatter = _propagation_kernels(self.backend, rows.ind.dtype, ring.dtype)
+        n = counts.shape[0]
+        counts32 = counts.astype(xp.int32, copy=False)
+        spike_list = xp.empty(n, dtype=xp.int32)
+        spike_count = xp.zeros(1, dtype=xp.int32)
+        threads = 256
+        compact((min((n + threads - 1) // threads, 1024),), (threads,), (counts32, np.int32(n), spike_list, spike_count))
+        scatter((min(n, 4096),), (128,),
+                (spike_list, spike_count, counts32, rows.ind, rows.row_length, rows.vars["weight"],
+                 rows.vars["delay"], ring, np.int32(rows.capacity), np.int32(self.post.n),
+                 np.int32(ring.shape[0]), np.int32(ring.shape[1]), np.int32(self.receptor), np.int64(step)))
 
     def after_step(self, step: int) -> None:
         """Hook for plastic and structural updates (none for static synapses)."""

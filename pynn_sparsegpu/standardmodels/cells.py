@@ -200,7 +200,8 @@ class PointNeuron(cells.PointNeuron):
                                 "response; use sim.CurrExpPostSynapticResponse, sim.CondExpPostSynapticResponse, "
                                 "sim.CondAlphaPostSynapticResponse or sim.CondBetaPostSynapticResponse")
         if not hasattr(self.neuron, "engine_name"):
-            raise TypeError(f"neuron {type(self.neuron).__name__} is not a sparsegpu component; use sim.LIF or sim.AdExp")
+            raise TypeError(f"neuron {type(self.neuron).__name__} is not a sparsegpu component; "
+                            "use sim.LIF or sim.AdExp")
         kinds = {name: psr.engine_kind for name, psr in self.post_synaptic_receptors.items()}
         if len({kind.startswith("cond") for kind in kinds.values()}) > 1:
             raise errors.InvalidModelError("PointNeuron: cannot mix conductance-based and current-based "
@@ -230,6 +231,12 @@ class PointNeuron(cells.PointNeuron):
 
     def get_native_names(self, *names):
         return list(names) if names else list(self.translations)
+
+    def get_parameter_names(self):
+        return list(self.translations)
+
+    def has_parameter(self, name):
+        return name in self.translations
 
     @property
     def native_parameters(self):

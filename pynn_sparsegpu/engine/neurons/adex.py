@@ -31,7 +31,7 @@ def adex_constants(p, dt, substeps, xp) -> dict:
     counts = refractory_counts(p["tau_refrac"], dt, xp)
     slope = xp.asarray(p["delta_T"])
     gL = p["cm"] / p["tau_m"]
-    return {"h": dt / substeps, "gL": gL, "inv_cm": 1.0 / p["cm"], "inv_tau_w": 1.0 / p["tau_w"],
+    return {"gL": gL, "inv_cm": 1.0 / p["cm"], "inv_tau_w": 1.0 / p["tau_w"],
             "a_tau": p["a"] * 1e-3 / p["tau_w"],                       # a: nS -> uS
             "v_peak": xp.where(slope > 0, p["v_spike"], p["v_thresh"]),
             "inv_slope": 1.0 / xp.where(slope > 0, slope, 1.0), "k_exp": gL * slope,   # 0 when delta_T = 0
@@ -39,30 +39,30 @@ def adex_constants(p, dt, substeps, xp) -> dict:
             "r_start": xp.where(counts > 0, counts + 1, 0)}
 
 
-def adex_step(s, p, d, kernels, i_stim, substeps, xp):
+def adex_step(s, p, d, kernels, i_stim, substeps, dt, xp):
     """Advance V, w and the kernels over one step; returns the number of spikes of each neuron."""
     drive = d["gL"] * p["v_rest"] + p["i_offset"] + i_stim
-    v, w, r = s["v"], s["w"], s["_r"]
-    n_spikes = xp.zeros(v.shape, dtype=xp.int32)
+    v, w, r, h = s["v"], s["w"], s["_r"], dt / substeps
+    n_spikes = 0
     for _ in range(substeps):
-        G, J = advance(s, p, kernels, d["k"])
+        G, J = advance(s, p, kernels, d)
         scale = (r == 0) * d["inv_cm"]               # dV/dt = 0 while refractory
-        a = [(drive + J[c]) * scale for c in range(3)]
-        b = [(d["gL"] + G[c]) * scale for c in range(3)]
+        source = [(drive + J[c]) * scale for c in range(3)]     # dV/dt = source - sink V + ...
+        sink = [(d["gL"] + G[c]) * scale for c in range(3)]
         k_exp = d["k_exp"] * scale
 
         def rhs(y, c):
             ve = xp.minimum(y[0], p["v_spike"])     # a refractory neuron sits at v_reset
-            dv = a[c] - b[c] * ve + k_exp * xp.exp((ve - p["v_thresh"]) * d["inv_slope"]) - y[1] * scale
+            dv = source[c] - sink[c] * ve + k_exp * xp.exp((ve - p["v_thresh"]) * d["inv_slope"]) - y[1] * scale
             return [dv, d["a_tau"] * (ve - p["v_rest"]) - y[1] * d["inv_tau_w"]]
 
-        v, w = rk4(rhs, [v, w], d["h"])
+        v, w = rk4(rhs, [v, w], h)
         v = xp.where(r > 0, p["v_reset"], v)
         spiking = (r == 0) & (v >= d["v_peak"])
         v = xp.where(spiking, p["v_reset"], v)
         w = w + spiking * p["b"]
         r = xp.where(spiking, d["r_start"], r)
-        n_spikes = n_spikes + spiking
+        n_spikes = n_spikes + spiking * 1
     s["v"], s["w"] = v, w
     s["_r"] = xp.where(r > 0, r - 1, r)
     return n_spikes
@@ -75,16 +75,16 @@ class _EIF(NeuronModel):
     positive = ADEX_POSITIVE + ("tau_syn_E", "tau_syn_I")
     nonnegative = ADEX_NONNEGATIVE
     substeps = 10
+    fusable = True
     synapses: tuple = ()
 
     def derived(self, p, dt, xp):
-        d = adex_constants(p, dt, self.substeps, xp)
-        d["k"] = receptor_constants(self.synapses, p, d["h"], xp)
-        return d
+        return {**adex_constants(p, dt, self.substeps, xp),
+                **receptor_constants(self.synapses, p, dt / self.substeps, xp)}
 
     def step(self, s, p, d, syn, i_stim, ctx):
-        n_spikes = adex_step(s, p, d, self.synapses, i_stim, self.substeps, ctx.xp)
-        receive(s, self.synapses, d["k"], syn)
+        n_spikes = adex_step(s, p, d, self.synapses, i_stim, self.substeps, ctx.dt, ctx.xp)
+        receive(s, self.synapses, d, syn)
         return n_spikes
 
 

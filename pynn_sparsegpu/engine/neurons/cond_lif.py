@@ -34,30 +34,29 @@ class _CondLIF(NeuronModel):
     positive = ("cm", "tau_m", "tau_syn_E", "tau_syn_I")
     nonnegative = ("tau_refrac",)
     substeps = 2
+    fusable = True                # one CUDA kernel per step on CuPy (fused.py)
     synapses: tuple = ()          # driven by the receptors, in receptor order
     intrinsic: tuple = ()         # spike-triggered conductances
 
     def derived(self, p, dt, xp):
-        h = dt / self.substeps
-        return {"h": h, "gL": p["cm"] / p["tau_m"], "ref_counts": refractory_counts(p["tau_refrac"], dt, xp),
-                "k": receptor_constants(self.synapses + self.intrinsic, p, h, xp)}
+        return {"gL": p["cm"] / p["tau_m"], "ref_counts": refractory_counts(p["tau_refrac"], dt, xp),
+                **receptor_constants(self.synapses + self.intrinsic, p, dt / self.substeps, xp)}
 
     def step(self, s, p, d, syn, i_stim, ctx):
         xp = ctx.xp
         kernels = self.synapses + self.intrinsic
         free = s["_r"] == 0
         i0 = p["i_offset"] + i_stim
-        v0 = s["v"]
-        v = v0
+        v, h = s["v"], ctx.dt / self.substeps
         for _ in range(self.substeps):
-            G, J = advance(s, p, kernels, d["k"])
+            G, J = advance(s, p, kernels, d)
 
             def rhs(y, c):
                 ve = xp.minimum(y[0], p["v_thresh"])
                 return [(d["gL"] * (p["v_rest"] - ve) + J[c] - G[c] * ve + i0) / p["cm"]]
 
-            v, = rk4(rhs, [v], d["h"])
-        receive(s, self.synapses, d["k"], syn)
+            v, = rk4(rhs, [v], h)
+        receive(s, self.synapses, d, syn)
         spiking = free & (v >= p["v_thresh"])
         s["v"] = xp.where(free & ~spiking, v, p["v_reset"])
         s["_r"] = xp.where(free, xp.where(spiking, d["ref_counts"], 0), s["_r"] - 1)

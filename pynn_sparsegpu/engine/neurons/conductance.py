@@ -15,6 +15,9 @@ A receptor with a reversal potential E contributes g (E - V) to the membrane cur
 `scale`); one without (a current-based receptor, "isyn" in nA) contributes its value directly. For one
 substep, `advance` returns the sums G = sum g and J = sum g E + sum I at the three stage times, so every
 membrane right-hand side reads I_syn(V) = J[c] - G[c] V.
+
+The constants are flat per-neuron arrays named "<state>|<constant>" (e.g. "gsyn_exc|gg"), so that a model's
+derived dict holds only 1-D arrays, as the fused GPU step (fused.py) needs.
 """
 
 from __future__ import annotations
@@ -55,16 +58,16 @@ def beta_peak_factor(tau_r, tau_d, xp):
 
 
 def receptor_constants(receptors, p, h, xp) -> dict:
-    """Per receptor: propagators over h/2 and h, and the jump per unit weight."""
+    """Per receptor: propagators over h/2 and h (and, for alpha and beta, the jump per unit weight)."""
     out = {}
     for r in receptors:
         tau_d = xp.asarray(p[r.tau])
-        c = {"gg_h": xp.exp(-0.5 * h / tau_d), "gg": xp.exp(-h / tau_d), "jump": xp.ones_like(tau_d)}
+        c = {"gg_h": xp.exp(-0.5 * h / tau_d), "gg": xp.exp(-h / tau_d)}
         if r.kind != "exp":
             tau_r = tau_d if r.kind == "alpha" else xp.asarray(p[r.tau_rise])
             c.update(dd=xp.exp(-h / tau_r), gd_h=_gd(0.5 * h, tau_r, tau_d, xp), gd=_gd(h, tau_r, tau_d, xp))
             c["jump"] = math.e / tau_d if r.kind == "alpha" else beta_peak_factor(tau_r, tau_d, xp)
-        out[r.g] = c
+        out.update({f"{r.g}|{name}": value for name, value in c.items()})
     return out
 
 
@@ -72,14 +75,14 @@ def advance(s, p, receptors, consts):
     """Propagate every receptor over one substep; return G[3] (uS) and J[3] (nA) at stages 0, h/2, h."""
     G, J = [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]
     for r in receptors:
-        c = consts[r.g]
+        gg_h, gg = consts[r.g + "|gg_h"], consts[r.g + "|gg"]
         g0 = s[r.g]
         if r.dg is None:
-            stages = (g0, c["gg_h"] * g0, c["gg"] * g0)
+            stages = (g0, gg_h * g0, gg * g0)
         else:
             dg0 = s[r.dg]
-            stages = (g0, c["gg_h"] * g0 + c["gd_h"] * dg0, c["gg"] * g0 + c["gd"] * dg0)
-            s[r.dg] = c["dd"] * dg0
+            stages = (g0, gg_h * g0 + consts[r.g + "|gd_h"] * dg0, gg * g0 + consts[r.g + "|gd"] * dg0)
+            s[r.dg] = consts[r.g + "|dd"] * dg0
         s[r.g] = stages[2]
         for k, g in enumerate(stages):
             if r.e_rev is None:
@@ -97,7 +100,7 @@ def receive(s, receptors, consts, inputs):
         if r.dg is None:
             s[r.g] = s[r.g] + x
         else:
-            s[r.dg] = s[r.dg] + consts[r.g]["jump"] * x
+            s[r.dg] = s[r.dg] + consts[r.g + "|jump"] * x
 
 
 def rk4(f, y, h):

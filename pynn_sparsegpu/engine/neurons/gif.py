@@ -55,9 +55,8 @@ class GIFCondExp(NeuronModel):
                 if np.any(np.asarray(seq) <= 0):
                     raise ValueError(f"GIFCondExp: parameter {name!r} = {[float(x) for x in seq]} is not allowed; "
                                      "every time constant must be > 0")
-        h = dt / self.substeps
-        return {"h": h, "gL": p["cm"] / p["tau_m"], "ref_counts": refractory_counts(p["tau_refrac"], dt, xp),
-                "k": receptor_constants(self.synapses, p, h, xp),
+        return {"gL": p["cm"] / p["tau_m"], "ref_counts": refractory_counts(p["tau_refrac"], dt, xp),
+                **receptor_constants(self.synapses, p, dt / self.substeps, xp),
                 "P_eta": xp.exp(-dt / _stack(p["tau_eta"], xp, dtype, 1.0)),
                 "P_gamma": xp.exp(-dt / _stack(p["tau_gamma"], xp, dtype, 1.0)),
                 "a_eta": _stack(p["a_eta"], xp, dtype, 0.0), "a_gamma": _stack(p["a_gamma"], xp, dtype, 0.0),
@@ -77,14 +76,14 @@ class GIFCondExp(NeuronModel):
         i0 = p["i_offset"] + i_stim - s["i_eta"]
         v = s["v"]
         for _ in range(self.substeps):
-            G, J = advance(s, p, self.synapses, d["k"])
+            G, J = advance(s, p, self.synapses, d)
 
             def rhs(y, c):
                 return [(d["gL"] * (p["v_rest"] - y[0]) + J[c] - G[c] * y[0] + i0) / p["cm"]]
 
-            v, = rk4(rhs, [v], d["h"])
+            v, = rk4(rhs, [v], ctx.dt / self.substeps)
         v = xp.where(free, v, s["v"])
-        receive(s, self.synapses, d["k"], syn)
+        receive(s, self.synapses, d, syn)
 
         intensity = d["p_rate"] * xp.exp(xp.minimum((v - s["v_t"]) / p["delta_v"], 50.0))
         draw = ctx.rng.random(v.shape[0], dtype=v.dtype)

@@ -21,8 +21,8 @@ from .conductance import Receptor, advance, internal_states, receive, receptor_c
 
 
 def _x_over_expm1(x, k, xp):
-    """x / (exp(x/k) - 1); z + tiny gives the limit k at x = 0 (1 ulp of z elsewhere)."""
-    z = x * (1.0 / k) + xp.finfo(x.dtype).tiny
+    """x / (exp(x/k) - 1); z + 1e-30 gives the limit k at x = 0 and changes nothing measurable elsewhere."""
+    z = x * (1.0 / k) + 1e-30
     return k * z / xp.expm1(z)
 
 
@@ -45,11 +45,11 @@ class HHCondExp(NeuronModel):
     positive = ("cm", "tau_syn_E", "tau_syn_I")
     nonnegative = ("gbar_Na", "gbar_K", "g_leak", "t_ref")
     substeps = 5
+    fusable = True
 
     def derived(self, p, dt, xp):
-        h = dt / self.substeps
-        return {"h": h, "ref_counts": refractory_counts(p["t_ref"], dt, xp),
-                "k": receptor_constants(self.synapses, p, h, xp)}
+        return {"ref_counts": refractory_counts(p["t_ref"], dt, xp),
+                **receptor_constants(self.synapses, p, dt / self.substeps, xp)}
 
     def step(self, s, p, d, syn, i_stim, ctx):
         xp = ctx.xp
@@ -57,19 +57,20 @@ class HHCondExp(NeuronModel):
         v_start = s["v"]
         y = [s["v"], s["m"], s["h"], s["n"]]
         for _ in range(self.substeps):
-            G, J = advance(s, p, self.synapses, d["k"])
+            G, J = advance(s, p, self.synapses, d)
 
             def rhs(y, c):
                 v, m, h, n = y
                 a_m, b_m, a_h, b_h, a_n, b_n = rates(v - p["v_offset"], xp)
                 n2 = n * n
-                current = (p["gbar_Na"] * m * m * m * h * (p["e_rev_Na"] - v) + p["gbar_K"] * n2 * n2 * (p["e_rev_K"] - v)
+                current = (p["gbar_Na"] * m * m * m * h * (p["e_rev_Na"] - v)
+                           + p["gbar_K"] * n2 * n2 * (p["e_rev_K"] - v)
                            + p["g_leak"] * (p["e_rev_leak"] - v) + J[c] - G[c] * v + i0)
                 return [current / p["cm"], a_m - (a_m + b_m) * m, a_h - (a_h + b_h) * h, a_n - (a_n + b_n) * n]
 
-            y = rk4(rhs, y, d["h"])
+            y = rk4(rhs, y, ctx.dt / self.substeps)
         s["v"], s["m"], s["h"], s["n"] = y
-        receive(s, self.synapses, d["k"], syn)
+        receive(s, self.synapses, d, syn)
         free = s["_r"] == 0
         spiking = free & (s["v"] >= p["v_offset"] + 30.0) & (v_start > s["v"])
         s["_r"] = xp.where(free, xp.where(spiking, d["ref_counts"], 0), s["_r"] - 1)

@@ -21,6 +21,7 @@ class Izhikevich(NeuronModel):
     state = {"v": -70.0, "u": -14.0}
     receptors = ("excitatory", "inhibitory")
     receptor_units = "mV"
+    fusable = True
 
     def step(self, s, p, d, syn, i_stim, ctx):
         xp, h = ctx.xp, ctx.dt

@@ -43,6 +43,7 @@ def _receptor(name, kind):
 
 class PointNeuron(NeuronModel):
     """`neuron` is "LIF" or "AdExp"; `receptor_kinds` maps each receptor name to a kind listed above."""
+    fusable = True
 
     def __init__(self, neuron: str, receptor_kinds: dict):
         if neuron not in ("LIF", "AdExp"):
@@ -73,32 +74,33 @@ class PointNeuron(NeuronModel):
         if self.neuron == "AdExp":
             d = adex_constants(p, dt, self.substeps, xp)
         else:
-            d = {"h": dt / self.substeps, "gL": p["cm"] / p["tau_m"], "P22": decay(p["tau_m"], dt, xp),
+            d = {"gL": p["cm"] / p["tau_m"], "P22": decay(p["tau_m"], dt, xp),
                  "ref_counts": refractory_counts(p["tau_refrac"], dt, xp)}
             d["P20"] = p["tau_m"] / p["cm"] * (1.0 - d["P22"])
             if self.current_only:
-                d["P11"] = {r.g: decay(p[r.tau], dt, xp) for r in self.synapses}
-                d["P21"] = {r.g: psc_exp_to_v(p[r.tau], p["tau_m"], p["cm"], dt, xp).astype(p["cm"].dtype)
-                            for r in self.synapses}
-        d["k"] = receptor_constants(self.synapses, p, d["h"], xp)
+                for r in self.synapses:
+                    d[r.g + "|P11"] = decay(p[r.tau], dt, xp)
+                    d[r.g + "|P21"] = psc_exp_to_v(p[r.tau], p["tau_m"], p["cm"], dt, xp).astype(p["cm"].dtype)
+                return d
+        d.update(receptor_constants(self.synapses, p, dt / self.substeps, xp))
         return d
 
     def step(self, s, p, d, syn, i_stim, ctx):
         xp = ctx.xp
         if self.neuron == "AdExp":
-            n_spikes = adex_step(s, p, d, self.synapses, i_stim, self.substeps, xp)
-            receive(s, self.synapses, d["k"], syn)
+            n_spikes = adex_step(s, p, d, self.synapses, i_stim, self.substeps, ctx.dt, xp)
+            receive(s, self.synapses, d, syn)
             return n_spikes
         free = s["_r"] == 0
         if self.current_only:
             u = (s["v"] - p["v_rest"]) * d["P22"] + (p["i_offset"] + i_stim) * d["P20"]
             for r, x in zip(self.synapses, syn):
-                u = u + d["P21"][r.g] * s[r.g]
-                s[r.g] = s[r.g] * d["P11"][r.g] + x
+                u = u + d[r.g + "|P21"] * s[r.g]
+                s[r.g] = s[r.g] * d[r.g + "|P11"] + x
             v = u + p["v_rest"]
         else:
-            v = self._integrate_conductances(s, p, d, i_stim, xp)
-            receive(s, self.synapses, d["k"], syn)
+            v = self._integrate_conductances(s, p, d, i_stim, ctx.dt, xp)
+            receive(s, self.synapses, d, syn)
         v = xp.where(free, v, s["v"])
         threshold = p["v_thresh"]
         spiking = free & (v >= threshold)
@@ -106,15 +108,15 @@ class PointNeuron(NeuronModel):
         s["_r"] = xp.where(free, xp.where(spiking, d["ref_counts"], 0), s["_r"] - 1)
         return spiking
 
-    def _integrate_conductances(self, s, p, d, i_stim, xp):
+    def _integrate_conductances(self, s, p, d, i_stim, dt, xp):
         i0 = p["i_offset"] + i_stim
-        v = s["v"]
+        v, h = s["v"], dt / self.substeps
         for _ in range(self.substeps):
-            G, J = advance(s, p, self.synapses, d["k"])
+            G, J = advance(s, p, self.synapses, d)
 
             def rhs(y, c):
                 ve = xp.minimum(y[0], p["v_thresh"])
                 return [(d["gL"] * (p["v_rest"] - ve) + J[c] - G[c] * ve + i0) / p["cm"]]
 
-            v, = rk4(rhs, [v], d["h"])
+            v, = rk4(rhs, [v], h)
         return v
