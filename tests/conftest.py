@@ -53,3 +53,8 @@ def assert_close_traces(a, b, atol):
     assert a.shape == b.shape, (a.shape, b.shape)
     diff = np.abs(a - b)
     assert diff.max() < atol, f"max |diff| = {diff.max()} at index {diff.argmax()} (allowed {atol})"
+
+
+def spiketrains_ms(population):
+    """The recorded spike trains of the current segment as a list of float arrays in ms."""
+    return [np.asarray(st.rescale("ms").magnitude) for st in population.get_data().segments[0].spiketrains]

@@ -10,7 +10,7 @@ NEST's spikes within one time step.
 import numpy as np
 import pytest
 
-from conftest import assert_close_traces
+from conftest import spiketrains_ms, assert_close_traces
 
 pytestmark = pytest.mark.nest
 
@@ -156,7 +156,7 @@ def recurrent_network(sim, nest_sim):
                    sim.StaticSynapse(), receptor_type="inhibitory")
     cells.record("spikes")
     sim.run(T_STOP)
-    trains = [np.asarray(st.rescale("ms").magnitude) for st in cells.get_data().segments[0].spiketrains]
+    trains = spiketrains_ms(cells)
     sim.end()
     return trains
 

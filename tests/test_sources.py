@@ -8,6 +8,8 @@ wrong unit) fails.
 import numpy as np
 import pytest
 
+from conftest import spiketrains_ms
+
 DT = 0.1
 N = 1000
 T = 1000.0
@@ -19,7 +21,7 @@ def run_source(sim, celltype, n=N, t_stop=T, seed=12345):
     population = sim.Population(n, celltype)
     population.record("spikes")
     sim.run(t_stop)
-    trains = [np.asarray(st.rescale("ms").magnitude) for st in population.get_data().segments[0].spiketrains]
+    trains = spiketrains_ms(population)
     sim.end()
     return trains
 
@@ -143,7 +145,7 @@ def _array_spikes(sim, times, precision="on_grid", t_stop=50.0):
     population = sim.Population(len(times), sim.SpikeSourceArray(spike_times=[np.array(t) for t in times]))
     population.record("spikes")
     sim.run(t_stop)
-    trains = [np.asarray(st.rescale("ms").magnitude) for st in population.get_data().segments[0].spiketrains]
+    trains = spiketrains_ms(population)
     sim.end()
     return trains
 
