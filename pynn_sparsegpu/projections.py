@@ -78,7 +78,6 @@ class Projection(common.Projection):
         self._conductance = bool(self.post.conductance_based)
         # PyNN's weight schema already demands negative weights on current-based inhibitory receptors, so
         # weights go to the engine as given: signed currents, or conductance magnitudes per receptor
-        self._sign = 1.0
         network = simulator.state.network
         self._groups = {}
         for i, (pre_group, _) in enumerate(self._pre_parts):
@@ -106,7 +105,7 @@ class Projection(common.Projection):
         for i in np.unique(self._pre_part_of[pre]):
             sel = self._pre_part_of[pre] == i
             self._groups[(int(i), j)].buffer(self._pre_engine[pre[sel]], self._post_engine[post],
-                                             self._sign * weight[sel], delay[sel])
+                                             weight[sel], delay[sel])
 
     def _check_values(self, weight, delay):
         if np.any(np.isnan(weight)) or np.any(np.isnan(delay)):
@@ -137,7 +136,7 @@ class Projection(common.Projection):
             post_map = self._inverse(self._post_parts, j, group.post.n)
             pres.append(pre_map[pre_e])
             posts.append(post_map[post_e])
-            ws.append(self._sign * values["weight"].astype(float))
+            ws.append(values["weight"].astype(float))
             ds.append(values["delay"] * dt)
             if addresses:
                 r, c = group.rows.synapse_slots()
@@ -241,7 +240,7 @@ class Projection(common.Projection):
                 vals = np.asarray(arr[pre_p, post_p] if arr.ndim == 2 else np.broadcast_to(arr, pre_p.shape), float)
                 if name == "weight":
                     self._check_values(vals, np.full(1, simulator.state.min_delay))
-                    writes.append((rows, "weight", r, c, self._sign * vals))
+                    writes.append((rows, "weight", r, c, vals))
                 else:
                     self._check_values(np.zeros(1), vals)
                     writes.append((rows, "delay", r, c, np.rint(vals / dt)))

@@ -6,6 +6,7 @@ import numpy as np
 from pyNN import errors, recording
 
 from . import simulator
+from .engine.neurons.sources import grid_index
 
 
 class Recorder(recording.Recorder):
@@ -78,8 +79,7 @@ class Recorder(recording.Recorder):
         given = group.params["spike_times"]
         owners = np.repeat(np.arange(len(given)), [len(t) for t in given])
         flat = np.concatenate(given) if len(given) else np.zeros(0)
-        steps = np.ceil(flat / dt - 1e-6).astype(np.int64)              # the grid time each emits at
-        key_given = owners * (2 ** 40) + steps
+        key_given = owners * (2 ** 40) + grid_index(flat, dt)
         order = np.lexsort((flat, key_given))
         key_given, flat = key_given[order], flat[order]
         key_rec = index.astype(np.int64) * (2 ** 40) + np.rint(grid_times / dt).astype(np.int64)

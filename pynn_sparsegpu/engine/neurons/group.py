@@ -131,6 +131,7 @@ class NeuronGroup:
         """One update; returns integer spike counts (0 = no spike) for this step."""
         slot = ctx.step % self.ring.shape[0]
         syn = self.ring[slot]
+        counts = None
         if self._fused is not None and not self._fused.failed:
             try:
                 counts = self._fused(self.state, self.params, self._derived, syn, self.i_stim, ctx)
@@ -139,8 +140,7 @@ class NeuronGroup:
                 warnings.warn(f"{type(self.model).__name__}: fused GPU step failed ({err}); "
                               "using array operations")
                 self._fused.failed = True
-                counts = self.model.step(self.state, self.params, self._derived, syn, self.i_stim, ctx)
-        else:
+        if counts is None:
             counts = self.model.step(self.state, self.params, self._derived, syn, self.i_stim, ctx)
         self.ring[slot] = 0
         return counts

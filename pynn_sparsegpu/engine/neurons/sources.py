@@ -17,6 +17,12 @@ import numpy as np
 from .base import NeuronModel
 
 
+def grid_index(times, dt):
+    """The grid point k (time k*dt) at which a spike given at `times` is emitted: times are rounded up to the
+    grid, exact grid times (within float error) stay where they are. It is emitted by step k - 1."""
+    return np.ceil(np.asarray(times, dtype=float) / dt - 1e-6).astype(np.int64)
+
+
 class _Generator(NeuronModel):
     is_source = True
     receptors = ()
@@ -166,7 +172,7 @@ class SpikeArray(_Generator):
 
     def derived(self, p, dt, xp):
         times = p["spike_times"]
-        steps = [np.ceil(np.asarray(t, dtype=float) / dt - 1e-6).astype(np.int64) - 1 for t in times]
+        steps = [grid_index(t, dt) - 1 for t in times]
         lengths = np.array([len(x) for x in steps], dtype=np.int64)
         flat_steps = np.concatenate(steps) if len(steps) else np.zeros(0, np.int64)
         owners = np.repeat(np.arange(len(steps)), lengths)
