@@ -12,6 +12,7 @@ from pyNN import common, errors
 from pyNN.core import is_listlike
 from pyNN.space import Space
 
+from . import connectors as native_connectors
 from . import simulator
 from .engine.synapses import SynapseGroup
 from .populations import Assembly
@@ -59,8 +60,17 @@ class Projection(common.Projection):
     _static_synapse_class = StaticSynapse
 
     def __init__(self, presynaptic_population, postsynaptic_population, connector, synapse_type=None,
-                 source=None, receptor_type=None, space=Space(), label=None):
+                 source=None, receptor_type=None, space=Space(), label=None, *, row_capacity=None,
+                 spare_fraction=0.0):
+        """PyNN's Projection, plus two storage options for synapses that will be created during a run
+        (structural plasticity): `row_capacity`, the slots per presynaptic row (default: the longest row
+        the connector makes), or `spare_fraction`, extra room as a fraction of the longest row."""
         simulator.state.check_alive()
+        if row_capacity is not None and not (isinstance(row_capacity, (int, np.integer)) and row_capacity >= 1):
+            raise ValueError(f"row_capacity={row_capacity!r} is not allowed; it must be an integer >= 1 or None")
+        if not (isinstance(spare_fraction, (int, float)) and np.isfinite(spare_fraction) and spare_fraction >= 0):
+            raise ValueError(f"spare_fraction={spare_fraction!r} is not allowed; it must be a number >= 0")
+        self.row_capacity, self.spare_fraction = row_capacity, float(spare_fraction)
         super().__init__(presynaptic_population, postsynaptic_population, connector, synapse_type,
                          source, receptor_type, space, label)
         self._pre_parts = _parts(self.pre)
@@ -84,9 +94,12 @@ class Projection(common.Projection):
             for j, (post_group, _) in enumerate(self._post_parts):
                 group = SynapseGroup(network.backend, pre_group, post_group, self._receptor, self.label or "")
                 group.dt = simulator.state.dt
+                group.capacity, group.spare = self.row_capacity, self.spare_fraction
                 self._groups[(i, j)] = group
-                network.projections.append(group)
-        connector.connect(self)
+        if not native_connectors.connect(self, connector):
+            connector.connect(self)           # PyNN's generic path (CSA, user connectors)
+        self._check_capacity()
+        network.projections.extend(self._groups.values())
 
     # --- building -----------------------------------------------------------------------------------
     def _convergent_connect(self, presynaptic_indices, postsynaptic_index, location_selector=None,
@@ -106,6 +119,38 @@ class Projection(common.Projection):
             sel = self._pre_part_of[pre] == i
             self._groups[(int(i), j)].buffer(self._pre_engine[pre[sel]], self._post_engine[post],
                                              weight[sel], delay[sel])
+
+    def _connect_pairs(self, pre, post, params):
+        """Store connections given as projection-level index arrays, with per-connection (or scalar)
+        synapse parameters; the vectorised connectors end here."""
+        n = pre.size
+        if n == 0:
+            return
+        weight = np.broadcast_to(np.asarray(params.pop("weight"), dtype=float), (n,))
+        delay = np.broadcast_to(np.asarray(params.pop("delay"), dtype=float), (n,))
+        self._check_values(weight, delay)
+        part_i, part_j = self._pre_part_of[pre], self._post_part_of[post]
+        if len(self._groups) == 1:
+            self._groups[(0, 0)].buffer(self._pre_engine[pre], self._post_engine[post], weight, delay)
+            return
+        key = part_i * len(self._post_parts) + part_j
+        for k in np.unique(key):
+            sel = key == k
+            i, j = divmod(int(k), len(self._post_parts))
+            self._groups[(i, j)].buffer(self._pre_engine[pre[sel]], self._post_engine[post[sel]],
+                                        weight[sel], delay[sel])
+
+    def _check_capacity(self):
+        """A row_capacity smaller than a row the connector made is refused now, not at run time."""
+        if self.row_capacity is None:
+            return
+        for group in self._groups.values():
+            pre = np.concatenate([p[0] for p in group._pending]) if group._pending else np.zeros(0, np.int64)
+            longest = int(np.bincount(pre).max()) if pre.size else 0
+            if longest > self.row_capacity:
+                raise errors.ConnectionError(
+                    f"row_capacity={self.row_capacity} is too small: the connector gave a presynaptic "
+                    f"neuron {longest} synapses")
 
     def _check_values(self, weight, delay):
         if np.any(np.isnan(weight)) or np.any(np.isnan(delay)):

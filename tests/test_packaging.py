@@ -53,3 +53,27 @@ def test_cuda_kernel_compiles(source, tmp_path):
     command = [nvcc, "-c", str(source), "-I", str(KERNELS_DIR), "-o", str(tmp_path / (source.stem + ".o"))]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}"
+
+
+def _loader_variants():
+    """(source, -D options) exactly as the engine's loaders compile them: propagation.cu for every
+    INDEX_T x REAL_T pair, rows.cu for every INDEX_T (its variables are moved by width, REAL_T unused)."""
+    from pynn_sparsegpu.engine.connectivity import _INDEX_CTYPES
+    from pynn_sparsegpu.engine.synapses import _CTYPES
+    reals = [_CTYPES["float32"], _CTYPES["float64"]]
+    variants = [("propagation.cu", (f"-DINDEX_T={i}", f"-DREAL_T={r}")) for i in _INDEX_CTYPES.values() for r in reals]
+    variants += [("rows.cu", (f"-DINDEX_T={i}",)) for i in _INDEX_CTYPES.values()]
+    return [pytest.param(name, options, id=f"{name}-" + "-".join(o.split("=")[1].replace(" ", "_") for o in options))
+            for name, options in variants]
+
+
+@pytest.mark.parametrize("name, options", _loader_variants())
+def test_cuda_kernel_compiles_for_each_loader_type(name, options, tmp_path):
+    nvcc = shutil.which("nvcc")
+    if nvcc is None:
+        pytest.skip("nvcc not on PATH")
+    source = KERNELS_DIR / name
+    assert source.is_file(), f"{source} is missing"
+    command = [nvcc, "-c", *options, str(source), "-I", str(KERNELS_DIR), "-o", str(tmp_path / (source.stem + ".o"))]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}"

@@ -15,6 +15,8 @@ every per-synapse variable moves with it. Kernels walk a row to row_length, neve
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 
@@ -37,6 +39,7 @@ class RaggedRows:
         self.ind = xp.zeros((self.n_pre, self.capacity), dtype=index_dtype(self.n_post))
         self.row_length = xp.zeros(self.n_pre, dtype=xp.int32)
         self.vars = {name: xp.zeros((self.n_pre, self.capacity), dtype=dt) for name, dt in var_dtypes.items()}
+        self.failed_additions = 0      # additions refused so far because their row was full
 
     @classmethod
     def from_coo(cls, backend, n_pre, n_post, pre, post, values: dict, var_dtypes: dict,
@@ -93,53 +96,137 @@ class RaggedRows:
 
     # --- editing ------------------------------------------------------------------------------------
     def add_synapses(self, pre, post, values: dict) -> np.ndarray:
-        """Append synapses at their rows' ends. Returns a bool array: True where the synapse was stored,
-        False where its row was full (nothing is written for those)."""
+        """Append synapses at their rows' ends, in call order within a row. Returns a host bool array:
+        True where the synapse was stored, False where its row was full (nothing is written for those, and
+        each refusal is counted in self.failed_additions).
+
+        Raises ValueError, writing nothing, when pre is outside [0, n_pre) or post outside [0, n_post).
+        """
         xp = self.backend.xp
-        pre = xp.asarray(pre, dtype=xp.int64)
-        post = xp.asarray(post, dtype=xp.int64)
+        pre = xp.asarray(pre, dtype=xp.int64).reshape(-1)
+        post = xp.asarray(post, dtype=xp.int64).reshape(-1)
+        if pre.shape != post.shape:
+            raise ValueError(f"pre and post must have the same length, got {pre.shape[0]} and {post.shape[0]}")
         if pre.shape[0] == 0:
             return np.zeros(0, dtype=bool)
+        self._check_range("pre", pre, self.n_pre)
+        self._check_range("post", post, self.n_post)
+        n = pre.shape[0]
+        columns = {name: xp.broadcast_to(xp.asarray(values.get(name, 0), dtype=arr.dtype), (n,))
+                   for name, arr in self.vars.items()}       # shaped (and checked) before anything is written
         order = xp.argsort(pre, kind="stable")
         sp = pre[order]
         first = xp.searchsorted(sp, sp, side="left")
-        rank = xp.arange(sp.shape[0]) - first                 # position among additions to the same row
+        rank = xp.arange(n) - first                           # position among additions to the same row
         slot = self.row_length[sp].astype(xp.int64) + rank
         ok = slot < self.capacity
         r, c = sp[ok], slot[ok]
         self.ind[r, c] = post[order][ok].astype(self.ind.dtype)
         for name, arr in self.vars.items():
-            value = xp.broadcast_to(xp.asarray(values.get(name, 0), dtype=arr.dtype), pre.shape)
-            arr[r, c] = value[order][ok]
+            arr[r, c] = columns[name][order][ok]
         added = xp.bincount(r, minlength=self.n_pre).astype(xp.int32)
         self.row_length += added
-        stored = xp.zeros(pre.shape[0], dtype=bool)
+        stored = xp.zeros(n, dtype=bool)
         stored[order] = ok
-        return self.backend.to_host(stored)
+        stored = self.backend.to_host(stored)
+        self.failed_additions += int(n - np.count_nonzero(stored))
+        return stored
+
+    def _check_range(self, name, values, upper):
+        lo, hi = int(values.min()), int(values.max())
+        if lo < 0 or hi >= upper:
+            host = self.backend.to_host(values)
+            bad = int(host[(host < 0) | (host >= upper)][0])
+            raise ValueError(f"{name} index {bad} is out of range: allowed values are 0 <= {name} < {upper} "
+                             f"(n_{name}={upper})")
 
     def remove_synapses(self, mask) -> int:
-        """Remove the synapses where mask[n_pre, capacity] is True (slots past row_length are ignored).
+        """Remove the synapses where mask[n_pre, capacity] is True (slots past row_length are ignored), by
+        swap-with-last, vectorised over rows. Returns the number removed.
 
-        Vectorised over all rows at once: each row is compacted so that its survivors keep their order
-        (the per-row result holds the same synapses as repeated swap-with-last, in a different order), and
-        every per-synapse variable moves along. Returns the number removed.
+        The rule, per row (L = row_length, K = masked slots below L, L' = L - K):
+            the j-th masked slot below L' (ascending) receives the j-th unmasked slot in [L', L) (ascending),
+            and row_length becomes L'.
+        As a sequence of swap-with-last steps ("move the row's last synapse into the hole, decrement"), this is:
+        take the holes below L' from the highest down; before each, drop masked synapses from the row's end
+        (a swap-with-last whose hole is the last slot); then move the last synapse into the hole. Masked
+        slots at or above L' are only ever dropped from the end, never refilled. (Refilling every hole from
+        the highest down, tail holes included, gives another layout: [a b c d e] minus a, b, c -> [e d].)
+        Every per-synapse variable moves with its synapse; only the moved synapses are written (each at
+        most once). Slots from L' up keep stale data and are free.
+
+            [a b c d e], remove b and e     ->  [a d c]   (L=5, K=2, L'=3: hole 1 <- survivor 3)
+            [a b c d e], remove a, b and c  ->  [d e]     (holes 0, 1 <- survivors 3, 4)
+
+        On the GPU path the same rule runs in kernels/rows.cu (one thread per row), giving the same layout.
         """
         xp = self.backend.xp
+        mask = xp.asarray(mask, dtype=bool)
+        if mask.shape != (self.n_pre, self.capacity):
+            raise ValueError(f"mask must have shape (n_pre, capacity) = {(self.n_pre, self.capacity)}, "
+                             f"got {tuple(mask.shape)}")
+        if self.backend.is_gpu:
+            return self._remove_cuda(mask)
+        return self._remove_xp(mask)
+
+    def _remove_xp(self, mask) -> int:
+        """The array version of the removal rule (NumPy twin of the CUDA kernels; also runs on CuPy)."""
+        xp = self.backend.xp
         cols = xp.arange(self.capacity)[None, :]
-        in_use = cols < self.row_length[:, None]
-        kill = xp.asarray(mask, dtype=bool) & in_use
-        keep = in_use & ~kill
-        # stable compaction: new slot = number of kept synapses before it in the row
-        new_slot = xp.cumsum(keep, axis=1) - 1
-        r, c = xp.nonzero(keep)
-        nc = new_slot[r, c]
-        ind = xp.zeros_like(self.ind)
-        ind[r, nc] = self.ind[r, c]
-        self.ind = ind
+        length = self.row_length[:, None]
+        kill = mask & (cols < length)
+        n_killed = kill.sum(axis=1).astype(xp.int32)
+        new_length = self.row_length - n_killed
+        below = cols < new_length[:, None]
+        hole = kill & below                                   # masked slots that must be refilled
+        donor = ~kill & ~below & (cols < length)              # survivors in the tail [L', L)
+        # per row, holes and donors are equally many; row-major order pairs the j-th of each in each row
+        hr, hc = xp.nonzero(hole)
+        dr, dc = xp.nonzero(donor)
+        if hr.shape[0]:
+            self.ind[hr, hc] = self.ind[dr, dc]
+            for arr in self.vars.values():
+                arr[hr, hc] = arr[dr, dc]
+        self.row_length = new_length.astype(xp.int32)
+        return int(n_killed.sum())
+
+    def _remove_cuda(self, mask) -> int:
+        xp = self.backend.xp
+        remove, gathers = _rows_kernels(self.backend, self.ind.dtype)
+        if not self.ind.flags.c_contiguous:
+            self.ind = xp.ascontiguousarray(self.ind)
         for name, arr in self.vars.items():
-            moved = xp.zeros_like(arr)
-            moved[r, nc] = arr[r, c]
-            self.vars[name] = moved
-        removed = int(kill.sum())
-        self.row_length = keep.sum(axis=1).astype(xp.int32)
-        return removed
+            if not arr.flags.c_contiguous:
+                self.vars[name] = xp.ascontiguousarray(arr)
+        self.row_length = xp.ascontiguousarray(self.row_length, dtype=xp.int32)
+        before = self.row_length.sum()
+        mask8 = xp.ascontiguousarray(mask.astype(xp.uint8))
+        src = xp.empty((self.n_pre, self.capacity), dtype=xp.int32)
+        n_pre, capacity = np.int32(self.n_pre), np.int32(self.capacity)
+        threads = 128
+        remove((max(min((self.n_pre + threads - 1) // threads, 4096), 1),), (threads,),
+               (mask8, self.ind, self.row_length, src, n_pre, capacity))
+        for name, arr in self.vars.items():
+            bits = arr.view(_UINT_OF_WIDTH[arr.dtype.itemsize])
+            gathers[arr.dtype.itemsize]((max(min(self.n_pre, 4096), 1),), (128,),
+                                        (bits, self.row_length, src, n_pre, capacity))
+        return int(before - self.row_length.sum())
+
+
+_KERNEL_DIR = os.path.join(os.path.dirname(__file__), "kernels")
+_INDEX_CTYPES = {"uint8": "unsigned char", "uint16": "unsigned short", "uint32": "unsigned int",
+                 "uint64": "unsigned long long"}
+_UINT_OF_WIDTH = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def _rows_kernels(backend, index_dtype):
+    """(remove kernel, {itemsize: gather kernel}) from kernels/rows.cu for this index type (memoised)."""
+    key = ("rows", np.dtype(index_dtype).name)
+    if key not in backend._kernel_cache:
+        import cupy
+        with open(os.path.join(_KERNEL_DIR, "rows.cu")) as f:
+            code = f.read()
+        backend._kernel_cache[key] = cupy.RawModule(code=code, options=(f"-DINDEX_T={_INDEX_CTYPES[key[1]]}",))
+    module = backend._kernel_cache[key]
+    return (module.get_function("pynn_sparsegpu_rows_remove"),
+            {width: module.get_function(f"pynn_sparsegpu_rows_gather_u{8 * width}") for width in _UINT_OF_WIDTH})
