@@ -24,6 +24,11 @@ from .standardmodels.synapses import *  # noqa: F401,F403
 __version__ = "0.1.0"
 
 
+class NativeRNG(NumpyRNG):
+    """sparsegpu's own random generator: NumPy's, seeded from `seed` (PyNN scripts ask for NativeRNG when
+    they want the simulator to draw the numbers)."""
+
+
 def list_standard_models():
     """The names of the standard cell types available in this backend."""
     return [obj.__name__ for obj in globals().values()

@@ -14,6 +14,7 @@ from pyNN.space import Space
 
 from . import connectors as native_connectors
 from . import simulator
+from .engine.plastic import ModelSynapseGroup
 from .engine.synapses import SynapseGroup
 from .populations import Assembly
 from .standardmodels.synapses import StaticSynapse
@@ -89,10 +90,21 @@ class Projection(common.Projection):
         # PyNN's weight schema already demands negative weights on current-based inhibitory receptors, so
         # weights go to the engine as given: signed currents, or conductance magnitudes per receptor
         network = simulator.state.network
+        model = self.synapse_type.engine_model() if hasattr(self.synapse_type, "engine_model") else None
+        if model is None:
+            raise errors.ConnectionError(f"synapse_type {type(self.synapse_type).__name__} is not available in "
+                                         "sparsegpu; use one of sim.StaticSynapse, sim.STDPMechanism, "
+                                         "sim.TsodyksMarkramSynapse, sim.SimpleStochasticSynapse, ...")
+        self._model = model
+        self._model_parameters = list(model.parameters)
         self._groups = {}
         for i, (pre_group, _) in enumerate(self._pre_parts):
             for j, (post_group, _) in enumerate(self._post_parts):
-                group = SynapseGroup(network.backend, pre_group, post_group, self._receptor, self.label or "")
+                if type(model).__name__ == "Static":
+                    group = SynapseGroup(network.backend, pre_group, post_group, self._receptor, self.label or "")
+                else:
+                    group = ModelSynapseGroup(network.backend, pre_group, post_group, self._receptor,
+                                              self.label or "", model, network.synapse_seed())
                 group.dt = simulator.state.dt
                 group.capacity, group.spare = self.row_capacity, self.spare_fraction
                 self._groups[(i, j)] = group
@@ -113,12 +125,13 @@ class Projection(common.Projection):
         weight = np.broadcast_to(np.asarray(connection_parameters.pop("weight"), dtype=float), (n,))
         delay = np.broadcast_to(np.asarray(connection_parameters.pop("delay"), dtype=float), (n,))
         self._check_values(weight, delay)
+        extra = self._model_values(connection_parameters, n)
         post = int(postsynaptic_index)
         j = int(self._post_part_of[post])
         for i in np.unique(self._pre_part_of[pre]):
             sel = self._pre_part_of[pre] == i
             self._groups[(int(i), j)].buffer(self._pre_engine[pre[sel]], self._post_engine[post],
-                                             weight[sel], delay[sel])
+                                             weight[sel], delay[sel], {k: v[sel] for k, v in extra.items()})
 
     def _connect_pairs(self, pre, post, params):
         """Store connections given as projection-level index arrays, with per-connection (or scalar)
@@ -129,16 +142,29 @@ class Projection(common.Projection):
         weight = np.broadcast_to(np.asarray(params.pop("weight"), dtype=float), (n,))
         delay = np.broadcast_to(np.asarray(params.pop("delay"), dtype=float), (n,))
         self._check_values(weight, delay)
+        extra = self._model_values(params, n)
         part_i, part_j = self._pre_part_of[pre], self._post_part_of[post]
         if len(self._groups) == 1:
-            self._groups[(0, 0)].buffer(self._pre_engine[pre], self._post_engine[post], weight, delay)
+            self._groups[(0, 0)].buffer(self._pre_engine[pre], self._post_engine[post], weight, delay, extra)
             return
         key = part_i * len(self._post_parts) + part_j
         for k in np.unique(key):
             sel = key == k
             i, j = divmod(int(k), len(self._post_parts))
             self._groups[(i, j)].buffer(self._pre_engine[pre[sel]], self._post_engine[post[sel]],
-                                        weight[sel], delay[sel])
+                                        weight[sel], delay[sel], {k: v[sel] for k, v in extra.items()})
+
+    def _model_values(self, params, n):
+        """The synapse model's parameters as per-connection arrays, validated by the model."""
+        values = {}
+        for name in self._model_parameters:
+            if name in params:
+                values[name] = np.broadcast_to(np.asarray(params[name], dtype=float), (n,))
+        try:
+            self._model.validate(values)
+        except ValueError as err:
+            raise errors.ConnectionError(str(err)) from None
+        return values
 
     def _check_capacity(self):
         """A row_capacity smaller than a row the connector made is refused now, not at run time."""
@@ -169,6 +195,36 @@ class Projection(common.Projection):
             raise errors.ConnectionError(f"delay={float(delay.max())} ms is larger than max_delay={max_delay} ms")
 
     # --- reading ------------------------------------------------------------------------------------
+    def _coo_parameters(self, names):
+        """Per-synapse values of model parameters, in the same order as _coo()."""
+        dt = simulator.state.dt
+        cols = {name: [] for name in names}
+        pres, posts = [], []
+        for (i, j), group in self._groups.items():
+            group.prepare(dt)
+            pre_e, post_e, values = group.rows.to_coo()
+            pres.append(self._inverse(self._pre_parts, i, group.pre.n)[pre_e])
+            posts.append(self._inverse(self._post_parts, j, group.post.n)[post_e])
+            for name in names:
+                cols[name].append(np.asarray(values[name], float))
+        if not pres:
+            return {name: np.zeros(0) for name in names}
+        pre, post = np.concatenate(pres), np.concatenate(posts)
+        order = np.lexsort((post, pre))
+        return {name: np.concatenate(v)[order] for name, v in cols.items()}
+
+    def _columns(self, names):
+        pre, post, w, d = self._coo()
+        columns = {"presynaptic_index": pre, "postsynaptic_index": post, "weight": w, "delay": d,
+                   "weights": w, "delays": d}
+        known = ["weight", "delay"] + self._model_parameters
+        extra = [n for n in names if n not in columns]
+        for name in extra:
+            if name not in self._model_parameters:
+                raise errors.NonExistentParameterError(name, type(self.synapse_type).__name__, known)
+        columns.update(self._coo_parameters(extra))
+        return pre, post, columns
+
     def _coo(self, addresses=False):
         """All synapses as projection-level (pre, post, weight in PyNN units, delay in ms), sorted by
         (pre, post); with addresses=True also (group key, row, slot) of each synapse in the engine."""
@@ -222,25 +278,16 @@ class Projection(common.Projection):
         return self[slice(None)]
 
     def _get_attributes_as_list(self, names):
-        pre, post, w, d = self._coo()
-        columns = {"presynaptic_index": pre, "postsynaptic_index": post, "weight": w, "delay": d}
-        for name in names:
-            if name not in columns:
-                raise errors.NonExistentParameterError(name, type(self.synapse_type).__name__,
-                                                       ["weight", "delay"])
+        pre, post, columns = self._columns(names)
         cols = [columns[name] for name in names]
         return [tuple(float(c[k]) if n not in ("presynaptic_index", "postsynaptic_index") else int(c[k])
                       for n, c in zip(names, cols)) for k in range(len(pre))]
 
     def _get_attributes_as_arrays(self, names, multiple_synapses="sum"):
-        pre, post, w, d = self._coo()
-        columns = {"weight": w, "delay": d, "weights": w, "delays": d}
+        pre, post, columns = self._columns(names)
         out = []
         for name in names:
             values = np.full((self.pre.size, self.post.size), np.nan)
-            if name not in columns:
-                raise errors.NonExistentParameterError(name, type(self.synapse_type).__name__,
-                                                       ["weight", "delay"])
             v = columns[name]
             if len(pre):
                 key = pre * self.post.size + post
@@ -264,12 +311,43 @@ class Projection(common.Projection):
         return out
 
     # --- writing ------------------------------------------------------------------------------------
+    def _set_initial_value_array(self, variable, value):
+        """Projection.initialize(): the initial value of a synapse model's state variable (e.g. `a`, `u` of
+        MultiQuantalSynapse), per synapse."""
+        public = [n for n in self._model.state if not n.startswith("_")]
+        if variable not in public:
+            raise errors.NonExistentParameterError(variable, type(self.synapse_type).__name__, public)
+        from copy import deepcopy
+
+        from lazyarray import larray
+        from pyNN.parameters import ParameterSpace
+        shape = (self.pre.size, self.post.size)
+        if isinstance(value, larray):                 # e.g. another synapse type's parameter
+            lazy = deepcopy(value)
+            lazy.shape = shape
+            value = lazy.evaluate(simplify=True)
+        space = ParameterSpace({variable: value}, shape=shape)
+        space.evaluate(simplify=False)
+        dt = simulator.state.dt
+        for (i, j), group in self._groups.items():
+            group.prepare(dt)
+            rows = group.rows
+            r, c = rows.synapse_slots()
+            r_h, c_h = group.backend.to_host(r), group.backend.to_host(c)
+            post_e = group.backend.to_host(rows.ind)[r_h, c_h].astype(np.int64)
+            pre_p = self._inverse(self._pre_parts, i, group.pre.n)[r_h]
+            post_p = self._inverse(self._post_parts, j, group.post.n)[post_e]
+            arr = np.asarray(space[variable])
+            vals = arr[pre_p, post_p] if arr.ndim == 2 else np.broadcast_to(arr, pre_p.shape)
+            rows.vars[variable][r, c] = rows.backend.xp.asarray(vals, dtype=rows.vars[variable].dtype)
+
     def _set_attributes(self, parameter_space):
         """Evaluate and check every new value first, then write them all: a refused set() changes nothing."""
         dt = simulator.state.dt
+        settable = ["weight", "delay"] + [n for n in self._model_parameters if n != "dendritic_delay_fraction"]
         for name in parameter_space.keys():
-            if name not in ("weight", "delay"):
-                raise errors.NonExistentParameterError(name, type(self.synapse_type).__name__, ["weight", "delay"])
+            if name not in settable:
+                raise errors.NonExistentParameterError(name, type(self.synapse_type).__name__, settable)
         parameter_space.evaluate(simplify=False)  # lazy arrays of shape (pre.size, post.size)
         writes = []
         for (i, j), group in self._groups.items():
@@ -286,6 +364,9 @@ class Projection(common.Projection):
                 if name == "weight":
                     self._check_values(vals, np.full(1, simulator.state.min_delay))
                     writes.append((rows, "weight", r, c, vals))
+                elif name != "delay":
+                    self._model_values({name: vals}, vals.size)
+                    writes.append((rows, name, r, c, vals))
                 else:
                     self._check_values(np.zeros(1), vals)
                     writes.append((rows, "delay", r, c, np.rint(vals / dt)))

@@ -1,7 +1,8 @@
 """The simulation loop: neuron groups, projections, electrodes and record buffers, stepped on the grid.
 
 One step k (from t = k dt to t + dt):
-  1. every group updates (reads its ring-buffer slot k, integrates, fires) -> spike counts
+  1. every group updates (reads its ring-buffer slot k, integrates, fires) -> spike counts; on the NumPy
+     path, groups of one fusable model are integrated together (neurons/batch.py)
   2. every projection propagates the counts of its source into the target's ring buffer at k + delay
   3. electrodes write the injected current that the neurons will see in step k + 1, A(t + dt)
   4. record buffers take spikes and sampled state (flushed to the host in chunks)
@@ -12,8 +13,10 @@ from __future__ import annotations
 import numpy as np
 
 from .neurons.base import StepContext
+from .neurons.batch import make_batches
 from .neurons.group import NeuronGroup
 from .recording import SpikeBuffer, StateBuffer
+from .synapses import SynapseGroup
 
 
 class Network:
@@ -24,6 +27,7 @@ class Network:
         self._seeds = np.random.SeedSequence(seed)
         self._group_seeds = self._seeds.spawn(1)[0]
         self._electrode_seeds = self._seeds.spawn(1)[0]
+        self._synapse_seeds = self._seeds.spawn(1)[0]
         self.groups: list[NeuronGroup] = []
         self.projections = []
         self.electrodes = []
@@ -43,6 +47,10 @@ class Network:
         group.gid = len(self.groups)
         self.groups.append(group)
         return group
+
+    def synapse_seed(self) -> np.random.SeedSequence:
+        """A seed for one projection's random stream (stochastic synapses)."""
+        return self._synapse_seeds.spawn(1)[0]
 
     def make_electrode(self, cls):
         """A new electrode with its own random stream; it acts once passed to add_electrode()."""
@@ -103,29 +111,47 @@ class Network:
             for electrode in self.electrodes:    # the current of step 0 is A(0)
                 electrode.inject(0.0, dt)
             self._primed = True
-        for _ in range(int(n_steps)):
-            k = self.step_index
-            counts = []
-            for group in self.groups:
-                ctx = StepContext(xp=xp, dt=dt, t=k * dt, step=k, rng=group.rng)
-                counts.append(group.step(ctx))
-            for projection in self.projections:
-                projection.propagate(counts[projection.pre.gid], k)
-            for group in self.groups:
-                group.i_stim[...] = 0
-            for electrode in self.electrodes:
-                electrode.inject((k + 1) * dt, dt)
-            for gid, buffers in self.spike_buffers.items():
-                for buf in buffers:
+        # what each step touches, gathered once per run (nothing of this changes during a run)
+        contexts = [StepContext(xp=xp, dt=dt, t=0.0, step=0, rng=group.rng) for group in self.groups]
+        stimulated = list({id(g): g for e in self.electrodes for g, _ in e.targets}.values())
+        batches = [] if self.backend.is_gpu else make_batches(self.groups)
+        batch_ctx = StepContext(xp=xp, dt=dt, t=0.0, step=0, rng=None)
+        for batch in batches:
+            batch.stimulated = any(g in stimulated for g in batch.groups)
+            batch.attach()
+        propagations = [(projection, projection.pre.gid) for projection in self.projections]
+        spike_writes = [(buf, gid) for gid, buffers in self.spike_buffers.items() for buf in buffers]
+        state_writes = [(buf, self.groups[gid], variable)
+                        for gid, buffers in self.state_buffers.items() for variable, buf in buffers]
+        hooks = [p.after_step for p in self.projections                  # static synapses have none
+                 if getattr(type(p), "after_step", None) is not SynapseGroup.after_step]
+        try:
+            for _ in range(int(n_steps)):
+                k = self.step_index
+                batch_ctx.t, batch_ctx.step = k * dt, k
+                for batch in batches:
+                    batch.advance(batch_ctx)
+                counts = []
+                for group, ctx in zip(self.groups, contexts):
+                    ctx.t, ctx.step = k * dt, k
+                    counts.append(group.step(ctx))
+                for projection, gid in propagations:
+                    projection.propagate(counts[gid], k)
+                for group in stimulated:          # only electrodes write i_stim
+                    group.i_stim[...] = 0
+                for electrode in self.electrodes:
+                    electrode.inject((k + 1) * dt, dt)
+                for buf, gid in spike_writes:
                     buf.write(k, counts[gid])
-            for gid, buffers in self.state_buffers.items():
-                state = self.groups[gid].state
-                for variable, buf in buffers:
+                for buf, group, variable in state_writes:
                     if (k + 1) % buf.interval == 0:
-                        buf.write(state[variable])
-            for projection in self.projections:
-                projection.after_step(k)
-            self.step_index += 1
+                        buf.write(group.state[variable])
+                for hook in hooks:
+                    hook(k)
+                self.step_index += 1
+        finally:
+            for batch in batches:
+                batch.detach()
 
     def reset(self) -> None:
         """Back to t = 0 with every state at its initial value (buffers are emptied by their owners)."""

@@ -11,11 +11,22 @@ import numpy as np
 CHUNK_STEPS = 1000
 
 
+def _selector(index, device_index):
+    """A slice when `index` (host) is a run of consecutive channels (a view per write, no gather), else the
+    device index."""
+    host = np.asarray(index)
+    if host.size and host.dtype.kind in "iu" and np.array_equal(host, np.arange(host[0], host[0] + host.size)):
+        return slice(int(host[0]), int(host[0]) + host.size)
+    return device_index
+
+
 class SpikeBuffer:
     def __init__(self, backend, index: np.ndarray, chunk: int = CHUNK_STEPS):
         self.backend, self.index = backend, backend.xp.asarray(index)
+        self._select = _selector(index, self.index)
         self.n = len(index)
-        self._buf = backend.xp.zeros((chunk, self.n), dtype=backend.xp.int32)
+        # spike flags while every writer gives flags (bools); widened to int32 counts at the first count array
+        self._buf = backend.xp.zeros((chunk, self.n), dtype=bool)
         self._first_step = None
         self._fill = 0
         self.steps = []      # host chunks: step of each spike
@@ -24,7 +35,9 @@ class SpikeBuffer:
     def write(self, step: int, counts) -> None:
         if self._fill == 0:
             self._first_step = step
-        self._buf[self._fill] = counts[self.index]
+        if counts.dtype != self._buf.dtype and self._buf.dtype == bool:
+            self._buf = self._buf.astype(self.backend.xp.int32)
+        self._buf[self._fill] = counts[self._select]
         self._fill += 1
         if self._fill == self._buf.shape[0]:
             self.flush()
@@ -33,8 +46,9 @@ class SpikeBuffer:
         if self._fill == 0:
             return
         host = self.backend.to_host(self._buf[:self._fill])   # synchronize! (once per chunk)
-        rows, cols = np.nonzero(host)
-        reps = host[rows, cols]
+        flat = np.flatnonzero(host.astype(bool))             # nonzero is several times faster on bools
+        rows, cols = np.divmod(flat, max(self.n, 1))
+        reps = host.reshape(-1)[flat].astype(np.int64)
         self.steps.append(np.repeat(rows + self._first_step, reps))
         self.channels.append(np.repeat(cols, reps))
         self._buf[:self._fill] = 0
@@ -57,13 +71,14 @@ class SpikeBuffer:
 class StateBuffer:
     def __init__(self, backend, index: np.ndarray, interval: int, chunk: int = CHUNK_STEPS):
         self.backend, self.index = backend, backend.xp.asarray(index)
+        self._select = _selector(index, self.index)
         self.interval = int(interval)
         self._buf = backend.xp.zeros((chunk, len(index)), dtype=backend.dtype)
         self._fill = 0
         self.chunks = []     # host arrays [samples, n_rec]
 
     def write(self, values) -> None:
-        self._buf[self._fill] = values[self.index]
+        self._buf[self._fill] = values[self._select]
         self._fill += 1
         if self._fill == self._buf.shape[0]:
             self.flush()

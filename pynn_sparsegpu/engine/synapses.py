@@ -36,40 +36,53 @@ def _propagation_kernels(backend, index_dtype, real_dtype):
 class SynapseGroup:
     var_dtypes = None   # set per instance: weight (float), delay (int32 steps)
 
-    def __init__(self, backend, pre, post, receptor: int, label: str = ""):
+    def __init__(self, backend, pre, post, receptor: int, label: str = "", model=None):
+        from .synapse_models import Static
         self.backend, self.pre, self.post, self.receptor, self.label = backend, pre, post, int(receptor), label
-        self._pending = []        # (pre indices, post index or indices, weights, delays in ms) chunks
+        self.model = model or Static()
+        self._pending = []        # (pre indices, post indices, weights, delays in ms, {parameter: values})
         self.rows: RaggedRows | None = None
         self.capacity = None
         self.spare = 0.0
         self.dt = None
 
     # --- building (buffer, then finalise) -----------------------------------------------------------
-    def buffer(self, pre, post, weight, delay) -> None:
+    def buffer(self, pre, post, weight, delay, parameters=None) -> None:
+        """Queue synapses; `parameters` holds the synapse model's parameters (scalars or per synapse)."""
         pre = np.asarray(pre, dtype=np.int64).ravel()
         post = np.broadcast_to(np.asarray(post, dtype=np.int64), pre.shape)
+        given = parameters or {}
+        extra = {name: np.broadcast_to(np.asarray(given.get(name, default), float), pre.shape)
+                 for name, default in self.model.parameters.items()}
         self._pending.append((pre, post, np.broadcast_to(np.asarray(weight, float), pre.shape),
-                              np.broadcast_to(np.asarray(delay, float), pre.shape)))
+                              np.broadcast_to(np.asarray(delay, float), pre.shape), extra))
 
     def finalise(self, dt: float) -> None:
         """Build the ragged rows from everything buffered, in one vectorised pass. Connections made after
         a run are merged with the existing ones and the rows rebuilt (between runs, so nothing is lost)."""
         if not self._pending and self.rows is not None:
             return
-        parts = list(self._pending)
+        state_names = list(self.model.state)
+        initial = self.model.state.items()
+        parts = [(pre, post, w, d, {**extra, **{name: np.full(pre.shape, v, float) for name, v in initial}})
+                 for pre, post, w, d, extra in self._pending]
         if self.rows is not None:
             pre0, post0, values0 = self.rows.to_coo()
-            parts.insert(0, (pre0, post0, values0["weight"], values0["delay"] * self.dt))
+            kept = {name: values0[name] for name in list(self.model.parameters) + state_names}
+            parts.insert(0, (pre0, post0, values0["weight"], values0["delay"] * self.dt, kept))
+        names = list(self.model.parameters) + state_names
         if parts:
-            pre, post, w, d = (np.concatenate(p) for p in zip(*parts))
+            pre, post, w, d = (np.concatenate([p[k] for p in parts]) for k in range(4))
+            extra = {name: np.concatenate([p[4][name] for p in parts]) for name in names}
         else:
             pre = post = np.zeros(0, np.int64)
             w = d = np.zeros(0)
+            extra = {name: np.zeros(0) for name in names}
         self._pending = []
         steps = np.rint(d / dt).astype(np.int32)
-        dtypes = {"weight": self.backend.dtype, "delay": np.int32}
+        dtypes = {"weight": self.backend.dtype, "delay": np.int32, **self.model.var_dtypes(self.backend.dtype)}
         self.rows = RaggedRows.from_coo(self.backend, self.pre.n, self.post.n, pre, post,
-                                        {"weight": w, "delay": steps}, dtypes,
+                                        {"weight": w, "delay": steps, **extra}, dtypes,
                                         capacity=self.capacity, spare=self.spare)
 
     @property
@@ -99,23 +112,38 @@ class SynapseGroup:
         if self.backend.is_gpu:
             self._propagate_cuda(counts, step)
             return
-        xp = self.backend.xp
-        rows = self.rows
-        spikers = xp.nonzero(counts)[0]
+        spikers = counts.nonzero()[0]
         if spikers.shape[0] == 0:
             return
-        lengths = rows.row_length[spikers].astype(xp.int64)
-        total = int(lengths.sum())
-        if total == 0:
-            return
-        src = xp.repeat(spikers, lengths)
-        starts = xp.cumsum(lengths) - lengths
-        col = xp.arange(total) - xp.repeat(starts, lengths)
-        post = rows.ind[src, col].astype(xp.int64)
-        weight = rows.vars["weight"][src, col] * counts[src]
+        rows = self.rows
         ring = self.post.ring
-        slot = (step + rows.vars["delay"][src, col]) % ring.shape[0]
-        np.add.at(ring, (slot, self.receptor, post), weight)
+        cache = getattr(self, "_numpy_scatter", None)
+        if cache is None or cache[0] is not ring or cache[1].shape[0] != rows.ind.shape[1]:
+            # the ring is C-contiguous (allocated by its NeuronGroup): its flat reshape is a view; the flat index
+            # of ring[(step + delay) % n_slots, receptor, post] is offsets[step % n_slots + delay] + post
+            n_slots, n_receptors, n = ring.shape
+            offsets = (np.arange(2 * n_slots, dtype=np.int64) % n_slots) * (n_receptors * n) + self.receptor * n
+            cache = self._numpy_scatter = (ring, np.arange(rows.ind.shape[1]), offsets,
+                                           np.reshape(ring, -1, copy=False))
+        _, cols, offsets, flat_ring = cache
+        if spikers.shape[0] == 1:                 # the common case at low rates: one row, as views
+            i = int(spikers[0])
+            length = int(rows.row_length[i])
+            post = rows.ind[i, :length]
+            weight = rows.vars["weight"][i, :length]
+            delay = rows.vars["delay"][i, :length]
+            if counts.dtype != bool:
+                weight = weight * counts[i]
+        else:                                     # flat indices of the spikers' synapses in use
+            lengths = rows.row_length[spikers]
+            syn = ((spikers * cols.shape[0])[:, None] + cols)[cols < lengths[:, None]]
+            post = rows.ind.take(syn)
+            weight = rows.vars["weight"].take(syn)
+            delay = rows.vars["delay"].take(syn)
+            if counts.dtype != bool:
+                weight = weight * counts[spikers].repeat(lengths)
+        s0 = step % ring.shape[0]
+        np.add.at(flat_ring, offsets[s0:s0 + ring.shape[0]].take(delay) + post, weight)   # sums repeated targets
 
     def _propagate_cuda(self, counts, step: int) -> None:
         """Two launches, no host synchronisation: compact the spikers on the device, then walk their rows."""

@@ -33,20 +33,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 # test name -> why our backend cannot pass it yet (only applied when the simulator is sparsegpu)
-_PLASTIC = "needs plastic synapse types (STDPMechanism, TsodyksMarkramSynapse, stochastic synapses): issue 4"
-KNOWN_MISSING = {
-    "test_issue652": _PLASTIC,
-    "test_all_to_all_tsodyksmarkram": _PLASTIC,
-    "test_fixed_number_pre_with_replacement_heterogeneous_parameters": _PLASTIC,
-    "test_fixed_number_post_with_replacement_heterogeneous_parameters": _PLASTIC,
-    "test_set_synaptic_parameters_fully_connected": _PLASTIC,
-    "test_set_synaptic_parameters_partially_connected": _PLASTIC,
-    "test_set_synaptic_parameters_multiply_connected": _PLASTIC,
-    "test_issue505": _PLASTIC,
-    "test_scenario3": _PLASTIC,
-    "test_scenario4": _PLASTIC,
-    "test_simple_stochastic_synapse": _PLASTIC,
-}
+KNOWN_MISSING: dict[str, str] = {}
 
 PYNN_VERSION = "0.13.0"
 SDIST_SHA256 = "da2821e45055a88de6cf34896067eaaebcabbfdfb7883dd147353e7b78617815"

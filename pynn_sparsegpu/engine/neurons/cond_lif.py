@@ -7,7 +7,8 @@ iaf_cond_exp_sfa_rr).
     g_exc, g_inh: exponential (tau_syn_E/I) or alpha-shaped (peak = weight, uS) conductances.
     gsfa_grr: g_s, g_r (nS) decay with tau_sfa, tau_rr and jump by q_sfa, q_rr at each spike.
 
-Integration: the conductances exactly, V with RK4 on `substeps` substeps per step (see conductance.py).
+Integration: the conductances exactly, V with RK4 in the clamped linear form of conductance.py, on 1
+substep per step when dt <= 0.05 x the shortest kernel time constant, else on `substeps` substeps.
 Step order (NEST): integrate (a refractory neuron holds V); add this step's input to the kernels; a
 refractory neuron counts down and is clamped to v_reset, otherwise V >= v_thresh fires, resets V to
 v_reset, starts round(tau_refrac/dt) refractory steps (and increments g_s, g_r).
@@ -16,7 +17,7 @@ v_reset, starts round(tau_refrac/dt) refractory steps (and increments g_s, g_r).
 from __future__ import annotations
 
 from .base import NeuronModel, refractory_counts
-from .conductance import Receptor, advance, internal_states, receive, receptor_constants, rk4
+from .conductance import ClampedLinearMembrane, Receptor, internal_states, receive, rk4_substeps
 
 _PARAMETERS = {
     "v_rest": -65.0, "cm": 1.0, "tau_m": 20.0, "tau_refrac": 0.1, "tau_syn_E": 5.0, "tau_syn_I": 5.0,
@@ -38,30 +39,31 @@ class _CondLIF(NeuronModel):
     synapses: tuple = ()          # driven by the receptors, in receptor order
     intrinsic: tuple = ()         # spike-triggered conductances
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.membrane = ClampedLinearMembrane(cls.synapses + cls.intrinsic)
+
     def derived(self, p, dt, xp):
-        return {"gL": p["cm"] / p["tau_m"], "ref_counts": refractory_counts(p["tau_refrac"], dt, xp),
-                **receptor_constants(self.synapses + self.intrinsic, p, dt / self.substeps, xp)}
+        kernels = self.synapses + self.intrinsic
+        n = rk4_substeps([p[r.tau] for r in kernels] + self.fast_scales(p, xp), dt, self.substeps, xp)
+        return {"substeps": n, "ref_counts": refractory_counts(p["tau_refrac"], dt, xp),
+                **self.membrane.constants(p, dt / n, p["cm"] / p["tau_m"], p["v_thresh"], xp)}
 
     def step(self, s, p, d, syn, i_stim, ctx):
         xp = ctx.xp
-        kernels = self.synapses + self.intrinsic
-        free = s["_r"] == 0
-        i0 = p["i_offset"] + i_stim
-        v, h = s["v"], ctx.dt / self.substeps
-        for _ in range(self.substeps):
-            G, J = advance(s, p, kernels, d)
-
-            def rhs(y, c):
-                ve = xp.minimum(y[0], p["v_thresh"])
-                return [(d["gL"] * (p["v_rest"] - ve) + J[c] - G[c] * ve + i0) / p["cm"]]
-
-            v, = rk4(rhs, [v], h)
+        v = self.membrane.integrate(s, p, d, i_stim, s["v"], d["substeps"], xp)
         receive(s, self.synapses, d, syn)
+        r = s["_r"]
+        free = r == 0
         spiking = free & (v >= p["v_thresh"])
-        s["v"] = xp.where(free & ~spiking, v, p["v_reset"])
-        s["_r"] = xp.where(free, xp.where(spiking, d["ref_counts"], 0), s["_r"] - 1)
+        s["v"] = xp.where(free ^ spiking, v, p["v_reset"])      # free and below threshold: keep V
+        s["_r"] = xp.where(spiking, d["ref_counts"], r - ~free)    # count down, not below 0
         self.on_spike(s, p, spiking, xp)
         return spiking
+
+    def fast_scales(self, p, xp) -> list:
+        """Time scales (ms) besides the kernels' that the substep count must resolve."""
+        return []
 
     def on_spike(self, s, p, spiking, xp):
         pass
@@ -89,6 +91,11 @@ class IFCondExpGsfaGrr(_CondLIF):
     intrinsic = (Receptor("exp", "g_s", "tau_sfa", "e_rev_sfa", scale=1e-3),
                  Receptor("exp", "g_r", "tau_rr", "e_rev_rr", scale=1e-3))
     state = {"v": -65.0, **internal_states(synapses), "g_r": 0.0, "g_s": 0.0, "_r": 0}
+
+    def fast_scales(self, p, xp):
+        # a spike adds q (nS) to g: the membrane time constant cm / (q 1e-3) right after it can be far
+        # shorter than tau_sfa, tau_rr
+        return [p["cm"] / xp.maximum(p[q] * 1e-3, 1e-12) for q in ("q_sfa", "q_rr")]
 
     def on_spike(self, s, p, spiking, xp):
         s["g_s"] = s["g_s"] + xp.where(spiking, p["q_sfa"], 0.0)

@@ -7,6 +7,9 @@ operation. The arrays are passed positionally in a fixed order:
 
     state[s_1..s_S], params[p_1..p_P], derived[d_1..d_D], syn[0..R-1], i_stim  ->  state'[s_1..s_S], spikes
 
+Derived entries that are plain Python ints (such as a substep count) are compile-time constants: the step
+sees them as they are, and a new kernel is traced whenever the derived constants are recomputed.
+
 Models opt in with `fusable = True` (no random numbers, no dependence on ctx.t, no host-side loops).
 If tracing fails, the step falls back to the unfused path once, with a warning that names the model.
 The NumPy path never fuses: there, this class is only exercised by tests through an identity `fuser`.
@@ -20,9 +23,11 @@ from .base import StepContext
 
 
 class FusedStep:
-    def __init__(self, model, state_names, param_names, derived_names, n_receptors, dt, xp, fuser):
+    def __init__(self, model, state_names, param_names, derived_names, n_receptors, dt, xp, fuser, static=None):
         self.model = model
-        self.s_names, self.p_names, self.d_names = list(state_names), list(param_names), list(derived_names)
+        self.static = dict(static or {})
+        self.s_names, self.p_names = list(state_names), list(param_names)
+        self.d_names = [name for name in derived_names if name not in self.static]
         self.n_receptors, self.dt, self.xp = n_receptors, dt, xp
         self.failed = False
         self._kernel = fuser(self._flat_step)
@@ -31,7 +36,7 @@ class FusedStep:
         ns, npar, nd, nr = len(self.s_names), len(self.p_names), len(self.d_names), self.n_receptors
         s = dict(zip(self.s_names, arrays[:ns]))
         p = dict(zip(self.p_names, arrays[ns:ns + npar]))
-        d = dict(zip(self.d_names, arrays[ns + npar:ns + npar + nd]))
+        d = dict(zip(self.d_names, arrays[ns + npar:ns + npar + nd]), **self.static)
         syn = arrays[ns + npar + nd:ns + npar + nd + nr]
         i_stim = arrays[-1]
         ctx = StepContext(xp=self.xp, dt=self.dt, t=0.0, step=0, rng=None)
@@ -51,8 +56,12 @@ def can_fuse(model, params, derived) -> bool:
     """Only models that declare themselves fusable, with per-neuron array parameters and constants."""
     if not getattr(model, "fusable", False):
         return False
-    values = list(params.values()) + list(derived.values())
+    values = list(params.values()) + [v for v in derived.values() if not _is_static(v)]
     return all(hasattr(v, "shape") and getattr(v, "ndim", 0) == 1 for v in values)
+
+
+def _is_static(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def build_fused_step(model, state, params, derived, n_receptors, dt, xp, fuser=None):
@@ -63,7 +72,8 @@ def build_fused_step(model, state, params, derived, n_receptors, dt, xp, fuser=N
         import cupy
         fuser = cupy.fuse
     try:
-        return FusedStep(model, state.keys(), params.keys(), derived.keys(), n_receptors, dt, xp, fuser)
+        static = {name: value for name, value in derived.items() if _is_static(value)}
+        return FusedStep(model, state.keys(), params.keys(), derived.keys(), n_receptors, dt, xp, fuser, static)
     except Exception as err:  # tracing is lazy in CuPy; this guards eager fusers
         warnings.warn(f"{type(model).__name__}: fused GPU step unavailable ({err}); using array operations")
         return None

@@ -39,6 +39,7 @@ class NeuronGroup:
         self._derived = None
         self._dt = None
         self._fused = None
+        self.history = None       # PostHistory of recent spikes, created by an STDP projection onto the group
         self.reset_state()
 
     # --- set-up -------------------------------------------------------------------------------------
@@ -102,6 +103,8 @@ class NeuronGroup:
         self.ring[...] = 0
         self.i_stim[...] = 0
         self.rng = self._make_rng()
+        if self.history is not None:
+            self.history.reset()
 
     def _make_rng(self):
         if self.backend.is_gpu:
@@ -143,4 +146,6 @@ class NeuronGroup:
         if counts is None:
             counts = self.model.step(self.state, self.params, self._derived, syn, self.i_stim, ctx)
         self.ring[slot] = 0
+        if self.history is not None:
+            self.history.record(counts, ctx.step)
         return counts

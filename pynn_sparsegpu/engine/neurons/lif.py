@@ -30,14 +30,25 @@ class _CurrentLIF(NeuronModel):
 
     def _membrane(self, p, dt, xp):
         p22 = decay(p["tau_m"], dt, xp)
-        return {"P22": p22, "P20": p["tau_m"] / p["cm"] * (1.0 - p22),
+        p20 = p["tau_m"] / p["cm"] * (1.0 - p22)
+        # V(t+dt) = V P22 + V0 + I_stim P20 + ..., V0 = v_rest (1 - P22) + i_offset P20
+        return {"P22": p22, "P20": p20, "V0": p["v_rest"] * (1.0 - p22) + p["i_offset"] * p20,
                 "ref_counts": refractory_counts(p["tau_refrac"], dt, xp)}
 
     @staticmethod
-    def _fire(s, p, d, xp):
+    def _integrate(s, v_new, xp):
+        """V moves to v_new unless refractory; returns the refractory counter counted down (not below 0)."""
+        r = s["_r"]
+        free = r == 0
+        s["v"] = xp.where(free, v_new, s["v"])
+        return r - ~free                 # (an int32 array minus a Python int is slower in NumPy)
+
+    @staticmethod
+    def _fire(s, p, d, r_down, xp):
+        """Threshold, reset, and the refractory counter (r_down: counted down from the step's start)."""
         spiking = s["v"] >= p["v_thresh"]
         s["v"] = xp.where(spiking, p["v_reset"], s["v"])
-        s["_r"] = xp.where(spiking, d["ref_counts"], s["_r"])
+        s["_r"] = xp.where(spiking, d["ref_counts"], r_down)
         return spiking
 
 
@@ -55,16 +66,13 @@ class IFCurrExp(_CurrentLIF):
 
     def step(self, s, p, d, syn, i_stim, ctx):
         xp = ctx.xp
-        free = s["_r"] == 0
-        u = s["v"] - p["v_rest"]
-        u_new = (u * d["P22"] + s["isyn_exc"] * d["P21e"] + s["isyn_inh"] * d["P21i"]
-                 + (p["i_offset"] + i_stim) * d["P20"])
-        s["v"] = xp.where(free, u_new + p["v_rest"], s["v"])
-        s["_r"] = xp.where(free, s["_r"], s["_r"] - 1)
+        v_new = (s["v"] * d["P22"] + d["V0"] + i_stim * d["P20"]
+                 + s["isyn_exc"] * d["P21e"] + s["isyn_inh"] * d["P21i"])
+        r_down = self._integrate(s, v_new, xp)
         # currents are signed: the face turns inhibitory weights negative, as pyNN.nest does
         s["isyn_exc"] = s["isyn_exc"] * d["P11e"] + syn[0]
         s["isyn_inh"] = s["isyn_inh"] * d["P11i"] + syn[1]
-        return self._fire(s, p, d, xp)
+        return self._fire(s, p, d, r_down, xp)
 
 
 class IFCurrAlpha(_CurrentLIF):
@@ -83,18 +91,15 @@ class IFCurrAlpha(_CurrentLIF):
 
     def step(self, s, p, d, syn, i_stim, ctx):
         xp = ctx.xp
-        free = s["_r"] == 0
-        u = s["v"] - p["v_rest"]
-        u_new = (u * d["P22"] + (p["i_offset"] + i_stim) * d["P20"]
+        v_new = (s["v"] * d["P22"] + d["V0"] + i_stim * d["P20"]
                  + d["P31e"] * s["_dIe"] + d["P32e"] * s["isyn_exc"]
                  + d["P31i"] * s["_dIi"] + d["P32i"] * s["isyn_inh"])
-        s["v"] = xp.where(free, u_new + p["v_rest"], s["v"])
-        s["_r"] = xp.where(free, s["_r"], s["_r"] - 1)
+        r_down = self._integrate(s, v_new, xp)
         s["isyn_exc"] = d["P21e"] * s["_dIe"] + d["P11e"] * s["isyn_exc"]
         s["isyn_inh"] = d["P21i"] * s["_dIi"] + d["P11i"] * s["isyn_inh"]
         s["_dIe"] = s["_dIe"] * d["P11e"] + d["inite"] * syn[0]
         s["_dIi"] = s["_dIi"] * d["P11i"] + d["initi"] * syn[1]
-        return self._fire(s, p, d, xp)
+        return self._fire(s, p, d, r_down, xp)
 
 
 class IFCurrDelta(_CurrentLIF):
@@ -109,9 +114,6 @@ class IFCurrDelta(_CurrentLIF):
 
     def step(self, s, p, d, syn, i_stim, ctx):
         xp = ctx.xp
-        free = s["_r"] == 0
-        u = s["v"] - p["v_rest"]
-        u_new = u * d["P22"] + (p["i_offset"] + i_stim) * d["P20"] + syn[0] + syn[1]
-        s["v"] = xp.where(free, u_new + p["v_rest"], s["v"])
-        s["_r"] = xp.where(free, s["_r"], s["_r"] - 1)
-        return self._fire(s, p, d, xp)
+        v_new = s["v"] * d["P22"] + d["V0"] + i_stim * d["P20"] + syn[0] + syn[1]
+        r_down = self._integrate(s, v_new, xp)
+        return self._fire(s, p, d, r_down, xp)

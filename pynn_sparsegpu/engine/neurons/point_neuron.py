@@ -12,8 +12,8 @@ Parameters of receptor R are named "R.tau_syn", "R.e_syn", ...; its recordable s
 
 Integration:
   LIF with current receptors only: exact propagators, NEST iaf_psc_exp_multisynapse's step order (lif.py).
-  LIF with conductances: as the conductance-based LIF (cond_lif.py): RK4 substeps, V <= v_thresh on the
-      right-hand side, threshold after the step.
+  LIF with conductances: as the conductance-based LIF (cond_lif.py): RK4 (1 substep when dt <= 0.05 x the
+      shortest kernel time constant, else 2), V <= v_thresh on the right-hand side, threshold after the step.
   AdExp: as adex.py: RK4 substeps with the threshold checked after each substep.
 """
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from .adex import ADEX_NONNEGATIVE, ADEX_PARAMETERS, ADEX_POSITIVE, adex_constants, adex_step
 from .base import NeuronModel, decay, psc_exp_to_v, refractory_counts
-from .conductance import Receptor, advance, internal_states, receive, receptor_constants, rk4
+from .conductance import ClampedLinearMembrane, Receptor, internal_states, receive, receptor_constants, rk4_substeps
 
 LIF_PARAMETERS = {"cm": 1.0, "tau_refrac": 0.1, "v_reset": -65.0, "v_rest": -65.0, "tau_m": 20.0,
                   "i_offset": 0.0, "v_thresh": -50.0}
@@ -69,6 +69,7 @@ class PointNeuron(NeuronModel):
         self.state = {"v": base["v_rest"], **({"w": 0.0} if neuron == "AdExp" else {}),
                       **internal_states(self.synapses), "_r": 0}
         self.substeps = 10 if neuron == "AdExp" else 2
+        self.membrane = ClampedLinearMembrane(self.synapses)
 
     def derived(self, p, dt, xp):
         if self.neuron == "AdExp":
@@ -82,6 +83,10 @@ class PointNeuron(NeuronModel):
                     d[r.g + "|P11"] = decay(p[r.tau], dt, xp)
                     d[r.g + "|P21"] = psc_exp_to_v(p[r.tau], p["tau_m"], p["cm"], dt, xp).astype(p["cm"].dtype)
                 return d
+            taus = [p[r.tau] for r in self.synapses] + [p[r.tau_rise] for r in self.synapses if r.tau_rise]
+            n = rk4_substeps(taus, dt, self.substeps, xp)
+            d.update(self.membrane.constants(p, dt / n, d["gL"], p["v_thresh"], xp), substeps=n)
+            return d
         d.update(receptor_constants(self.synapses, p, dt / self.substeps, xp))
         return d
 
@@ -99,7 +104,7 @@ class PointNeuron(NeuronModel):
                 s[r.g] = s[r.g] * d[r.g + "|P11"] + x
             v = u + p["v_rest"]
         else:
-            v = self._integrate_conductances(s, p, d, i_stim, ctx.dt, xp)
+            v = self.membrane.integrate(s, p, d, i_stim, s["v"], d["substeps"], xp)
             receive(s, self.synapses, d, syn)
         v = xp.where(free, v, s["v"])
         threshold = p["v_thresh"]
@@ -107,16 +112,3 @@ class PointNeuron(NeuronModel):
         s["v"] = xp.where(free & ~spiking, v, p["v_reset"])
         s["_r"] = xp.where(free, xp.where(spiking, d["ref_counts"], 0), s["_r"] - 1)
         return spiking
-
-    def _integrate_conductances(self, s, p, d, i_stim, dt, xp):
-        i0 = p["i_offset"] + i_stim
-        v, h = s["v"], dt / self.substeps
-        for _ in range(self.substeps):
-            G, J = advance(s, p, self.synapses, d)
-
-            def rhs(y, c):
-                ve = xp.minimum(y[0], p["v_thresh"])
-                return [(d["gL"] * (p["v_rest"] - ve) + J[c] - G[c] * ve + i0) / p["cm"]]
-
-            v, = rk4(rhs, [v], h)
-        return v

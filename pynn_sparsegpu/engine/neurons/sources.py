@@ -39,8 +39,19 @@ class Poisson(_Generator):
     state = {}
     nonnegative = ("rate", "start", "duration")
 
+    def derived(self, p, dt, xp):
+        """The span of all activity windows (host floats): outside it no source can fire."""
+        n = int(p["rate"].shape[0])
+        if n == 0:
+            return {"n": 0, "first": 0.0, "last": 0.0}
+        return {"n": n, "first": float(xp.min(p["start"])),                  # synchronize! (not per step)
+                "last": float(xp.max(p["start"] + p["duration"]))}
+
     def step(self, s, p, d, syn, i_stim, ctx):
         xp = ctx.xp
+        t_spike = ctx.t + ctx.dt
+        if not d["first"] < t_spike <= d["last"]:      # none active: no draws (Poisson(0) draws none either)
+            return xp.zeros(d["n"], dtype=xp.int64)
         lam = xp.where(self._active(p, ctx), p["rate"] * (ctx.dt * 1e-3), 0.0)
         return ctx.rng.poisson(lam)
 

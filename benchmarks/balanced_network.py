@@ -1,0 +1,230 @@
+"""Balanced random network of IF_curr_exp neurons with fixed in-degree, for scaling measurements.
+
+    python benchmarks/balanced_network.py SIMULATOR [--n 10000] [--k 100] [--tstop 1000] [--silent]
+                                          [--seed 12345] [--json FILE]
+
+N neurons, 80 % excitatory and 20 % inhibitory. Every neuron receives exactly 0.8 k excitatory and 0.2 k
+inhibitory synapses (FixedNumberPreConnector, no autapses), delay 1.5 ms. Inhibition dominates
+(g = w_inh / w_exc = -5) and each neuron is driven by a constant current i_offset drawn uniformly between
+0.9 and 1.3 times its rheobase, so the network settles to asynchronous irregular firing at ~10 Hz. The
+weights scale as 100 / k, which keeps the mean recurrent input independent of k. With --silent there is
+no drive and v starts at rest: no neuron ever fires, and the run costs only the neuron updates.
+
+Synaptic events = sum over spikes of the out-degree of the neuron that fired (read from the projections
+after the timed part; --events estimate uses total spikes x k instead, which is its expectation).
+
+Times (time.perf_counter, seconds): import (script start to `import pyNN.<SIMULATOR>`), build (setup,
+populations, projections, record), run (all of the simulated time), data (get_data("spikes")), total
+(script start to after data). The run is done as run(2 ms) + run(tstop - 2 ms): the first call carries the
+one-time work a simulator defers to its first run (first_run), and the seconds per simulated second are
+taken from the second call (steady state).
+"""
+
+import time
+
+T_START = time.perf_counter()
+
+import argparse  # noqa: E402
+import importlib  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+CELL = {"tau_m": 20.0, "cm": 0.25, "v_rest": -65.0, "v_reset": -65.0, "v_thresh": -50.0,
+        "tau_refrac": 2.0, "tau_syn_E": 5.0, "tau_syn_I": 5.0}
+W_EXC_K100 = 0.02        # nA at k = 100 (EPSP ~0.25 mV)
+G_INH = 5.0              # |w_inh| / w_exc
+DELAY = 1.5              # ms
+DRIVE = (0.9, 1.3)       # i_offset range, in units of the rheobase current
+DT = 0.1                 # ms
+FIRST_MS = 2.0           # ms simulated in the first, separately timed run() call
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("simulator", help="PyNN backend below pyNN: sparsegpu, nest, ...")
+    p.add_argument("--n", type=int, default=10000, help="number of neurons (default 10000)")
+    p.add_argument("--k", type=int, default=100, help="in-degree (default 100; 0.8k exc + 0.2k inh)")
+    p.add_argument("--tstop", type=float, default=1000.0, help="simulated time in ms (default 1000)")
+    p.add_argument("--silent", action="store_true", help="no drive: no neuron fires")
+    p.add_argument("--seed", type=int, default=12345, help="seed of the NumpyRNG for connectivity and "
+                   "initial values (default 12345)")
+    p.add_argument("--events", choices=["exact", "estimate"], default="exact",
+                   help="count synaptic events from the out-degrees (exact, default) or as spikes x k")
+    p.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
+    return p.parse_args(argv)
+
+
+def out_degrees(sim_name, prj):
+    """Out-degree of every presynaptic neuron of a projection, and how it was read."""
+    n_pre = prj.pre.size
+    if sim_name == "sparsegpu" and hasattr(prj, "_coo"):
+        try:
+            pre = np.asarray(prj._coo()[0], dtype=np.int64)
+            return np.bincount(pre, minlength=n_pre), "sparsegpu _coo"
+        except Exception:
+            pass
+    if sim_name == "nest" and hasattr(prj, "nest_connections"):
+        try:
+            sources = np.asarray(prj.nest_connections.get("source"), dtype=np.int64).ravel()
+            pre = np.asarray(prj.pre.id_to_index(sources), dtype=np.int64)
+            return np.bincount(pre, minlength=n_pre), "nest GetConnections"
+        except Exception:
+            pass
+    conns = prj.get("weight", format="list", with_address=True)
+    pre = np.fromiter((c[0] for c in conns), dtype=np.int64, count=len(conns))
+    return np.bincount(pre, minlength=n_pre), "Projection.get list"
+
+
+def spike_counts(block, n):
+    counts = np.zeros(n, dtype=np.int64)
+    for i, st in enumerate(block.segments[0].spiketrains):
+        counts[int(st.annotations.get("source_index", i))] = len(st)
+    return counts
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    sim = importlib.import_module("pyNN." + args.simulator)
+    from pyNN.random import NumpyRNG, RandomDistribution
+    t_imported = time.perf_counter()
+
+    n_exc = int(round(0.8 * args.n))
+    n_inh = args.n - n_exc
+    k_exc = int(round(0.8 * args.k))
+    k_inh = args.k - k_exc
+    w_exc = W_EXC_K100 * 100.0 / args.k
+    w_inh = -G_INH * w_exc
+    rheobase = (CELL["v_thresh"] - CELL["v_rest"]) * CELL["cm"] / CELL["tau_m"]   # nA
+
+    # --- build ------------------------------------------------------------------------------------
+    sim.setup(timestep=DT, min_delay=DT, max_delay=DELAY)
+    rng = NumpyRNG(seed=args.seed, parallel_safe=True)
+    cell = dict(CELL)
+    if not args.silent:
+        cell["i_offset"] = RandomDistribution("uniform", low=DRIVE[0] * rheobase, high=DRIVE[1] * rheobase,
+                                              rng=rng)
+    exc = sim.Population(n_exc, sim.IF_curr_exp(**cell), label="exc")
+    inh = sim.Population(n_inh, sim.IF_curr_exp(**cell), label="inh")
+    if args.silent:
+        exc.initialize(v=CELL["v_rest"])
+        inh.initialize(v=CELL["v_rest"])
+    else:
+        v_init = RandomDistribution("uniform", low=CELL["v_reset"], high=CELL["v_thresh"], rng=rng)
+        exc.initialize(v=v_init)
+        inh.initialize(v=v_init)
+    syn_exc = sim.StaticSynapse(weight=w_exc, delay=DELAY)
+    syn_inh = sim.StaticSynapse(weight=w_inh, delay=DELAY)
+    conn_exc = sim.FixedNumberPreConnector(k_exc, allow_self_connections=False, rng=rng)
+    conn_inh = sim.FixedNumberPreConnector(k_inh, allow_self_connections=False, rng=rng)
+    projections = {
+        "e2e": sim.Projection(exc, exc, conn_exc, syn_exc, receptor_type="excitatory"),
+        "e2i": sim.Projection(exc, inh, conn_exc, syn_exc, receptor_type="excitatory"),
+        "i2e": sim.Projection(inh, exc, conn_inh, syn_inh, receptor_type="inhibitory"),
+        "i2i": sim.Projection(inh, inh, conn_inh, syn_inh, receptor_type="inhibitory"),
+    }
+    exc.record("spikes")
+    inh.record("spikes")
+    t_built = time.perf_counter()
+
+    # --- run --------------------------------------------------------------------------------------
+    # in two parts: simulators may finish building in their first run() (sparsegpu packs its synapse rows,
+    # NEST builds its connection infrastructure); the first FIRST_MS ms carry that one-time cost, the rest
+    # gives the steady-state seconds per simulated second
+    first_ms = min(FIRST_MS, args.tstop)
+    sim.run(first_ms)
+    t_first = time.perf_counter()
+    if args.tstop > first_ms:
+        sim.run(args.tstop - first_ms)
+    t_ran = time.perf_counter()
+
+    # --- data retrieval ---------------------------------------------------------------------------
+    exc_data = exc.get_data("spikes")
+    inh_data = inh.get_data("spikes")
+    t_data = time.perf_counter()
+
+    # --- not timed: counts, events, activity statistics ---------------------------------------------
+    counts = {"exc": spike_counts(exc_data, n_exc), "inh": spike_counts(inh_data, n_inh)}
+    spikes = int(counts["exc"].sum() + counts["inh"].sum())
+    seconds = args.tstop / 1000.0
+    t_count = time.perf_counter()
+    synapses = {}
+    if args.events == "exact":
+        events, method = 0, None
+        for name, prj in projections.items():
+            deg, method = out_degrees(args.simulator, prj)
+            synapses[name] = int(deg.sum())
+            events += int(np.dot(counts["exc" if name[0] == "e" else "inh"], deg))
+    else:
+        method = "estimate: spikes x k"
+        events = spikes * args.k
+        synapses = {name: None for name in projections}
+    t_counted = time.perf_counter()
+    # firing in the first and second half, to see that the regime is stationary
+    all_times = np.concatenate([np.asarray(st.magnitude if hasattr(st, "magnitude") else st, dtype=float)
+                                for block in (exc_data, inh_data) for st in block.segments[0].spiketrains]
+                               or [np.zeros(0)])
+    half = args.tstop / 2.0
+    rate_first = np.count_nonzero(all_times < half) / args.n / (half / 1000.0)
+    rate_second = np.count_nonzero(all_times >= half) / args.n / (half / 1000.0)
+    # synchrony: Fano factor (1 for Poisson, >>1 if synchronous) and CV of the population spike count in 5 ms bins
+    hist = np.histogram(all_times, bins=max(1, int(args.tstop / 5.0)), range=(0.0, args.tstop))[0]
+    fano = float(hist.var() / hist.mean()) if hist.mean() > 0 else None
+    pop_cv = float(hist.std() / hist.mean()) if hist.mean() > 0 else None
+    info = None
+    if hasattr(sim, "backend_info"):
+        try:
+            info = sim.backend_info()
+        except Exception as e:
+            info = {"error": repr(e)}
+    sim.end()
+
+    run = t_ran - t_built
+    steady = t_ran - t_first
+    steady_sim_s = (args.tstop - first_ms) / 1000.0
+    result = {
+        "simulator": args.simulator, "variant": "silent" if args.silent else "active",
+        "n": args.n, "k": args.k, "n_exc": n_exc, "n_inh": n_inh, "k_exc": k_exc, "k_inh": k_inh,
+        "w_exc_nA": w_exc, "w_inh_nA": w_inh, "delay_ms": DELAY, "tstop_ms": args.tstop, "dt_ms": DT,
+        "seed": args.seed,
+        "times": {"import": t_imported - T_START, "build": t_built - t_imported, "run": run,
+                  "data": t_data - t_ran, "total": t_data - T_START, "count_events": t_counted - t_count,
+                  "first_run": t_first - t_built, "steady_run": steady},
+        "first_run_ms": first_ms,
+        # steady state (after the first run() call); run / simulated seconds where the run was too short
+        "run_s_per_sim_s": steady / steady_sim_s if steady_sim_s > 0 else run / seconds,
+        "spikes": spikes,
+        "rate_hz": spikes / args.n / seconds,
+        "rate_exc_hz": float(counts["exc"].sum()) / n_exc / seconds,
+        "rate_inh_hz": float(counts["inh"].sum()) / n_inh / seconds,
+        "rate_first_half_hz": rate_first, "rate_second_half_hz": rate_second,
+        "fraction_silent_neurons": float(np.count_nonzero(np.concatenate(list(counts.values())) == 0) / args.n),
+        "fano_factor_5ms": fano, "population_cv_5ms": pop_cv,
+        "synapses": synapses,
+        "synaptic_events": events, "events_method": method,
+        "events_per_wall_s": events / run if run > 0 else None,
+        "backend_info": info,
+    }
+    print(f"--- balanced network ({result['variant']}) on {args.simulator}: N={args.n}, k={args.k}, "
+          f"{args.tstop:g} ms ---")
+    cv = "-" if pop_cv is None else f"{pop_cv:.3f}"
+    print(f"rate {result['rate_hz']:.2f} Hz (exc {result['rate_exc_hz']:.2f}, "
+          f"inh {result['rate_inh_hz']:.2f}; 1st half {rate_first:.2f}, 2nd half {rate_second:.2f}), "
+          f"population CV(5 ms) {cv}, silent neurons {result['fraction_silent_neurons']:.3f}")
+    print(f"spikes {spikes}, synaptic events {events} ({method}), "
+          f"synapses {sum(v or 0 for v in synapses.values())}")
+    t = result["times"]
+    print(f"import {t['import']:.3f} s, build {t['build']:.3f} s, run {run:.3f} s (first {first_ms:g} ms "
+          f"{t['first_run']:.3f} s; steady {result['run_s_per_sim_s']:.3f} s per simulated s), "
+          f"data {t['data']:.3f} s, total {t['total']:.3f} s; "
+          f"{result['events_per_wall_s'] or 0:.3g} events per wall s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+            f.write("\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()
