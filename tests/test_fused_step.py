@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from pynn_sparsegpu.engine.backend import select_backend
-from pynn_sparsegpu.engine.neurons import IFCurrAlpha, IFCurrDelta, IFCurrExp, NeuronGroup, StepContext
+from pynn_sparsegpu.engine.neurons import (IFCondAlpha, IFCondExp, IFCondExpGsfaGrr, IFCurrAlpha, IFCurrDelta,
+                                           IFCurrExp, NeuronGroup, StepContext)
 from pynn_sparsegpu.engine.neurons.fused import build_fused_step, can_fuse
 
 from conftest import GPU
@@ -27,7 +28,8 @@ def _drive(group, n_steps, fused, seed=1):
     return np.array(spikes), {k: np.array(v) for k, v in group.state.items()}
 
 
-@pytest.mark.parametrize("model_cls", [IFCurrExp, IFCurrAlpha, IFCurrDelta])
+@pytest.mark.parametrize("model_cls", [IFCurrExp, IFCurrAlpha, IFCurrDelta, IFCondExp, IFCondAlpha,
+                                       IFCondExpGsfaGrr])
 def test_fused_adapter_matches_direct_step(model_cls):
     backend = select_backend("numpy", "float64")
     groups = []
