@@ -211,3 +211,24 @@ def test_stdp_history_depth_overflow_is_counted(sim):
     assert n_post > 32
     group = post._engine_group
     assert group.history.overflow >= 1
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("rule", ["additive", "multiplicative"])
+def test_stdp_numpy_cupy_parity(sim, rule):
+    from conftest import GPU
+    if not GPU:
+        pytest.skip("no usable CUDA device")
+    on_cpu = _pair_protocol(sim, RULES[rule], {"backend": "numpy", "precision": "float64"})
+    on_gpu = _pair_protocol(sim, RULES[rule], {"backend": "cupy", "precision": "float64"})
+    np.testing.assert_allclose(on_gpu, on_cpu, atol=1e-9)
+
+
+@pytest.mark.gpu
+def test_tsodyks_markram_numpy_cupy_parity(sim):
+    from conftest import GPU
+    if not GPU:
+        pytest.skip("no usable CUDA device")
+    on_cpu = _tsodyks_markram(sim, {"backend": "numpy", "precision": "float64"})
+    on_gpu = _tsodyks_markram(sim, {"backend": "cupy", "precision": "float64"})
+    assert_close_traces(on_gpu, on_cpu, atol=1e-9)
