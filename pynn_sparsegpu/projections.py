@@ -311,6 +311,17 @@ class Projection(common.Projection):
         return out
 
     # --- writing ------------------------------------------------------------------------------------
+    def _synapse_addresses(self, i, j, group, dt):
+        """Rows of one engine group with the (row, slot) of each synapse and its projection-level indices."""
+        group.prepare(dt)
+        rows = group.rows
+        r, c = rows.synapse_slots()
+        r_h, c_h = group.backend.to_host(r), group.backend.to_host(c)
+        post_e = group.backend.to_host(rows.ind)[r_h, c_h].astype(np.int64)
+        pre_p = self._inverse(self._pre_parts, i, group.pre.n)[r_h]
+        post_p = self._inverse(self._post_parts, j, group.post.n)[post_e]
+        return rows, r, c, pre_p, post_p
+
     def _set_initial_value_array(self, variable, value):
         """Projection.initialize(): the initial value of a synapse model's state variable (e.g. `a`, `u` of
         MultiQuantalSynapse), per synapse."""
@@ -330,13 +341,7 @@ class Projection(common.Projection):
         space.evaluate(simplify=False)
         dt = simulator.state.dt
         for (i, j), group in self._groups.items():
-            group.prepare(dt)
-            rows = group.rows
-            r, c = rows.synapse_slots()
-            r_h, c_h = group.backend.to_host(r), group.backend.to_host(c)
-            post_e = group.backend.to_host(rows.ind)[r_h, c_h].astype(np.int64)
-            pre_p = self._inverse(self._pre_parts, i, group.pre.n)[r_h]
-            post_p = self._inverse(self._post_parts, j, group.post.n)[post_e]
+            rows, r, c, pre_p, post_p = self._synapse_addresses(i, j, group, dt)
             arr = np.asarray(space[variable])
             vals = arr[pre_p, post_p] if arr.ndim == 2 else np.broadcast_to(arr, pre_p.shape)
             rows.vars[variable][r, c] = rows.backend.xp.asarray(vals, dtype=rows.vars[variable].dtype)
@@ -351,13 +356,7 @@ class Projection(common.Projection):
         parameter_space.evaluate(simplify=False)  # lazy arrays of shape (pre.size, post.size)
         writes = []
         for (i, j), group in self._groups.items():
-            group.prepare(dt)
-            rows = group.rows
-            r, c = rows.synapse_slots()
-            r_h, c_h = group.backend.to_host(r), group.backend.to_host(c)
-            post_e = group.backend.to_host(rows.ind)[r_h, c_h].astype(np.int64)
-            pre_p = self._inverse(self._pre_parts, i, group.pre.n)[r_h]
-            post_p = self._inverse(self._post_parts, j, group.post.n)[post_e]
+            rows, r, c, pre_p, post_p = self._synapse_addresses(i, j, group, dt)
             for name, value in parameter_space.items():
                 arr = np.asarray(value)
                 vals = np.asarray(arr[pre_p, post_p] if arr.ndim == 2 else np.broadcast_to(arr, pre_p.shape), float)
