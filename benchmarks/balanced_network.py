@@ -26,10 +26,10 @@ T_START = time.perf_counter()
 
 import argparse  # noqa: E402
 import importlib  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+from bench_common import backend_info_of, write_json  # noqa: E402
 
 CELL = {"tau_m": 20.0, "cm": 0.25, "v_rest": -65.0, "v_reset": -65.0, "v_thresh": -50.0,
         "tau_refrac": 2.0, "tau_syn_E": 5.0, "tau_syn_I": 5.0}
@@ -84,60 +84,92 @@ def spike_counts(block, n):
     return counts
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    sim = importlib.import_module("pyNN." + args.simulator)
+def build(sim, args, silent=False, e2e_synapse=None):
+    """Set up the network (recording spikes); returns (exc, inh, projections, sizes). `e2e_synapse(w_exc)`,
+    called after setup, gives the exc -> exc synapse type in place of the static one (stdp_network.py makes
+    it plastic)."""
     from pyNN.random import NumpyRNG, RandomDistribution
-    t_imported = time.perf_counter()
-
     n_exc = int(round(0.8 * args.n))
-    n_inh = args.n - n_exc
     k_exc = int(round(0.8 * args.k))
-    k_inh = args.k - k_exc
     w_exc = W_EXC_K100 * 100.0 / args.k
-    w_inh = -G_INH * w_exc
+    sizes = {"n_exc": n_exc, "n_inh": args.n - n_exc, "k_exc": k_exc, "k_inh": args.k - k_exc,
+             "w_exc": w_exc, "w_inh": -G_INH * w_exc}
     rheobase = (CELL["v_thresh"] - CELL["v_rest"]) * CELL["cm"] / CELL["tau_m"]   # nA
-
-    # --- build ------------------------------------------------------------------------------------
     sim.setup(timestep=DT, min_delay=DT, max_delay=DELAY)
     rng = NumpyRNG(seed=args.seed, parallel_safe=True)
     cell = dict(CELL)
-    if not args.silent:
+    if not silent:
         cell["i_offset"] = RandomDistribution("uniform", low=DRIVE[0] * rheobase, high=DRIVE[1] * rheobase,
                                               rng=rng)
-    exc = sim.Population(n_exc, sim.IF_curr_exp(**cell), label="exc")
-    inh = sim.Population(n_inh, sim.IF_curr_exp(**cell), label="inh")
-    if args.silent:
-        exc.initialize(v=CELL["v_rest"])
-        inh.initialize(v=CELL["v_rest"])
+    exc = sim.Population(sizes["n_exc"], sim.IF_curr_exp(**cell), label="exc")
+    inh = sim.Population(sizes["n_inh"], sim.IF_curr_exp(**cell), label="inh")
+    if silent:
+        v_init = CELL["v_rest"]
     else:
         v_init = RandomDistribution("uniform", low=CELL["v_reset"], high=CELL["v_thresh"], rng=rng)
-        exc.initialize(v=v_init)
-        inh.initialize(v=v_init)
-    syn_exc = sim.StaticSynapse(weight=w_exc, delay=DELAY)
-    syn_inh = sim.StaticSynapse(weight=w_inh, delay=DELAY)
-    conn_exc = sim.FixedNumberPreConnector(k_exc, allow_self_connections=False, rng=rng)
-    conn_inh = sim.FixedNumberPreConnector(k_inh, allow_self_connections=False, rng=rng)
+    exc.initialize(v=v_init)
+    inh.initialize(v=v_init)
+    syn_exc = sim.StaticSynapse(weight=sizes["w_exc"], delay=DELAY)
+    syn_inh = sim.StaticSynapse(weight=sizes["w_inh"], delay=DELAY)
+    conn_exc = sim.FixedNumberPreConnector(sizes["k_exc"], allow_self_connections=False, rng=rng)
+    conn_inh = sim.FixedNumberPreConnector(sizes["k_inh"], allow_self_connections=False, rng=rng)
     projections = {
-        "e2e": sim.Projection(exc, exc, conn_exc, syn_exc, receptor_type="excitatory"),
+        "e2e": sim.Projection(exc, exc, conn_exc, e2e_synapse(w_exc) if e2e_synapse else syn_exc,
+                              receptor_type="excitatory"),
         "e2i": sim.Projection(exc, inh, conn_exc, syn_exc, receptor_type="excitatory"),
         "i2e": sim.Projection(inh, exc, conn_inh, syn_inh, receptor_type="inhibitory"),
         "i2i": sim.Projection(inh, inh, conn_inh, syn_inh, receptor_type="inhibitory"),
     }
     exc.record("spikes")
     inh.record("spikes")
-    t_built = time.perf_counter()
+    return exc, inh, projections, sizes
 
-    # --- run --------------------------------------------------------------------------------------
-    # in two parts: simulators may finish building in their first run() (sparsegpu packs its synapse rows,
-    # NEST builds its connection infrastructure); the first FIRST_MS ms carry that one-time cost, the rest
-    # gives the steady-state seconds per simulated second
-    first_ms = min(FIRST_MS, args.tstop)
+
+def run_in_two_parts(sim, tstop):
+    """run(FIRST_MS) then run(the rest): simulators may finish building in their first run() (sparsegpu packs
+    its synapse rows, NEST builds its connection infrastructure), so the first part carries that one-time
+    cost and the second gives the steady-state seconds per simulated second.
+    Returns (first_ms, time after the first part, time after the rest)."""
+    first_ms = min(FIRST_MS, tstop)
     sim.run(first_ms)
     t_first = time.perf_counter()
-    if args.tstop > first_ms:
-        sim.run(args.tstop - first_ms)
-    t_ran = time.perf_counter()
+    if tstop > first_ms:
+        sim.run(tstop - first_ms)
+    return first_ms, t_first, time.perf_counter()
+
+
+def count_events(simulator, projections, counts):
+    """Synapses per projection and synaptic events (each spike times the out-degree of its neuron)."""
+    synapses, events, method = {}, 0, None
+    for name, prj in projections.items():
+        deg, method = out_degrees(simulator, prj)
+        synapses[name] = int(deg.sum())
+        events += int(np.dot(counts["exc" if name[0] == "e" else "inh"], deg))
+    return synapses, events, method
+
+
+def half_rates(blocks, tstop, n):
+    """All spike times of the recorded blocks, and the rate (Hz) in the first and second half of the run."""
+    all_times = np.concatenate([np.asarray(st.magnitude if hasattr(st, "magnitude") else st, dtype=float)
+                                for block in blocks for st in block.segments[0].spiketrains]
+                               or [np.zeros(0)])
+    half = tstop / 2.0
+    return (all_times, np.count_nonzero(all_times < half) / n / (half / 1000.0),
+            np.count_nonzero(all_times >= half) / n / (half / 1000.0))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    sim = importlib.import_module("pyNN." + args.simulator)
+    t_imported = time.perf_counter()
+
+    exc, inh, projections, sizes = build(sim, args, silent=args.silent)
+    n_exc, n_inh, k_exc, k_inh, w_exc, w_inh = (sizes[key] for key in
+                                                ("n_exc", "n_inh", "k_exc", "k_inh", "w_exc", "w_inh"))
+    t_built = time.perf_counter()
+
+    # --- run (in two parts, see run_in_two_parts) ---------------------------------------------------
+    first_ms, t_first, t_ran = run_in_two_parts(sim, args.tstop)
 
     # --- data retrieval ---------------------------------------------------------------------------
     exc_data = exc.get_data("spikes")
@@ -151,33 +183,19 @@ def main(argv=None):
     t_count = time.perf_counter()
     synapses = {}
     if args.events == "exact":
-        events, method = 0, None
-        for name, prj in projections.items():
-            deg, method = out_degrees(args.simulator, prj)
-            synapses[name] = int(deg.sum())
-            events += int(np.dot(counts["exc" if name[0] == "e" else "inh"], deg))
+        synapses, events, method = count_events(args.simulator, projections, counts)
     else:
         method = "estimate: spikes x k"
         events = spikes * args.k
         synapses = {name: None for name in projections}
     t_counted = time.perf_counter()
     # firing in the first and second half, to see that the regime is stationary
-    all_times = np.concatenate([np.asarray(st.magnitude if hasattr(st, "magnitude") else st, dtype=float)
-                                for block in (exc_data, inh_data) for st in block.segments[0].spiketrains]
-                               or [np.zeros(0)])
-    half = args.tstop / 2.0
-    rate_first = np.count_nonzero(all_times < half) / args.n / (half / 1000.0)
-    rate_second = np.count_nonzero(all_times >= half) / args.n / (half / 1000.0)
+    all_times, rate_first, rate_second = half_rates((exc_data, inh_data), args.tstop, args.n)
     # synchrony: Fano factor (1 for Poisson, >>1 if synchronous) and CV of the population spike count in 5 ms bins
     hist = np.histogram(all_times, bins=max(1, int(args.tstop / 5.0)), range=(0.0, args.tstop))[0]
     fano = float(hist.var() / hist.mean()) if hist.mean() > 0 else None
     pop_cv = float(hist.std() / hist.mean()) if hist.mean() > 0 else None
-    info = None
-    if hasattr(sim, "backend_info"):
-        try:
-            info = sim.backend_info()
-        except Exception as e:
-            info = {"error": repr(e)}
+    info = backend_info_of(sim)
     sim.end()
 
     run = t_ran - t_built
@@ -220,9 +238,7 @@ def main(argv=None):
           f"data {t['data']:.3f} s, total {t['total']:.3f} s; "
           f"{result['events_per_wall_s'] or 0:.3g} events per wall s")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
-            f.write("\n")
+        write_json(args.json, result)
     return result
 
 

@@ -122,6 +122,16 @@ def print_table(headers, rows):
         print("  ".join(str(c).rjust(w) for c, w in zip(r, widths)))
 
 
+def backend_info_of(sim):
+    """The simulator's backend_info() where it has one (sparsegpu), None otherwise; errors are reported."""
+    if not hasattr(sim, "backend_info"):
+        return None
+    try:
+        return sim.backend_info()
+    except Exception as e:  # report, do not fail the benchmark
+        return {"error": repr(e)}
+
+
 def write_json(path, data):
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)

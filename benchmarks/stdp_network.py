@@ -29,12 +29,12 @@ T_START = time.perf_counter()
 
 import argparse  # noqa: E402
 import importlib  # noqa: E402
-import json  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from balanced_network import (CELL, DELAY, DRIVE, DT, FIRST_MS, G_INH, W_EXC_K100,  # noqa: E402
-                              out_degrees, spike_counts)
+from balanced_network import (DELAY, DT, build, count_events, half_rates,  # noqa: E402
+                              run_in_two_parts, spike_counts)
+from bench_common import backend_info_of, write_json  # noqa: E402
 
 STDP = {"tau_plus": 20.0, "tau_minus": 20.0, "A_plus": 0.01, "A_minus": 0.012}
 W_MAX_FACTOR = 2.0       # w_max = 2 w_exc, w_min = 0
@@ -64,53 +64,22 @@ def power_of_ten(n):
 def main(argv=None):
     args = parse_args(argv)
     sim = importlib.import_module("pyNN." + args.simulator)
-    from pyNN.random import NumpyRNG, RandomDistribution
     t_imported = time.perf_counter()
 
-    n_exc = int(round(0.8 * args.n))
-    n_inh = args.n - n_exc
-    k_exc = int(round(0.8 * args.k))
-    k_inh = args.k - k_exc
-    w_exc = W_EXC_K100 * 100.0 / args.k
-    w_inh = -G_INH * w_exc
-    w_max = W_MAX_FACTOR * w_exc
-    rheobase = (CELL["v_thresh"] - CELL["v_rest"]) * CELL["cm"] / CELL["tau_m"]   # nA
+    def stdp(w_exc):
+        return sim.STDPMechanism(
+            timing_dependence=sim.SpikePairRule(**STDP),
+            weight_dependence=sim.AdditiveWeightDependence(w_min=0.0, w_max=W_MAX_FACTOR * w_exc),
+            weight=w_exc, delay=DELAY)
 
-    # --- build ------------------------------------------------------------------------------------
-    sim.setup(timestep=DT, min_delay=DT, max_delay=DELAY)
-    rng = NumpyRNG(seed=args.seed, parallel_safe=True)
-    cell = dict(CELL)
-    cell["i_offset"] = RandomDistribution("uniform", low=DRIVE[0] * rheobase, high=DRIVE[1] * rheobase, rng=rng)
-    exc = sim.Population(n_exc, sim.IF_curr_exp(**cell), label="exc")
-    inh = sim.Population(n_inh, sim.IF_curr_exp(**cell), label="inh")
-    v_init = RandomDistribution("uniform", low=CELL["v_reset"], high=CELL["v_thresh"], rng=rng)
-    exc.initialize(v=v_init)
-    inh.initialize(v=v_init)
-    stdp = sim.STDPMechanism(
-        timing_dependence=sim.SpikePairRule(**STDP),
-        weight_dependence=sim.AdditiveWeightDependence(w_min=0.0, w_max=w_max),
-        weight=w_exc, delay=DELAY)
-    syn_exc = sim.StaticSynapse(weight=w_exc, delay=DELAY)
-    syn_inh = sim.StaticSynapse(weight=w_inh, delay=DELAY)
-    conn_exc = sim.FixedNumberPreConnector(k_exc, allow_self_connections=False, rng=rng)
-    conn_inh = sim.FixedNumberPreConnector(k_inh, allow_self_connections=False, rng=rng)
-    projections = {
-        "e2e": sim.Projection(exc, exc, conn_exc, stdp, receptor_type="excitatory"),
-        "e2i": sim.Projection(exc, inh, conn_exc, syn_exc, receptor_type="excitatory"),
-        "i2e": sim.Projection(inh, exc, conn_inh, syn_inh, receptor_type="inhibitory"),
-        "i2i": sim.Projection(inh, inh, conn_inh, syn_inh, receptor_type="inhibitory"),
-    }
-    exc.record("spikes")
-    inh.record("spikes")
+    exc, inh, projections, sizes = build(sim, args, e2e_synapse=stdp)
+    n_exc, n_inh, k_exc, k_inh, w_exc, w_inh = (sizes[key] for key in
+                                                ("n_exc", "n_inh", "k_exc", "k_inh", "w_exc", "w_inh"))
+    w_max = W_MAX_FACTOR * w_exc
     t_built = time.perf_counter()
 
-    # --- run: first FIRST_MS ms (one-time work deferred to the first run), then the rest ----------------
-    first_ms = min(FIRST_MS, args.tstop)
-    sim.run(first_ms)
-    t_first = time.perf_counter()
-    if args.tstop > first_ms:
-        sim.run(args.tstop - first_ms)
-    t_ran = time.perf_counter()
+    # --- run (in two parts, see balanced_network.run_in_two_parts) ---------------------------------------
+    first_ms, t_first, t_ran = run_in_two_parts(sim, args.tstop)
 
     # --- data retrieval: spikes, then the final plastic weights ------------------------------------------
     exc_data = exc.get_data("spikes")
@@ -123,11 +92,7 @@ def main(argv=None):
     counts = {"exc": spike_counts(exc_data, n_exc), "inh": spike_counts(inh_data, n_inh)}
     spikes = int(counts["exc"].sum() + counts["inh"].sum())
     seconds = args.tstop / 1000.0
-    synapses, events, method = {}, 0, None
-    for name, prj in projections.items():
-        deg, method = out_degrees(args.simulator, prj)
-        synapses[name] = int(deg.sum())
-        events += int(np.dot(counts["exc" if name[0] == "e" else "inh"], deg))
+    synapses, events, method = count_events(args.simulator, projections, counts)
     n_syn = sum(synapses.values())
     n_stdp = synapses["e2e"]
     tol = 1e-9 * w_max
@@ -144,18 +109,8 @@ def main(argv=None):
         "fraction_changed": float(np.count_nonzero(np.abs(weights - w_exc) > tol) / weights.size)
         if weights.size else None,
     }
-    all_times = np.concatenate([np.asarray(st.magnitude if hasattr(st, "magnitude") else st, dtype=float)
-                                for block in (exc_data, inh_data) for st in block.segments[0].spiketrains]
-                               or [np.zeros(0)])
-    half = args.tstop / 2.0
-    rate_first = np.count_nonzero(all_times < half) / args.n / (half / 1000.0)
-    rate_second = np.count_nonzero(all_times >= half) / args.n / (half / 1000.0)
-    info = None
-    if hasattr(sim, "backend_info"):
-        try:
-            info = sim.backend_info()
-        except Exception as e:
-            info = {"error": repr(e)}
+    _, rate_first, rate_second = half_rates((exc_data, inh_data), args.tstop, args.n)
+    info = backend_info_of(sim)
     sim.end()
 
     run = t_ran - t_built
@@ -198,9 +153,7 @@ def main(argv=None):
           f"s), data {t['data']:.3f} s, weights {t['weights']:.3f} s, total {t['total']:.3f} s; "
           f"{result['events_per_wall_s'] or 0:.3g} events per wall s")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
-            f.write("\n")
+        write_json(args.json, result)
     return result
 
 

@@ -21,8 +21,9 @@ T_START = time.perf_counter()
 
 import argparse  # noqa: E402
 import importlib  # noqa: E402
-import json  # noqa: E402
 import sys  # noqa: E402
+
+from bench_common import backend_info_of, write_json  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -117,12 +118,7 @@ def main(argv=None):
     n_spikes_inh = sum(len(st) for st in inh_data.segments[0].spiketrains)
     seconds = args.tstop / 1000.0
     synapses = {name: int(prj.size()) for name, prj in projections.items()}
-    info = None
-    if hasattr(sim, "backend_info"):
-        try:
-            info = sim.backend_info()
-        except Exception as e:  # report, do not fail the benchmark
-            info = {"error": repr(e)}
+    info = backend_info_of(sim)
     versions = {"python": sys.version.split()[0]}
     for name in ("numpy", "pyNN", "nest"):
         module = sys.modules.get(name)
@@ -165,9 +161,7 @@ def main(argv=None):
     if info is not None:
         print(f"backend              : {info}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
-            f.write("\n")
+        write_json(args.json, result)
     return result
 
 
