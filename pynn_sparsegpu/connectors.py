@@ -204,12 +204,10 @@ def _apply_self_rule(projection, allow, i, j):
     return i[keep], j[keep]
 
 
-def _same_index_partner(projection, owners_are_post):
-    """PyNN's FixedNumber rule excludes i == j only when pre and post are the same object."""
-    if projection.pre != projection.post:
-        return None
-    n = projection.post.size if owners_are_post else projection.pre.size
-    return np.arange(n)
+def _same_index_partner(projection):
+    """PyNN's FixedNumber rule excludes i == j only when pre and post are the same object: then owner k's
+    excluded partner is k."""
+    return np.arange(projection.pre.size) if projection.pre == projection.post else None
 
 
 # --- builders: return (pre, post, given) ------------------------------------------------------------
@@ -299,24 +297,21 @@ def _index_based(projection, c):
     return i, j, {}
 
 
-def _fixed_number_pre(projection, c):
-    n_post = projection.post.size
-    counts = _counts(c.n, n_post)
-    partner = _same_index_partner(projection, owners_are_post=True)
-    exclude = None if (c.allow_self_connections or partner is None) else partner
-    owner, value = _fixed_number(_random_state(c.rng, projection), projection.pre.size, counts,
-                                 c.with_replacement, exclude)
-    return value, owner, {}
+def _fixed_number_on(owners_are_post):
+    """FixedNumberPre (each post neuron draws its n sources) or FixedNumberPost (each pre neuron draws its n
+    targets): the same rule with the roles of pre and post swapped."""
+    def build(projection, c):
+        owners, items = (projection.post, projection.pre) if owners_are_post else (projection.pre, projection.post)
+        partner = _same_index_partner(projection)
+        exclude = None if (c.allow_self_connections or partner is None) else partner
+        owner, value = _fixed_number(_random_state(c.rng, projection), items.size, _counts(c.n, owners.size),
+                                     c.with_replacement, exclude)
+        return (value, owner, {}) if owners_are_post else (owner, value, {})
+    return build
 
 
-def _fixed_number_post(projection, c):
-    n_pre = projection.pre.size
-    counts = _counts(c.n, n_pre)
-    partner = _same_index_partner(projection, owners_are_post=False)
-    exclude = None if (c.allow_self_connections or partner is None) else partner
-    owner, value = _fixed_number(_random_state(c.rng, projection), projection.post.size, counts,
-                                 c.with_replacement, exclude)
-    return owner, value, {}
+_fixed_number_pre = _fixed_number_on(owners_are_post=True)
+_fixed_number_post = _fixed_number_on(owners_are_post=False)
 
 
 def _counts(n, size):

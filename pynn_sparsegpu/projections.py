@@ -195,64 +195,54 @@ class Projection(common.Projection):
             raise errors.ConnectionError(f"delay={float(delay.max())} ms is larger than max_delay={max_delay} ms")
 
     # --- reading ------------------------------------------------------------------------------------
-    def _coo_parameters(self, names):
-        """Per-synapse values of model parameters, in the same order as _coo()."""
-        dt = simulator.state.dt
-        cols = {name: [] for name in names}
-        pres, posts = [], []
-        for (i, j), group in self._groups.items():
-            group.prepare(dt)
-            pre_e, post_e, values = group.rows.to_coo()
-            pres.append(self._inverse(self._pre_parts, i, group.pre.n)[pre_e])
-            posts.append(self._inverse(self._post_parts, j, group.post.n)[post_e])
-            for name in names:
-                cols[name].append(np.asarray(values[name], float))
-        if not pres:
-            return {name: np.zeros(0) for name in names}
-        pre, post = np.concatenate(pres), np.concatenate(posts)
-        order = np.lexsort((post, pre))
-        return {name: np.concatenate(v)[order] for name, v in cols.items()}
-
     def _columns(self, names):
-        pre, post, w, d = self._coo()
-        columns = {"presynaptic_index": pre, "postsynaptic_index": post, "weight": w, "delay": d,
-                   "weights": w, "delays": d}
+        """(pre, post, {name: per-synapse values}) for weight, delay, indices and the model parameters in
+        `names`, sorted by (pre, post)."""
         known = ["weight", "delay"] + self._model_parameters
-        extra = [n for n in names if n not in columns]
+        builtin = ("presynaptic_index", "postsynaptic_index", "weight", "delay", "weights", "delays")
+        extra = [n for n in names if n not in builtin]
         for name in extra:
             if name not in self._model_parameters:
                 raise errors.NonExistentParameterError(name, type(self.synapse_type).__name__, known)
-        columns.update(self._coo_parameters(extra))
-        return pre, post, columns
+        table = self._table(extra)
+        columns = {"presynaptic_index": table["pre"], "postsynaptic_index": table["post"],
+                   "weights": table["weight"], "delays": table["delay"], **table}
+        return table["pre"], table["post"], columns
+
+    def _table(self, names=(), addresses=False):
+        """All synapses, sorted by (pre, post), in one pass over the engine groups: projection-level "pre",
+        "post", "weight" (PyNN units), "delay" (ms), the synapse-model variables in `names`, and with
+        addresses=True the engine address of each synapse ("key" = group number, "row", "slot")."""
+        dt = simulator.state.dt
+        fields = ["pre", "post", "weight", "delay", *names] + (["key", "row", "slot"] if addresses else [])
+        parts = {name: [] for name in fields}
+        for k, ((i, j), group) in enumerate(self._groups.items()):
+            group.prepare(dt)
+            pre_e, post_e, values = group.rows.to_coo()
+            parts["pre"].append(self._inverse(self._pre_parts, i, group.pre.n)[pre_e])
+            parts["post"].append(self._inverse(self._post_parts, j, group.post.n)[post_e])
+            parts["weight"].append(values["weight"].astype(float))
+            parts["delay"].append(values["delay"] * dt)
+            for name in names:
+                parts[name].append(np.asarray(values[name], float))
+            if addresses:
+                r, c = group.rows.synapse_slots()
+                parts["key"].append(np.full(pre_e.size, k))
+                parts["row"].append(group.backend.to_host(r))
+                parts["slot"].append(group.backend.to_host(c))
+        if not parts["pre"]:
+            integer = ("pre", "post", "key", "row", "slot")
+            return {name: np.zeros(0, np.int64 if name in integer else float) for name in fields}
+        table = {name: np.concatenate(values) for name, values in parts.items()}
+        order = np.lexsort((table["post"], table["pre"]))
+        return {name: values[order] for name, values in table.items()}
 
     def _coo(self, addresses=False):
         """All synapses as projection-level (pre, post, weight in PyNN units, delay in ms), sorted by
         (pre, post); with addresses=True also (group key, row, slot) of each synapse in the engine."""
-        dt = simulator.state.dt
-        pres, posts, ws, ds, keys, rows, slots = [], [], [], [], [], [], []
-        for k, ((i, j), group) in enumerate(self._groups.items()):
-            group.prepare(dt)
-            pre_e, post_e, values = group.rows.to_coo()
-            pre_map = self._inverse(self._pre_parts, i, group.pre.n)
-            post_map = self._inverse(self._post_parts, j, group.post.n)
-            pres.append(pre_map[pre_e])
-            posts.append(post_map[post_e])
-            ws.append(values["weight"].astype(float))
-            ds.append(values["delay"] * dt)
-            if addresses:
-                r, c = group.rows.synapse_slots()
-                keys.append(np.full(pre_e.size, k))
-                rows.append(group.backend.to_host(r))
-                slots.append(group.backend.to_host(c))
-        if not pres:
-            empty = (np.zeros(0, np.int64),) * 2 + (np.zeros(0),) * 2
-            return empty + (np.zeros(0, np.int64),) * 3 if addresses else empty
-        pre, post, w, d = (np.concatenate(x) for x in (pres, posts, ws, ds))
-        order = np.lexsort((post, pre))
-        out = (pre[order], post[order], w[order], d[order])
-        if addresses:
-            out += tuple(np.concatenate(x)[order] for x in (keys, rows, slots))
-        return out
+        table = self._table(addresses=addresses)
+        fields = ("pre", "post", "weight", "delay") + (("key", "row", "slot") if addresses else ())
+        return tuple(table[name] for name in fields)
 
     def _inverse(self, parts, k, n_engine):
         offset = sum(len(ix) for _, ix in parts[:k])

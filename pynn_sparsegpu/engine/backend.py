@@ -46,6 +46,14 @@ class Backend:
             return self.xp.asnumpy(array)  # synchronize!
         return np.asarray(array)
 
+    def rng(self, seed: np.random.SeedSequence):
+        """A random generator on this path from a seed sequence: NumPy's default generator, or CuPy's XORWOW
+        seeded from the sequence."""
+        if self.is_gpu:
+            import cupy
+            return cupy.random.Generator(cupy.random.XORWOW(int(seed.generate_state(1)[0])))
+        return np.random.default_rng(seed)
+
     def info(self) -> dict:
         return {"backend": self.name, "device": self.device, "precision": np.dtype(self.dtype).name,
                 "reason": self.reason}

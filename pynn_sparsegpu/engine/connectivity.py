@@ -85,14 +85,14 @@ class RaggedRows:
         values = {name: self.backend.to_host(v)[pre, slot] for name, v in self.vars.items()}
         return pre, ind[pre, slot].astype(np.int64), values
 
-    def synapse_slots(self):
-        """(row, slot) of every synapse, as device arrays in row order."""
+    def synapse_slots(self, rows=None):
+        """(row, slot) of every synapse of `rows` (default: all rows), as device arrays in row order."""
         xp = self.backend.xp
-        lengths = self.row_length.astype(xp.int64)
-        rows = xp.repeat(xp.arange(self.n_pre), lengths)
+        rows = xp.arange(self.n_pre) if rows is None else rows
+        lengths = self.row_length[rows].astype(xp.int64)
         starts = xp.cumsum(lengths) - lengths
-        slots = xp.arange(rows.shape[0]) - xp.repeat(starts, lengths)
-        return rows, slots
+        slots = xp.arange(int(lengths.sum())) - xp.repeat(starts, lengths)
+        return xp.repeat(rows, lengths), slots
 
     # --- editing ------------------------------------------------------------------------------------
     def add_synapses(self, pre, post, values: dict) -> np.ndarray:

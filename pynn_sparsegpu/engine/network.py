@@ -55,17 +55,11 @@ class Network:
     def make_electrode(self, cls):
         """A new electrode with its own random stream; it acts once passed to add_electrode()."""
         seed = self._electrode_seeds.spawn(1)[0]
-        return cls(self.backend, self._make_rng(seed))
+        return cls(self.backend, self.backend.rng(seed))
 
     def add_electrode(self, electrode) -> None:
         if electrode not in self.electrodes:
             self.electrodes.append(electrode)
-
-    def _make_rng(self, seed):
-        if self.backend.is_gpu:
-            import cupy
-            return cupy.random.Generator(cupy.random.XORWOW(int(seed.generate_state(1)[0])))
-        return np.random.default_rng(seed)
 
     def record_spikes(self, group, index) -> SpikeBuffer:
         buf = SpikeBuffer(self.backend, np.asarray(index))

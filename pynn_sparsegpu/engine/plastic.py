@@ -43,19 +43,10 @@ class ModelSynapseGroup(SynapseGroup):
     def __init__(self, backend, pre, post, receptor: int, label: str, model, seed_sequence, history_depth=32):
         super().__init__(backend, pre, post, receptor, label, model=model)
         self._seed = seed_sequence
-        self.rng = self._make_rng()
+        self.rng = backend.rng(seed_sequence)
         self._elapsed = 0
-        if model.needs_history:
-            if post.history is None:
-                post.history = PostHistory(backend, post.n, history_depth)
-            elif post.history.depth < history_depth:
-                post.history = PostHistory(backend, post.n, history_depth)
-
-    def _make_rng(self):
-        if self.backend.is_gpu:
-            import cupy
-            return cupy.random.Generator(cupy.random.XORWOW(int(self._seed.generate_state(1)[0])))
-        return np.random.default_rng(self._seed)
+        if model.needs_history and (post.history is None or post.history.depth < history_depth):
+            post.history = PostHistory(backend, post.n, history_depth)
 
     def propagate(self, counts, step: int) -> None:
         xp = self.backend.xp
@@ -64,13 +55,9 @@ class ModelSynapseGroup(SynapseGroup):
         spikers = xp.nonzero(counts)[0]
         if spikers.shape[0] == 0:
             return
-        lengths = rows.row_length[spikers].astype(xp.int64)
-        total = int(lengths.sum())
-        if total == 0:
+        src, col = rows.synapse_slots(spikers)
+        if src.shape[0] == 0:
             return
-        src = xp.repeat(spikers, lengths)
-        starts = xp.cumsum(lengths) - lengths
-        col = xp.arange(total) - xp.repeat(starts, lengths)
         ev = Events(self, src, col, step)
         transmitted = self.model.on_pre(ev) * counts[src]
         ring = self.post.ring
@@ -88,4 +75,4 @@ class ModelSynapseGroup(SynapseGroup):
         if self.rows is not None and "_tlast" in self.rows.vars:
             self.rows.vars["_tlast"] -= self._elapsed
         self._elapsed = 0
-        self.rng = self._make_rng()
+        self.rng = self.backend.rng(self._seed)

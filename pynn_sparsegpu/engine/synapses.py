@@ -62,15 +62,14 @@ class SynapseGroup:
         a run are merged with the existing ones and the rows rebuilt (between runs, so nothing is lost)."""
         if not self._pending and self.rows is not None:
             return
-        state_names = list(self.model.state)
+        names = list(self.model.parameters) + list(self.model.state)
         initial = self.model.state.items()
         parts = [(pre, post, w, d, {**extra, **{name: np.full(pre.shape, v, float) for name, v in initial}})
                  for pre, post, w, d, extra in self._pending]
         if self.rows is not None:
             pre0, post0, values0 = self.rows.to_coo()
-            kept = {name: values0[name] for name in list(self.model.parameters) + state_names}
+            kept = {name: values0[name] for name in names}
             parts.insert(0, (pre0, post0, values0["weight"], values0["delay"] * self.dt, kept))
-        names = list(self.model.parameters) + state_names
         if parts:
             pre, post, w, d = (np.concatenate([p[k] for p in parts]) for k in range(4))
             extra = {name: np.concatenate([p[4][name] for p in parts]) for name in names}

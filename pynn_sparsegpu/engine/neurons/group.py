@@ -102,15 +102,9 @@ class NeuronGroup:
         self.state = {name: arr.copy() for name, arr in self.initial.items()}
         self.ring[...] = 0
         self.i_stim[...] = 0
-        self.rng = self._make_rng()
+        self.rng = self.backend.rng(self._seed)
         if self.history is not None:
             self.history.reset()
-
-    def _make_rng(self):
-        if self.backend.is_gpu:
-            import cupy
-            return cupy.random.Generator(cupy.random.XORWOW(int(self._seed.generate_state(1)[0])))
-        return np.random.default_rng(self._seed)
 
     def prepare(self, dt: float, n_slots: int) -> None:
         """Compute derived constants and size the ring buffer before a run."""
