@@ -342,8 +342,12 @@ def _fixed_total_number(projection, c):
                 raise errors.ConnectionError(f"n={n}: could not place the connections without self-connections")
         return i, j, {}
     total = n_pre * n_post
-    n_forbidden = 0 if c.allow_self_connections is True else int(np.sum(
-        _forbidden(projection, c.allow_self_connections, *np.divmod(np.arange(total), n_post))))
+    if c.allow_self_connections is True:
+        n_forbidden = 0
+    elif c.allow_self_connections == "NoMutual":                # pairs i <= j of one population
+        n_forbidden = n_pre * (n_pre + 1) // 2
+    else:                                                      # one self pair per cell in both pre and post
+        n_forbidden = int(np.isin(np.asarray(projection.pre.all_cells), np.asarray(projection.post.all_cells)).sum())
     if n > total - n_forbidden:
         raise errors.ConnectionError(f"n={n} connections without replacement cannot fit in "
                                      f"{total - n_forbidden} allowed pairs")
