@@ -119,19 +119,7 @@ class Projection(common.Projection):
         if location_selector is not None:
             raise NotImplementedError("sparsegpu has point neurons only: location_selector is not supported")
         pre = np.asarray(presynaptic_indices, dtype=np.int64).ravel()
-        if pre.size == 0:
-            return
-        n = pre.size
-        weight = np.broadcast_to(np.asarray(connection_parameters.pop("weight"), dtype=float), (n,))
-        delay = np.broadcast_to(np.asarray(connection_parameters.pop("delay"), dtype=float), (n,))
-        self._check_values(weight, delay)
-        extra = self._model_values(connection_parameters, n)
-        post = int(postsynaptic_index)
-        j = int(self._post_part_of[post])
-        for i in np.unique(self._pre_part_of[pre]):
-            sel = self._pre_part_of[pre] == i
-            self._groups[(int(i), j)].buffer(self._pre_engine[pre[sel]], self._post_engine[post],
-                                             weight[sel], delay[sel], {k: v[sel] for k, v in extra.items()})
+        self._connect_pairs(pre, np.full(pre.size, int(postsynaptic_index), dtype=np.int64), connection_parameters)
 
     def _connect_pairs(self, pre, post, params):
         """Store connections given as projection-level index arrays, with per-connection (or scalar)
