@@ -19,6 +19,7 @@ from .procedural_api import connect, create, record, record_gsyn, record_v, set 
 from .projections import Projection  # noqa: F401
 from .standardmodels.cells import *  # noqa: F401,F403
 from .standardmodels.electrodes import ACSource, DCSource, NoisyCurrentSource, StepCurrentSource  # noqa: F401
+from .standardmodels.structural import *  # noqa: F401,F403
 from .standardmodels.synapses import *  # noqa: F401,F403
 
 __version__ = "0.1.0"

@@ -13,10 +13,11 @@ from pyNN.core import is_listlike
 from pyNN.space import Space
 
 from . import connectors as native_connectors
-from . import simulator
+from . import rewiring, simulator
 from .engine.plastic import ModelSynapseGroup
 from .engine.synapses import SynapseGroup
 from .populations import Assembly
+from .standardmodels.structural import StructuralPlasticityMechanism
 from .standardmodels.synapses import StaticSynapse
 
 
@@ -111,7 +112,23 @@ class Projection(common.Projection):
         if not native_connectors.connect(self, connector):
             connector.connect(self)           # PyNN's generic path (CSA, user connectors)
         self._check_capacity()
+        if isinstance(self.synapse_type, StructuralPlasticityMechanism):
+            rewiring.attach(self, self.synapse_type)
         network.projections.extend(self._groups.values())
+
+    # --- structural plasticity ----------------------------------------------------------------------
+    def record_rewiring(self, sampling_interval=None, events=False):
+        """Record formation/elimination counts every `sampling_interval` ms (default: the rewiring interval)
+        and the projection's size, and with events=True every event (time, pre, post, formed/eliminated)."""
+        rewiring.record(self, sampling_interval, events)
+
+    def get_rewiring_data(self, clear=False):
+        """What record_rewiring() recorded, as a neo.Block (see pynn_sparsegpu.rewiring.get_data)."""
+        return rewiring.get_data(self, clear)
+
+    def rewiring_counts(self):
+        """Totals since creation: attempts, formations, eliminations, failed (row full), rejected, no_partner."""
+        return rewiring.counts(self)
 
     # --- building -----------------------------------------------------------------------------------
     def _convergent_connect(self, presynaptic_indices, postsynaptic_index, location_selector=None,

@@ -95,12 +95,13 @@ class RaggedRows:
         return xp.repeat(rows, lengths), slots
 
     # --- editing ------------------------------------------------------------------------------------
-    def add_synapses(self, pre, post, values: dict) -> np.ndarray:
+    def add_synapses(self, pre, post, values: dict, check: bool = True) -> np.ndarray:
         """Append synapses at their rows' ends, in call order within a row. Returns a host bool array:
         True where the synapse was stored, False where its row was full (nothing is written for those, and
         each refusal is counted in self.failed_additions).
 
-        Raises ValueError, writing nothing, when pre is outside [0, n_pre) or post outside [0, n_post).
+        Raises ValueError, writing nothing, when pre is outside [0, n_pre) or post outside [0, n_post)
+        (check=False skips that test, for indices the engine made itself).
         """
         xp = self.backend.xp
         pre = xp.asarray(pre, dtype=xp.int64).reshape(-1)
@@ -109,8 +110,9 @@ class RaggedRows:
             raise ValueError(f"pre and post must have the same length, got {pre.shape[0]} and {post.shape[0]}")
         if pre.shape[0] == 0:
             return np.zeros(0, dtype=bool)
-        self._check_range("pre", pre, self.n_pre)
-        self._check_range("post", post, self.n_post)
+        if check:
+            self._check_range("pre", pre, self.n_pre)
+            self._check_range("post", post, self.n_post)
         n = pre.shape[0]
         columns = {name: xp.broadcast_to(xp.asarray(values.get(name, 0), dtype=arr.dtype), (n,))
                    for name, arr in self.vars.items()}       # shaped (and checked) before anything is written
@@ -169,25 +171,46 @@ class RaggedRows:
             return self._remove_cuda(mask)
         return self._remove_xp(mask)
 
-    def _remove_xp(self, mask) -> int:
-        """The array version of the removal rule (NumPy twin of the CUDA kernels; also runs on CuPy)."""
+    def remove_at(self, rows, slots) -> int:
+        """Remove the synapses at (rows[k], slots[k]) by the rule of remove_synapses, touching only the rows
+        named (work proportional to those rows x capacity). Repeated addresses count once; slots at or past
+        their row's length are ignored. Returns the number removed."""
+        xp = self.backend.xp
+        rows = xp.asarray(rows, dtype=xp.int64).reshape(-1)
+        slots = xp.asarray(slots, dtype=xp.int64).reshape(-1)
+        if rows.shape[0] == 0:
+            return 0
+        touched = xp.unique(rows)
+        mask = xp.zeros((touched.shape[0], self.capacity), dtype=bool)
+        mask[xp.searchsorted(touched, rows), slots] = True
+        return self._remove_xp(mask, touched)
+
+    def _remove_xp(self, mask, rows=None) -> int:
+        """The array version of the removal rule (NumPy twin of the CUDA kernels; also runs on CuPy). With
+        `rows`, mask covers only those rows (mask[k] is row rows[k])."""
         xp = self.backend.xp
         cols = xp.arange(self.capacity)[None, :]
-        length = self.row_length[:, None]
+        old_length = self.row_length if rows is None else self.row_length[rows]
+        length = old_length[:, None]
         kill = mask & (cols < length)
         n_killed = kill.sum(axis=1).astype(xp.int32)
-        new_length = self.row_length - n_killed
+        new_length = old_length - n_killed
         below = cols < new_length[:, None]
         hole = kill & below                                   # masked slots that must be refilled
         donor = ~kill & ~below & (cols < length)              # survivors in the tail [L', L)
         # per row, holes and donors are equally many; row-major order pairs the j-th of each in each row
         hr, hc = xp.nonzero(hole)
         dr, dc = xp.nonzero(donor)
+        if rows is not None:
+            hr, dr = rows[hr], rows[dr]
         if hr.shape[0]:
             self.ind[hr, hc] = self.ind[dr, dc]
             for arr in self.vars.values():
                 arr[hr, hc] = arr[dr, dc]
-        self.row_length = new_length.astype(xp.int32)
+        if rows is None:
+            self.row_length = new_length.astype(xp.int32)
+        else:
+            self.row_length[rows] = new_length.astype(xp.int32)
         return int(n_killed.sum())
 
     def _remove_cuda(self, mask) -> int:

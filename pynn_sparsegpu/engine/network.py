@@ -6,6 +6,7 @@ One step k (from t = k dt to t + dt):
   2. every projection propagates the counts of its source into the target's ring buffer at k + delay
   3. electrodes write the injected current that the neurons will see in step k + 1, A(t + dt)
   4. record buffers take spikes and sampled state (flushed to the host in chunks)
+  5. plastic and structural updates (rewiring batches every `interval` steps, structural.py)
 """
 
 from __future__ import annotations
@@ -119,6 +120,7 @@ class Network:
                         for gid, buffers in self.state_buffers.items() for variable, buf in buffers]
         hooks = [p.after_step for p in self.projections                  # static synapses have none
                  if getattr(type(p), "after_step", None) is not SynapseGroup.after_step]
+        hooks += [p.rewirer.after_step for p in self.projections if p.rewirer is not None]
         try:
             for _ in range(int(n_steps)):
                 k = self.step_index

@@ -76,3 +76,5 @@ class ModelSynapseGroup(SynapseGroup):
             self.rows.vars["_tlast"] -= self._elapsed
         self._elapsed = 0
         self.rng = self.backend.rng(self._seed)
+        if self.rewirer is not None:
+            self.rewirer.reset()

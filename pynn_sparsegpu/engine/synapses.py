@@ -45,6 +45,7 @@ class SynapseGroup:
         self.capacity = None
         self.spare = 0.0
         self.dt = None
+        self.rewirer = None       # structural.Rewirer when synapses are formed and eliminated during runs
 
     # --- building (buffer, then finalise) -----------------------------------------------------------
     def buffer(self, pre, post, weight, delay, parameters=None) -> None:
@@ -105,6 +106,8 @@ class SynapseGroup:
     def prepare(self, dt: float) -> None:
         self.dt = dt
         self.finalise(dt)
+        if self.rewirer is not None:
+            self.rewirer.prepare(dt)
 
     # --- time step ----------------------------------------------------------------------------------
     def propagate(self, counts, step: int) -> None:
@@ -164,4 +167,6 @@ class SynapseGroup:
         """Hook for plastic and structural updates (none for static synapses)."""
 
     def reset(self) -> None:
-        """Static synapses keep their weights across reset()."""
+        """Static synapses keep their weights (and connectivity) across reset()."""
+        if self.rewirer is not None:
+            self.rewirer.reset()

@@ -6,6 +6,8 @@ import numpy as np
 
 from .base import NeuronModel, StepContext
 
+_NEVER = -(2 ** 40)     # stamp of "never fired"
+
 
 def _is_ragged(default) -> bool:
     """Parameters whose default is None hold one sequence per neuron (spike_times, tbins, ...)."""
@@ -40,6 +42,7 @@ class NeuronGroup:
         self._dt = None
         self._fused = None
         self.history = None       # PostHistory of recent spikes, created by an STDP projection onto the group
+        self.last_spike = None    # stamp (step + 1) of each neuron's last spike, kept when a rewiring rule asks
         self.reset_state()
 
     # --- set-up -------------------------------------------------------------------------------------
@@ -105,6 +108,13 @@ class NeuronGroup:
         self.rng = self.backend.rng(self._seed)
         if self.history is not None:
             self.history.reset()
+        if self.last_spike is not None:
+            self.last_spike[...] = _NEVER
+
+    def track_last_spike(self) -> None:
+        """Keep the stamp of every neuron's last spike from now on (structural plasticity rules read it)."""
+        if self.last_spike is None:
+            self.last_spike = self.backend.xp.full(self.n, _NEVER, dtype=self.backend.xp.int64)
 
     def prepare(self, dt: float, n_slots: int) -> None:
         """Compute derived constants and size the ring buffer before a run."""
@@ -142,4 +152,6 @@ class NeuronGroup:
         self.ring[slot] = 0
         if self.history is not None:
             self.history.record(counts, ctx.step)
+        if self.last_spike is not None:
+            self.backend.xp.copyto(self.last_spike, ctx.step + 1, where=counts > 0)
         return counts

@@ -1,0 +1,410 @@
+"""Structural plasticity: synapses formed and eliminated while the network runs, in place on the ragged rows.
+
+A projection with a Rewirer makes `f_rew` rewiring attempts per second of simulated time, gathered into a
+batch every `interval` steps and carried out together on the device (array code, the same on NumPy and CuPy).
+One attempt:
+
+    1. a target j is drawn uniformly among the projection's postsynaptic neurons;
+    2. the partner-selection rule proposes a source i (or none: the attempt ends, counted as `no_partner`);
+       i == j is refused when self connections are not allowed (counted as `rejected`);
+    3. if (i, j) holds a synapse, it is eliminated with the probability the elimination rule gives for it;
+    4. if (i, j) holds none (or with_replacement=True, whatever it holds), a synapse is formed with the
+       probability the formation rule gives for the pair; it is appended to row i with the initial weight
+       and delay. A full row refuses it (counted as `failed`, nothing is written). Within one batch a pair
+       is formed at most once unless with_replacement=True.
+
+Rules are plain array code. A rule's `probability(c)` gets a RuleContext `c` whose attributes are arrays
+over the attempts it decides (computed on first use): distance, displacement, pre/post index and position,
+weight (elimination only), time since the last pre/post spike, and `c.xp` (numpy or cupy) for the maths.
+A rule written with `c.xp` runs unchanged on both paths.
+
+Times and distances are in the units of the face (ms, and the units of the populations' positions).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_NEVER = -(2 ** 40)
+
+
+# --- rules ------------------------------------------------------------------------------------------
+class FormationRule:
+    """Base for formation rules: subclasses return the probability of forming each candidate synapse."""
+
+    def probability(self, c):
+        raise NotImplementedError(f"{type(self).__name__} must define probability(self, c)")
+
+
+class EliminationRule:
+    """Base for elimination rules: subclasses return the probability of eliminating each existing synapse."""
+
+    def probability(self, c):
+        raise NotImplementedError(f"{type(self).__name__} must define probability(self, c)")
+
+
+class PartnerSelection:
+    """Base for partner selection: `choose(c, n)` returns n source indices (projection-local), -1 for none."""
+
+    def choose(self, c, n):
+        raise NotImplementedError(f"{type(self).__name__} must define choose(self, c, n)")
+
+    def needs_pre_spikes(self) -> bool:
+        return False
+
+
+def _check_probability(name, value):
+    if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
+        raise ValueError(f"{name}={value!r} is not allowed; it must be a probability within [0, 1]")
+
+
+def _check_positive(name, value):
+    if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
+        raise ValueError(f"{name}={value!r} is not allowed; it must be a number > 0")
+
+
+class DistanceDependentFormation(FormationRule):
+    """p = p_form * exp(-d^2 / (2 sigma_form^2)), d the distance between the positions of the pre and post
+    neurons in the projection's Space (periodic boundaries as the Space defines). A projection from a
+    population onto itself uses the lateral parameters, any other the forward ones (sPyNNaker's names)."""
+
+    def __init__(self, p_form_forward=0.16, sigma_form_forward=2.5, p_form_lateral=1.0, sigma_form_lateral=1.0):
+        _check_probability("p_form_forward", p_form_forward)
+        _check_probability("p_form_lateral", p_form_lateral)
+        _check_positive("sigma_form_forward", sigma_form_forward)
+        _check_positive("sigma_form_lateral", sigma_form_lateral)
+        self.p_form_forward, self.sigma_form_forward = float(p_form_forward), float(sigma_form_forward)
+        self.p_form_lateral, self.sigma_form_lateral = float(p_form_lateral), float(sigma_form_lateral)
+
+    def probability(self, c):
+        p, sigma = ((self.p_form_lateral, self.sigma_form_lateral) if c.lateral
+                    else (self.p_form_forward, self.sigma_form_forward))
+        return p * c.xp.exp(-c.distance ** 2 / (2.0 * sigma ** 2))
+
+
+class RandomByWeightElimination(EliminationRule):
+    """p = prob_elim_depressed where weight < threshold, else prob_elim_potentiated (on |weight|)."""
+
+    def __init__(self, threshold, prob_elim_depressed=0.0245, prob_elim_potentiated=1.36e-4):
+        if not (isinstance(threshold, (int, float)) and np.isfinite(threshold)):
+            raise ValueError(f"threshold={threshold!r} is not allowed; it must be a finite number")
+        _check_probability("prob_elim_depressed", prob_elim_depressed)
+        _check_probability("prob_elim_potentiated", prob_elim_potentiated)
+        self.threshold = float(threshold)
+        self.prob_elim_depressed, self.prob_elim_potentiated = float(prob_elim_depressed), float(prob_elim_potentiated)
+
+    def probability(self, c):
+        return c.xp.where(c.xp.abs(c.weight) < self.threshold, self.prob_elim_depressed, self.prob_elim_potentiated)
+
+
+class RandomSelection(PartnerSelection):
+    """A source drawn uniformly among the projection's presynaptic neurons."""
+
+    def choose(self, c, n):
+        return c.rng.integers(0, c.n_pre, n)
+
+
+class LastNeuronSelection(PartnerSelection):
+    """A source drawn uniformly among the presynaptic neurons that fired within the last `window` ms
+    (default: since the previous rewiring batch); none when no source fired."""
+
+    def __init__(self, window=None):
+        if window is not None:
+            _check_positive("window", window)
+        self.window = window
+
+    def needs_pre_spikes(self):
+        return True
+
+    def choose(self, c, n):
+        xp = c.xp
+        window = c.interval if self.window is None else self.window
+        recent = xp.nonzero(c.pre_last_spike_all >= c.t - window + 1e-9 * c.dt)[0]
+        m = int(recent.shape[0])                              # synchronize! (once per batch)
+        if m == 0:
+            return xp.full(n, -1, dtype=xp.int64)
+        return recent[c.rng.integers(0, m, n)].astype(xp.int64)
+
+
+# --- what a rule sees -------------------------------------------------------------------------------
+class RuleContext:
+    """Arrays over the attempts a rule decides, computed when first read.
+
+    xp, rng, t (ms), dt, interval (ms), lateral (bool), n_pre, n_post
+    pre, post                    projection-local indices of each candidate pair
+    pre_position, post_position  (n, 3) positions (post scaled and offset as the Space says)
+    displacement                 (n, 3) pre minus post position per axis, wrapped to [-L/2, L/2] on periodic axes
+    distance                     Euclidean norm of the displacement over the Space's axes
+    weight                       weight of the synapse (elimination rules only)
+    time_since_pre_spike         ms since the source last fired (inf if never)
+    time_since_post_spike        ms since the target last fired (inf if never)
+    """
+
+    def __init__(self, rewirer, pre, post, t, weight=None):
+        self._r, self.pre, self.post, self.t = rewirer, pre, post, t
+        self.xp, self.rng, self.dt, self.lateral = rewirer.xp, rewirer.rng, rewirer.dt, rewirer.lateral
+        self.interval = rewirer.interval * rewirer.dt
+        self.n_pre, self.n_post = rewirer.n_pre, rewirer.n_post
+        self.weight = weight
+
+    @property
+    def pre_position(self):
+        return self._r.geometry.pre_pos[self.pre]
+
+    @property
+    def post_position(self):
+        return self._r.geometry.post_pos[self.post]
+
+    @property
+    def displacement(self):
+        if "_disp" not in self.__dict__:
+            self._disp = self._r.geometry.displacement(self.pre, self.post)
+        return self._disp
+
+    @property
+    def distance(self):
+        if "_dist" not in self.__dict__:
+            axes = self._r.geometry.axes
+            self._dist = self.xp.sqrt((self.displacement[:, axes] ** 2).sum(axis=1))
+        return self._dist
+
+    @property
+    def pre_last_spike_all(self):
+        """Last spike time (ms) of every projection source, -inf if never (for partner selection)."""
+        return self._r.last_spike_ms(self._r.pre_group, self._r.pre_ix)
+
+    @property
+    def time_since_pre_spike(self):
+        return self.t - self._r.last_spike_ms(self._r.pre_group, self._r.pre_ix)[self.pre]
+
+    @property
+    def time_since_post_spike(self):
+        return self.t - self._r.last_spike_ms(self._r.post_group, self._r.post_ix)[self.post]
+
+
+class Geometry:
+    """Positions of a projection's sources and targets and its Space's metric (axes, periodic spans)."""
+
+    def __init__(self, xp, pre_pos, post_pos, axes=(0, 1, 2), spans=(None, None, None)):
+        self.xp = xp
+        self.pre_pos = xp.asarray(np.asarray(pre_pos, float).reshape(-1, 3))
+        self.post_pos = xp.asarray(np.asarray(post_pos, float).reshape(-1, 3))
+        self.axes = list(axes)
+        self.spans = [None if s is None else float(s) for s in spans]
+
+    def displacement(self, pre, post):
+        d = self.pre_pos[pre] - self.post_pos[post]
+        for axis, span in enumerate(self.spans):
+            if span is not None:
+                d[:, axis] -= span * self.xp.round(d[:, axis] / span)
+        return d
+
+
+# --- the engine object ------------------------------------------------------------------------------
+class Rewirer:
+    """The rewiring of one SynapseGroup (see the module docstring for what an attempt does).
+
+    Counters (host ints, totals since creation): attempts, formations, eliminations, failed (row full),
+    rejected (self connection refused, or pair already formed in the batch), no_partner.
+    """
+
+    COUNTERS = ("attempts", "formations", "eliminations", "failed", "rejected", "no_partner")
+
+    def __init__(self, group, seed_sequence, *, formation=None, elimination=None, partner=None, f_rew=1000.0,
+                 interval_ms=1.0, initial_weight=0.0, initial_delay_ms=None, allow_self_connections=True,
+                 with_replacement=False, pre_ix=None, post_ix=None, geometry=None, model_values=None):
+        self.group, self.backend, self.xp = group, group.backend, group.backend.xp
+        self.pre_group, self.post_group = group.pre, group.post
+        self.formation, self.elimination = formation, elimination
+        self.partner = partner or RandomSelection()
+        self.f_rew, self.interval_ms = float(f_rew), float(interval_ms)
+        self.initial_weight, self.initial_delay_ms = float(initial_weight), initial_delay_ms
+        self.allow_self, self.with_replacement = allow_self_connections, bool(with_replacement)
+        xp = self.xp
+        self.pre_ix = xp.asarray(np.arange(group.pre.n) if pre_ix is None else np.asarray(pre_ix), dtype=xp.int64)
+        self.post_ix = xp.asarray(np.arange(group.post.n) if post_ix is None else np.asarray(post_ix), dtype=xp.int64)
+        self.n_pre, self.n_post = int(self.pre_ix.shape[0]), int(self.post_ix.shape[0])
+        self.lateral = group.pre is group.post
+        self.geometry = geometry or Geometry(xp, np.zeros((self.n_pre, 3)), np.zeros((self.n_post, 3)))
+        self.model_values = dict(model_values or {})
+        self._seed = seed_sequence
+        self.rng = self.backend.rng(seed_sequence)
+        self.totals = dict.fromkeys(self.COUNTERS, 0)
+        self._due = 0.0
+        self.dt = None
+        self.interval = 1
+        self.recorder = None
+        for g in {id(self.pre_group): self.pre_group, id(self.post_group): self.post_group}.values():
+            g.track_last_spike()
+
+    def prepare(self, dt: float) -> None:
+        self.dt = dt
+        self.interval = max(int(round(self.interval_ms / dt)), 1)
+
+    def last_spike_ms(self, group, index):
+        stamps = group.last_spike[index]
+        return self.xp.where(stamps == _NEVER, -np.inf, (stamps - 1) * self.dt)
+
+    # --- one batch ----------------------------------------------------------------------------------
+    def after_step(self, step: int) -> None:
+        if (step + 1) % self.interval == 0:
+            self.rewire(step)
+        if self.recorder is not None:
+            self.recorder.after_step(self, step)
+
+    def rewire(self, step: int) -> dict:
+        """Carry out the attempts due at the end of `step`; returns this batch's counts."""
+        xp, rows = self.xp, self.group.rows
+        self._due += self.f_rew * self.interval * self.dt / 1000.0
+        n = int(self._due)
+        self._due -= n
+        counts = dict.fromkeys(self.COUNTERS, 0)
+        counts["attempts"] = n
+        if n == 0 or (self.formation is None and self.elimination is None):
+            return self._count(counts)
+        t = (step + 1) * self.dt
+        post = self.rng.integers(0, self.n_post, n).astype(xp.int64)
+        pre = xp.asarray(self.partner.choose(RuleContext(self, None, post, t), n), dtype=xp.int64)
+        has_partner = pre >= 0
+        pre = xp.where(has_partner, pre, 0)
+        i, j = self.pre_ix[pre], self.post_ix[post]                       # engine indices
+        allowed = has_partner & ((i != j) | bool(self.allow_self) | (not self.lateral))
+        # the pair's synapse, if any: the first slot of row i holding j
+        cols = xp.arange(rows.capacity)
+        match = (rows.ind[i] == j[:, None]) & (cols[None, :] < rows.row_length[i][:, None])
+        exists = match.any(axis=1) & allowed
+        slot = xp.argmax(match, axis=1)
+        draws = self.rng.random((2, n))
+        kill = xp.zeros(n, dtype=bool)
+        if self.elimination is not None:
+            e = xp.nonzero(exists)[0]
+            if e.shape[0]:
+                c = RuleContext(self, pre[e], post[e], t, weight=rows.vars["weight"][i[e], slot[e]])
+                p = xp.asarray(self.elimination.probability(c), dtype=float)
+                kill[e] = draws[0, e] < p
+            # two attempts on one synapse in a batch eliminate it once
+            key = xp.where(kill, i * rows.capacity + slot, -1)
+            kill &= _first_occurrence(xp, key)
+        form = xp.zeros(n, dtype=bool)
+        if self.formation is not None:
+            candidates = allowed & (~exists if not self.with_replacement else True)
+            f = xp.nonzero(candidates)[0]
+            if f.shape[0]:
+                p = xp.asarray(self.formation.probability(RuleContext(self, pre[f], post[f], t)), dtype=float)
+                form[f] = draws[1, f] < p
+            if not self.with_replacement:
+                duplicate = form & ~_first_occurrence(xp, xp.where(form, i * self.post_group.n + j, -1))
+                counts["rejected"] += int(duplicate.sum())
+                form &= ~duplicate
+        counts["rejected"] += int((has_partner & ~allowed).sum())
+        counts["no_partner"] = int((~has_partner).sum())
+        kr, ks = i[kill], slot[kill]
+        if kr.shape[0]:
+            self._log(step, kr, rows.ind[kr, ks].astype(xp.int64), formed=False)
+            counts["eliminations"] = rows.remove_at(kr, ks)
+        fi, fj = i[form], j[form]
+        if fi.shape[0]:
+            stored = rows.add_synapses(fi, fj, self._initial_values(fi.shape[0], step), check=False)
+            counts["formations"] = int(stored.sum())
+            counts["failed"] = int(stored.size - counts["formations"])
+            keep = self.xp.asarray(stored)
+            self._log(step, fi[keep], fj[keep], formed=True)
+        return self._count(counts)
+
+    def _initial_values(self, n, step):
+        values = {"weight": self.initial_weight,
+                  "delay": max(int(round(self.initial_delay_ms / self.dt)), 1) if self.initial_delay_ms else 1}
+        model = self.group.model
+        values.update({name: self.model_values.get(name, default) for name, default in model.parameters.items()})
+        values.update(model.state)
+        if "_tlast" in model.state:
+            values["_tlast"] = step + 1            # a new synapse's clock starts now
+        return values
+
+    def _count(self, counts):
+        for name, value in counts.items():
+            self.totals[name] += int(value)
+        if self.recorder is not None:
+            self.recorder.add(counts)
+        return counts
+
+    def _log(self, step, pre_e, post_e, formed):
+        if self.recorder is not None and self.recorder.events:
+            self.recorder.log((step + 1) * self.dt, self.backend.to_host(pre_e), self.backend.to_host(post_e), formed)
+
+    def reset(self) -> None:
+        """Connectivity persists across reset() (as weights do); the random stream and the clock restart,
+        and the recorder opens a new segment."""
+        self.rng = self.backend.rng(self._seed)
+        self._due = 0.0
+        if self.recorder is not None:
+            self.recorder.close()
+
+
+def _first_occurrence(xp, key):
+    """True at the first occurrence of each key >= 0 (and at every key < 0)."""
+    n = key.shape[0]
+    order = xp.argsort(key, kind="stable")
+    sk = key[order]
+    first_sorted = xp.ones(n, dtype=bool)
+    first_sorted[1:] = sk[1:] != sk[:-1]
+    out = xp.empty(n, dtype=bool)
+    out[order] = first_sorted
+    return out | (key < 0)
+
+
+class RewiringRecorder:
+    """Counts per sampling interval (formations, eliminations, failed, attempts) and the size of the
+    projection at each sample, and optionally every event (time, pre, post, formed), per run segment (a
+    reset closes the segment and opens a new one; nothing recorded is dropped)."""
+
+    FIELDS = ("formations", "eliminations", "failed", "attempts")
+
+    def __init__(self, interval_steps: int, events: bool, size: int):
+        self.interval, self.events = max(int(interval_steps), 1), bool(events)
+        self.size = int(size)
+        self.segments = []
+        self._start()
+
+    def _start(self):
+        self.samples = {name: [] for name in (*self.FIELDS, "size")}
+        self._open = dict.fromkeys(self.FIELDS, 0)
+        self.event_log = []      # (times, pre engine index, post engine index, formed flag) chunks
+        self.first_step = None   # the first step of the segment seen by the recorder
+
+    def add(self, counts):
+        for name in self._open:
+            self._open[name] += int(counts[name])
+        self.size += int(counts["formations"]) - int(counts["eliminations"])
+
+    def after_step(self, rewirer, step):
+        if self.first_step is None:
+            self.first_step = step - step % self.interval
+        if (step + 1) % self.interval == 0:
+            for name, value in self._open.items():
+                self.samples[name].append(value)
+                self._open[name] = 0
+            self.samples["size"].append(self.size)
+
+    def log(self, t, pre, post, formed):
+        self.event_log.append((np.full(pre.shape, t), pre.astype(np.int64), post.astype(np.int64),
+                               np.full(pre.shape, formed)))
+
+    def current(self) -> dict:
+        """This segment so far: {"samples": {name: list}, "events": (t, pre, post, formed), "first_step"}."""
+        if self.event_log:
+            events = tuple(np.concatenate([chunk[k] for chunk in self.event_log]) for k in range(4))
+        else:
+            events = (np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool))
+        return {"samples": {k: list(v) for k, v in self.samples.items()}, "events": events,
+                "first_step": self.first_step}
+
+    def close(self) -> list:
+        """All segments including the current one (which this closes)."""
+        self.segments.append(self.current())
+        self._start()
+        return self.segments
+
+    def clear(self):
+        self.segments = []
+        self._start()

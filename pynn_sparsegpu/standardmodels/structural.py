@@ -1,0 +1,127 @@
+"""StructuralPlasticityMechanism: a synapse type whose synapses are formed and eliminated while the network
+runs (rewiring), optionally with STDP weight dynamics. The rules are engine objects (engine/structural.py),
+re-exported here under their PyNN-level names; user rules subclass FormationRule / EliminationRule /
+PartnerSelection and write their probability in array code.
+
+    syn = sim.StructuralPlasticityMechanism(
+        formation=sim.DistanceDependentFormation(p_form_forward=0.16, sigma_form_forward=2.5),
+        elimination=sim.RandomByWeightElimination(threshold=0.1),
+        partner_selection=sim.LastNeuronSelection(),
+        timing_dependence=sim.SpikePairRule(tau_plus=20, tau_minus=64, A_plus=0.02, A_minus=0.0075),
+        weight_dependence=sim.AdditiveWeightDependence(w_min=0, w_max=0.2),
+        f_rew=10000.0, initial_weight=0.2, row_capacity=64)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pyNN.parameters import ParameterSpace
+
+from ..engine import synapse_models as engine
+from ..engine.structural import (DistanceDependentFormation, EliminationRule, FormationRule,  # noqa: F401
+                                 LastNeuronSelection, PartnerSelection, RandomByWeightElimination,
+                                 RandomSelection)
+from .synapses import STDPMechanism
+
+__all__ = ["StructuralPlasticityMechanism", "FormationRule", "EliminationRule", "PartnerSelection",
+           "DistanceDependentFormation", "RandomByWeightElimination", "RandomSelection", "LastNeuronSelection"]
+
+
+def _number(name, value, ok, allowed, none=False):
+    if value is None and none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(value) or not ok(value):
+        raise ValueError(f"{name}={value!r} is not allowed; it must be {allowed}")
+    return value
+
+
+class StructuralPlasticityMechanism(STDPMechanism):
+    """Synapses formed and eliminated during the run (see engine/structural.py for what one attempt does).
+
+    formation, elimination, partner_selection   rules (None: no formation / no elimination; partner
+                                                selection defaults to RandomSelection())
+    timing_dependence, weight_dependence        STDP weight dynamics (both or neither); or stdp=STDPMechanism(...)
+    f_rew              rewiring attempts per second of simulated time, for the whole projection (Hz)
+    rewiring_interval  attempts are carried out in batches this often (ms; default 1 ms)
+    initial_weight     weight of a new synapse (nA or uS); initial_delay its delay (ms; default min_delay)
+    row_capacity / spare_fraction   slots per presynaptic row (default: twice the longest initial row, at
+                       least 32, at most the number of targets unless with_replacement)
+    allow_self_connections   whether a neuron may form a synapse onto itself (lateral projections)
+    with_replacement   whether a pair may hold more than one synapse
+    weight, delay      of the synapses the connector makes (as for any synapse type)
+    """
+
+    base_translations = STDPMechanism.base_translations
+
+    def __init__(self, formation=None, elimination=None, partner_selection=None, timing_dependence=None,
+                 weight_dependence=None, stdp=None, f_rew=1000.0, rewiring_interval=1.0, initial_weight=0.0,
+                 initial_delay=None, row_capacity=None, spare_fraction=None, allow_self_connections=True,
+                 with_replacement=False, weight=0.0, delay=None):
+        for value, base, name in ((formation, FormationRule, "formation"),
+                                  (elimination, EliminationRule, "elimination"),
+                                  (partner_selection, PartnerSelection, "partner_selection")):
+            if value is not None and not isinstance(value, base):
+                raise TypeError(f"{name}={value!r} is not allowed; it must be a sim.{base.__name__} "
+                                f"(e.g. sim.{ {'formation': 'DistanceDependentFormation', 'elimination': 'RandomByWeightElimination', 'partner_selection': 'RandomSelection'}[name]}(...)) or None")
+        if stdp is not None:
+            if not isinstance(stdp, STDPMechanism) or isinstance(stdp, StructuralPlasticityMechanism):
+                raise TypeError(f"stdp={stdp!r} is not allowed; it must be a sim.STDPMechanism")
+            if timing_dependence is not None or weight_dependence is not None:
+                raise ValueError("give either stdp=STDPMechanism(...) or timing_dependence and weight_dependence, "
+                                 "not both")
+            timing_dependence, weight_dependence = stdp.timing_dependence, stdp.weight_dependence
+        if (timing_dependence is None) != (weight_dependence is None):
+            raise ValueError("timing_dependence and weight_dependence must be given together (STDP weight "
+                             "dynamics) or both left out (static weights)")
+        self.formation, self.elimination = formation, elimination
+        self.partner_selection = partner_selection or RandomSelection()
+        self.f_rew = _number("f_rew", f_rew, lambda v: v >= 0, "a rate >= 0 (attempts per second)")
+        self.rewiring_interval = _number("rewiring_interval", rewiring_interval, lambda v: v > 0, "> 0 ms")
+        self.initial_weight = _number("initial_weight", initial_weight, lambda v: True, "a finite number")
+        self.initial_delay = _number("initial_delay", initial_delay, lambda v: v > 0, "> 0 ms", none=True)
+        self.row_capacity = _number("row_capacity", row_capacity,
+                                    lambda v: int(v) == v and v >= 1, "an integer >= 1", none=True)
+        self.spare_fraction = _number("spare_fraction", spare_fraction, lambda v: v >= 0, ">= 0", none=True)
+        if allow_self_connections not in (True, False):
+            raise ValueError(f"allow_self_connections={allow_self_connections!r} is not allowed; it must be "
+                             "True or False")
+        if with_replacement not in (True, False):
+            raise ValueError(f"with_replacement={with_replacement!r} is not allowed; it must be True or False")
+        self.allow_self_connections, self.with_replacement = bool(allow_self_connections), bool(with_replacement)
+        super().__init__(timing_dependence, weight_dependence, None, 1.0, weight, delay)
+
+    @property
+    def has_stdp(self) -> bool:
+        return self.timing_dependence is not None
+
+    # --- PyNN's parameter machinery, with or without STDP components -----------------------------------
+    def get_parameter_names(self):
+        return super().get_parameter_names() if self.has_stdp else ["weight", "delay"]
+
+    def get_schema(self):
+        return super().get_schema() if self.has_stdp else {"weight": float, "delay": float}
+
+    @property
+    def parameter_space(self):
+        if self.has_stdp:
+            return super().parameter_space
+        return ParameterSpace({"weight": self.weight, "delay": self.delay}, self.get_schema())
+
+    @property
+    def native_parameters(self):
+        if self.has_stdp:
+            return super().native_parameters
+        return self.translate(ParameterSpace({"weight": self.weight, "delay": self.delay}, self.get_schema()))
+
+    @property
+    def possible_models(self):
+        return {"structural"}
+
+    def _engine_model(self):
+        return super()._engine_model() if self.has_stdp else engine.Static()
+
+    def describe(self, template=None, engine="default"):
+        return {"formation": self.formation, "elimination": self.elimination,
+                "partner_selection": self.partner_selection, "f_rew": self.f_rew,
+                "stdp": self.has_stdp}
