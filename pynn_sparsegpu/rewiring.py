@@ -3,13 +3,27 @@ connectivity evolves (counts per interval as Neo AnalogSignals, every event as a
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
+from lazyarray import larray
 from pyNN import errors
 
 from . import simulator
 from .engine.structural import Geometry, Rewirer, RewiringRecorder
 
 DEFAULT_MIN_CAPACITY = 32
+
+
+class NotRewiringError(errors.RecordingError):
+    """Rewiring was asked of a projection whose synapses are not structurally plastic."""
+
+    def __init__(self, message):
+        Exception.__init__(self, message)
+        self.message = message
+
+    def __str__(self):
+        return self.message
 
 
 def attach(projection, mechanism) -> None:
@@ -27,9 +41,15 @@ def attach(projection, mechanism) -> None:
     spans = [None if bounds is None or bounds[a] is None else bounds[a][1] - bounds[a][0] for a in range(3)]
     geometry = Geometry(group.backend.xp, pre_pos, post_pos, axes=[int(a) for a in space.axes], spans=spans)
     native = mechanism.native_parameters
-    native.shape = (1,)
-    native.evaluate(simplify=True)
-    model_values = {name: float(native[name]) for name in group.model.parameters if name in native.keys()}
+    model_values = {}
+    for name in group.model.parameters:               # STDP parameters: scalars for the new synapses
+        if name in native.keys():
+            value = native[name]
+            if isinstance(value, larray):
+                value = copy.deepcopy(value)
+                value.shape = (1,)
+                value = value.evaluate(simplify=True)
+            model_values[name] = float(np.asarray(value, float).ravel()[0])
     initial_delay = mechanism.initial_delay if mechanism.initial_delay is not None else state.min_delay
     projection._check_values(np.asarray([mechanism.initial_weight], float), np.asarray([initial_delay], float))
     group.rewirer = Rewirer(
@@ -65,8 +85,8 @@ def _choose_capacity(projection, mechanism, group):
 def _rewirer(projection):
     group = next(iter(projection._groups.values()))
     if getattr(group, "rewirer", None) is None:
-        raise errors.RecordingError("rewiring", f"Projection {projection.label!r} (its synapse type is not a "
-                                    "StructuralPlasticityMechanism)")
+        raise NotRewiringError(f"Projection {projection.label!r} does not rewire: its synapse type is "
+                               f"{type(projection.synapse_type).__name__}, not a StructuralPlasticityMechanism")
     return group, group.rewirer
 
 

@@ -243,7 +243,7 @@ class Rewirer:
 
     def last_spike_ms(self, group, index):
         stamps = group.last_spike[index]
-        return self.xp.where(stamps == _NEVER, -np.inf, (stamps - 1) * self.dt)
+        return self.xp.where(stamps == _NEVER, -np.inf, stamps * self.dt)   # a spike of step k is at (k + 1) dt
 
     # --- one batch ----------------------------------------------------------------------------------
     def after_step(self, step: int) -> None:
@@ -311,9 +311,11 @@ class Rewirer:
             self._log(step, fi[keep], fj[keep], formed=True)
         return self._count(counts)
 
+    def initial_delay_steps(self, dt) -> int:
+        return max(int(round(self.initial_delay_ms / dt)), 1) if self.initial_delay_ms else 1
+
     def _initial_values(self, n, step):
-        values = {"weight": self.initial_weight,
-                  "delay": max(int(round(self.initial_delay_ms / self.dt)), 1) if self.initial_delay_ms else 1}
+        values = {"weight": self.initial_weight, "delay": self.initial_delay_steps(self.dt)}
         model = self.group.model
         values.update({name: self.model_values.get(name, default) for name, default in model.parameters.items()})
         values.update(model.state)
@@ -333,9 +335,9 @@ class Rewirer:
             self.recorder.log((step + 1) * self.dt, self.backend.to_host(pre_e), self.backend.to_host(post_e), formed)
 
     def reset(self) -> None:
-        """Connectivity persists across reset() (as weights do); the random stream and the clock restart,
-        and the recorder opens a new segment."""
-        self.rng = self.backend.rng(self._seed)
+        """Connectivity persists across reset() (as weights do), and so does the random stream (restarting it
+        would replay the first run's attempts on the connectivity they produced); the recorder opens a new
+        segment."""
         self._due = 0.0
         if self.recorder is not None:
             self.recorder.close()

@@ -91,6 +91,8 @@ class SynapseGroup:
         longest = int(np.rint(max(delays) / self.dt)) if delays and self.dt else 0
         if self.rows is not None and self.rows.size():
             longest = max(longest, int(self.rows.vars["delay"].max()))
+        if self.rewirer is not None and self.dt:
+            longest = max(longest, self.rewirer.initial_delay_steps(self.dt))
         return longest
 
     @property
