@@ -27,6 +27,13 @@ weights w_i, a pair holding several synapses counted with each), on each axis a 
 
 The map's centre error and spread are the means over the targets that have afferents of positive total
 weight; the others are excluded and counted.
+
+Both measures depend on the number of afferents as well as on the map: a centre estimated from k afferents
+scatters by about sigma / sqrt(k) even when the afferents are drawn from a perfectly centred profile, and
+the spread about the afferents' own centre is biased low by sqrt(1 - 1/k). For comparisons across
+in-degrees the result also carries k_eff = (sum w)^2 / sum w^2 (the effective number of afferents) and
+sigma_aff_unbiased = sigma_aff / sqrt(1 - 1/k_eff) (the reliability-weights correction of a weighted
+variance; NaN where k_eff <= 1).
 """
 
 from __future__ import annotations
@@ -180,8 +187,9 @@ def receptive_field_metrics(projection, ideal_positions=None, weighted=True):
                       every synapse once.
 
     Returns a dict: mean_centre_error, mean_sigma_aff (over targets with afferents of positive total
-    weight), n_targets, n_included, n_excluded (targets without such afferents), and per target
-    centre (n_post, 3; NaN for excluded targets), centre_error, sigma_aff (NaN for excluded), total_weight.
+    weight), n_targets, n_included, n_excluded (targets without such afferents), mean_k_eff,
+    mean_sigma_aff_unbiased (see the module docstring), and per target centre (n_post, 3; NaN for excluded
+    targets), centre_error, sigma_aff, k_eff, sigma_aff_unbiased (NaN for excluded), total_weight.
     """
     frame = _Frame(projection)
     n_post = frame.post_pos.shape[0]
@@ -214,8 +222,17 @@ def receptive_field_metrics(projection, ideal_positions=None, weighted=True):
     sigma = np.sqrt(np.bincount(post, weights=w * np.nan_to_num(d2), minlength=n_post) / safe_total)
     error[~included] = np.nan
     sigma[~included] = np.nan
+    k_eff = np.where(included, total ** 2 / np.maximum(np.bincount(post, weights=w * w, minlength=n_post),
+                                                        1e-300), np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        unbiased = np.where(k_eff > 1.0 + 1e-9, sigma / np.sqrt(1.0 - 1.0 / k_eff), np.nan)
     n_inc = int(included.sum())
-    return {"mean_centre_error": float(np.nanmean(error)) if n_inc else float("nan"),
-            "mean_sigma_aff": float(np.nanmean(sigma)) if n_inc else float("nan"),
+
+    def mean(x):
+        return float(np.nanmean(x)) if np.isfinite(x).any() else float("nan")
+
+    return {"mean_centre_error": mean(error), "mean_sigma_aff": mean(sigma),
             "n_targets": int(n_post), "n_included": n_inc, "n_excluded": int(n_post - n_inc),
-            "centre": centre, "centre_error": error, "sigma_aff": sigma, "total_weight": total}
+            "mean_k_eff": mean(k_eff), "mean_sigma_aff_unbiased": mean(unbiased),
+            "centre": centre, "centre_error": error, "sigma_aff": sigma, "k_eff": k_eff,
+            "sigma_aff_unbiased": unbiased, "total_weight": total}

@@ -1,0 +1,185 @@
+"""Realtime factor of the topographic-map model (examples/topographic_map.py) at several scales, and the
+share of the run spent in rewiring.
+
+    python benchmarks/topographic_benchmark.py [--scales 1,2,3] [--duration 10000] [--sim sparsegpu]
+                                               [--seed 789] [--out benchmarks/results/topographic.json]
+
+Each scale runs in a fresh Python process (this script with --child), which builds the network of
+examples/topographic_map.py (two layers of (16 scale)^2 neurons, f_rew = 10 kHz x scale^2 per projection,
+rewiring counts recorded every second, target spikes recorded), runs it for --duration ms in one
+sim.run(10 ms) (which also builds the connectivity rows) and a sim.run() of the rest, and times both. The
+realtime factor is wall time / simulated time of the second run (the first one is reported apart and in
+realtime_factor_with_first_run). The rewiring time is the time spent in the Rewirer.rewire calls of the two
+projections during the second run (the method is wrapped on the engine objects,
+prj._groups[(0, 0)].rewirer; on the GPU path the device is synchronised around each call); its share is
+that time over the second run's wall time.
+
+The table gives neurons and synapses per layer/projection, the times (input generation, build, first
+run, rest of the run),
+the realtime factor (run wall time / simulated time), the rewiring time and share, the rewiring attempts,
+formations and eliminations, and the mean target rate. The 60 s number at scale 1 comes from the example
+itself (python examples/topographic_map.py sparsegpu).
+"""
+
+import time
+
+T_START = time.perf_counter()
+
+import argparse  # noqa: E402
+import importlib  # noqa: E402
+import importlib.util  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+
+from bench_common import (BENCH_DIR, REPO_ROOT, backend_info_of, fmt, metadata, print_table,  # noqa: E402
+                          run_child, write_json)
+
+EXAMPLE = os.path.join(REPO_ROOT, "examples", "topographic_map.py")
+FIRST_RUN_MS = 10.0     # timed apart: the first run also builds the connectivity rows
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--scales", default="1,2,3", help="comma-separated scales (default 1,2,3)")
+    p.add_argument("--duration", type=float, default=10000.0, help="simulated ms per scale (default 10000)")
+    p.add_argument("--sim", default="sparsegpu", help="PyNN backend (default sparsegpu)")
+    p.add_argument("--seed", type=int, default=789, help="seed (default 789)")
+    p.add_argument("--timeout", type=float, default=7200.0, help="seconds allowed per scale (default 7200)")
+    p.add_argument("--out", default=os.path.join(BENCH_DIR, "results", "topographic.json"),
+                   help="JSON output file (default benchmarks/results/topographic.json)")
+    p.add_argument("--child", type=int, default=None, metavar="SCALE", help=argparse.SUPPRESS)
+    p.add_argument("--json", default=None, help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def load_example():
+    spec = importlib.util.spec_from_file_location("topographic_map", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class RewireTimer:
+    """Wraps Rewirer.rewire on one engine object and adds up the wall time of its calls."""
+
+    def __init__(self, rewirer):
+        self.seconds, self.calls = 0.0, 0
+        backend = rewirer.backend
+        sync = (lambda: backend.xp.cuda.runtime.deviceSynchronize()) if backend.is_gpu else (lambda: None)
+        original = rewirer.rewire
+
+        def timed(step):
+            sync()
+            t = time.perf_counter()
+            result = original(step)
+            sync()
+            self.seconds += time.perf_counter() - t
+            self.calls += 1
+            return result
+
+        rewirer.rewire = timed          # Rewirer.after_step calls self.rewire
+
+
+def child(args):
+    topo = load_example()
+    sim = importlib.import_module("pyNN." + args.sim)
+    t_imported = time.perf_counter()
+    net = topo.build(sim, scale=args.child, duration=args.duration, seed=args.seed)
+    timers = {}
+    if net["structural"]:
+        for name in ("ff", "lat"):
+            timers[name] = RewireTimer(net[name]._groups[(0, 0)].rewirer)
+    synapses_start = {name: len(net[name]) for name in ("ff", "lat")}
+    t0 = time.perf_counter()
+    sim.run(FIRST_RUN_MS)                       # includes building the rows, deferred to the first run
+    t_first = time.perf_counter() - t0
+    first_rewire_s = sum(t.seconds for t in timers.values())
+    t1 = time.perf_counter()
+    sim.run(args.duration - FIRST_RUN_MS)
+    t_steady = time.perf_counter() - t1
+    t_run = t_first + t_steady
+    spikes = sum(len(st) for st in net["target"].get_data("spikes").segments[0].spiketrains)
+    n = net["side"] ** 2
+    seconds = args.duration / 1e3
+    rewire_s = sum(t.seconds for t in timers.values()) - first_rewire_s if timers else None
+    steady_s = (args.duration - FIRST_RUN_MS) / 1e3
+    result = {
+        "scale": args.child, "side": net["side"], "neurons_per_layer": n, "duration_ms": args.duration,
+        "rewiring": net["structural"], "f_rew_hz": net["f_rew"], "input_spikes": net["n_input_spikes"],
+        "synapses_start": synapses_start, "synapses_end": {name: len(net[name]) for name in ("ff", "lat")},
+        "times_s": {"import": t_imported - T_START, "input": net["t_input"], "build": net["t_build"],
+                    "first_run": t_first, "steady_run": t_steady, "run": t_run},
+        "realtime_factor": t_steady / steady_s,
+        "realtime_factor_with_first_run": t_run / seconds,
+        "rewire_s": rewire_s, "rewire_share": rewire_s / t_steady if rewire_s is not None else None,
+        "rewire_s_per_projection": {name: t.seconds for name, t in timers.items()},
+        "rewire_calls": {name: t.calls for name, t in timers.items()},
+        "rewiring_counts": {name: net[name].rewiring_counts() for name in ("ff", "lat")} if timers else {},
+        "rate_hz": spikes / n / seconds,
+        "backend_info": backend_info_of(sim),
+    }
+    write_json(args.json, result)
+    return 0
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.child is not None:
+        return child(args)
+    scales = [int(s) for s in args.scales.split(",") if s.strip()]
+    meta = metadata()
+    meta.update(scales=scales, duration_ms=args.duration, sim=args.sim, seed=args.seed)
+    cases = []
+    tmpdir = tempfile.mkdtemp(prefix="topographic_bench_")
+    for scale in scales:
+        json_path = os.path.join(tmpdir, f"scale{scale}.json")
+        cmd = [sys.executable, os.path.abspath(__file__), "--child", str(scale), "--sim", args.sim,
+               "--duration", repr(args.duration), "--seed", str(args.seed), "--json", json_path]
+        print(f"[{args.sim} scale {scale}, {args.duration:g} ms] ...", end=" ", flush=True)
+        result, error, _ = run_child(cmd, args.timeout)
+        if error:
+            print("FAILED: " + error.splitlines()[0])
+            print(error, file=sys.stderr)
+        else:
+            share = result["rewire_share"]
+            print(f"run {result['times_s']['steady_run']:.1f} s, realtime factor {result['realtime_factor']:.3f}, "
+                  f"rewiring {fmt(None if share is None else 100 * share, '.1f')} %", flush=True)
+        cases.append({"scale": scale, "result": result, "error": error})
+    try:
+        os.rmdir(tmpdir)
+    except OSError:
+        pass
+
+    headers = ["scale", "neurons/layer", "ff syn start", "ff syn end", "lat syn end", "input s", "build s",
+               "1st run s", "run s", "wall/sim", "rewire s", "rewire %", "attempts", "formations",
+               "eliminations", "rate Hz"]
+    rows = []
+    for c in cases:
+        r = c["result"]
+        if r is None:
+            rows.append([c["scale"], "FAILED"] + [""] * (len(headers) - 2))
+            continue
+        counts = r["rewiring_counts"]
+        total = {k: sum(v[k] for v in counts.values()) for k in ("attempts", "formations", "eliminations")} \
+            if counts else {}
+        rows.append([r["scale"], r["neurons_per_layer"], r["synapses_start"]["ff"], r["synapses_end"]["ff"],
+                     r["synapses_end"]["lat"], fmt(r["times_s"]["input"], ".2f"), fmt(r["times_s"]["build"], ".2f"),
+                     fmt(r["times_s"]["first_run"], ".2f"), fmt(r["times_s"]["steady_run"], ".1f"), fmt(r["realtime_factor"], ".3f"), fmt(r["rewire_s"], ".1f"),
+                     fmt(None if r["rewire_share"] is None else 100 * r["rewire_share"], ".1f"),
+                     total.get("attempts", "-"), total.get("formations", "-"), total.get("eliminations", "-"),
+                     fmt(r["rate_hz"], ".2f")])
+    print()
+    ok = [c["result"] for c in cases if c["result"] is not None]
+    info = ok[0].get("backend_info") if ok else None
+    print(f"topographic map, {args.sim}, {args.duration:g} ms simulated per scale; "
+          f"{meta['cpu_model']}, {meta['cpu_count']} CPUs, git {meta['git_commit']}"
+          f"{' (dirty)' if meta['git_dirty'] else ''}; backend {info}")
+    print_table(headers, rows)
+    write_json(args.out, {"metadata": meta, "results": cases})
+    print(f"results written to {args.out}")
+    return 1 if any(c["result"] is None for c in cases) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
