@@ -165,7 +165,8 @@ def main(argv=None):
             if counts else {}
         rows.append([r["scale"], r["neurons_per_layer"], r["synapses_start"]["ff"], r["synapses_end"]["ff"],
                      r["synapses_end"]["lat"], fmt(r["times_s"]["input"], ".2f"), fmt(r["times_s"]["build"], ".2f"),
-                     fmt(r["times_s"]["first_run"], ".2f"), fmt(r["times_s"]["steady_run"], ".1f"), fmt(r["realtime_factor"], ".3f"), fmt(r["rewire_s"], ".1f"),
+                     fmt(r["times_s"]["first_run"], ".2f"), fmt(r["times_s"]["steady_run"], ".1f"),
+                     fmt(r["realtime_factor"], ".3f"), fmt(r["rewire_s"], ".1f"),
                      fmt(None if r["rewire_share"] is None else 100 * r["rewire_share"], ".1f"),
                      total.get("attempts", "-"), total.get("formations", "-"), total.get("eliminations", "-"),
                      fmt(r["rate_hz"], ".2f")])

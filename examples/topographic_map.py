@@ -97,6 +97,10 @@ F_REW_PER_BLOCK = 10000.0     # Hz per projection per 16 x 16 block: f_rew = 10 
 REWIRING_INTERVAL = 1.0       # ms
 PARTNER = "random"            # "random" (GeNN, Bamford) or "last" (the last source to spike)
 
+# pyNN.nest's SpikeSourceArray subtracts min_delay from the spike times, which must stay > 0 there: its
+# input starts at 2 dt (on the others at dt; a spike drawn in the first step moves to the second)
+EARLIEST_SPIKE = {"pyNN.nest": 2 * DT}
+
 # recording and analysis
 REWIRING_SAMPLE = 1000.0      # ms between rewiring count samples
 METRICS_INTERVAL = 5000.0     # ms between map-metric snapshots (the run is split at these times)
@@ -121,25 +125,27 @@ def input_rates(side, centres):
     return F_BASE + F_PEAK * np.exp(-(dx ** 2 + dy ** 2) / (2.0 * SIGMA_STIM ** 2))
 
 
-def input_spike_times(side, duration, seed, dt=DT):
+def input_spike_times(side, duration, seed, dt=DT, earliest=DT):
     """Per source neuron a sorted array of spike times (ms) on the time grid, and the bump centres.
 
     Within each T_STIM window the rates are constant; spike counts are Poisson(rate x window) and times
     uniform in the window, moved to the end of their time step (the first spike can come at dt); two
-    spikes of one neuron in one step become one (a neuron model fires at most once per step)."""
-    rng = np.random.default_rng(seed)
+    spikes of one neuron in one step become one (a neuron model fires at most once per step); spikes
+    before `earliest` (ms) are moved there. Centres, counts and times come from three streams drawn in
+    time order, so a shorter run's input is the start of a longer one's."""
+    rng_centre, rng_count, rng_time = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
     n = side * side
     n_windows = int(np.ceil(duration / T_STIM))
-    centres = rng.integers(0, SIDE, size=(n_windows, 2)).astype(float)
+    centres = rng_centre.integers(0, SIDE, size=(n_windows, 2)).astype(float)
     starts = np.arange(n_windows) * T_STIM
     lengths = np.minimum(starts + T_STIM, duration) - starts
-    counts = rng.poisson(input_rates(side, centres) * (lengths[:, None] * 1e-3))       # (windows, n)
-    window, neuron = np.nonzero(counts)
+    counts = rng_count.poisson(input_rates(side, centres) * (lengths[:, None] * 1e-3))   # (windows, n)
+    window, neuron = np.nonzero(counts)                                                  # time order
     reps = counts[window, neuron]
     window, neuron = np.repeat(window, reps), np.repeat(neuron, reps)
-    t = starts[window] + rng.random(window.size) * lengths[window]
+    t = starts[window] + rng_time.random(window.size) * lengths[window]
     steps = np.floor(t / dt).astype(np.int64) + 1                                       # fire at the step's end
-    steps = np.minimum(steps, int(round(duration / dt)))
+    steps = np.clip(steps, int(round(earliest / dt)), int(round(duration / dt)))
     key = np.unique(neuron.astype(np.int64) * (int(round(duration / dt)) + 2) + steps)  # sorted, one per step
     neuron, steps = key // (int(round(duration / dt)) + 2), key % (int(round(duration / dt)) + 2)
     bounds = np.searchsorted(neuron, np.arange(n + 1))
@@ -182,7 +188,8 @@ def build(sim, scale=1, duration=DURATION, seed=SEED, partner=PARTNER, a_plus=A_
 
     t0 = time.perf_counter()
     side = SIDE * scale
-    spike_times, centres = input_spike_times(side, duration, seed)
+    earliest = EARLIEST_SPIKE.get(sim.__name__, DT)
+    spike_times, centres = input_spike_times(side, duration, seed, earliest=earliest)
     t_input = time.perf_counter() - t0
 
     t1 = time.perf_counter()
@@ -530,8 +537,9 @@ def main(argv=None):
           f"mean target rate {result['mean_rate_hz']:.2f} Hz")
     for name, c in counts.items():
         print(f"  rewiring {name}: {c}")
-    print(f"  wall time: run {t_run:.1f} s for {seconds:g} s simulated (realtime factor {result['realtime_factor']:.3f}),"
-          f" build {net['t_build']:.1f} s, input {net['t_input']:.1f} s, analysis {t_analysis:.1f} s")
+    print(f"  wall time: run {t_run:.1f} s for {seconds:g} s simulated (realtime factor "
+          f"{result['realtime_factor']:.3f}), build {net['t_build']:.1f} s, input {net['t_input']:.1f} s, "
+          f"analysis {t_analysis:.1f} s")
     print(f"results written to {json_path}")
     if hasattr(sim, "end"):
         sim.end()
