@@ -176,8 +176,7 @@ class Projection(common.Projection):
         if self.row_capacity is None:
             return
         for group in self._groups.values():
-            pre = np.concatenate([p[0] for p in group._pending]) if group._pending else np.zeros(0, np.int64)
-            longest = int(np.bincount(pre).max()) if pre.size else 0
+            longest = group.longest_pending_row()
             if longest > self.row_capacity:
                 raise errors.ConnectionError(
                     f"row_capacity={self.row_capacity} is too small: the connector gave a presynaptic "

@@ -66,8 +66,7 @@ def _choose_capacity(projection, mechanism, group):
     32, at most the number of targets when a pair holds one synapse at most)."""
     if projection.row_capacity is not None or projection.spare_fraction:
         return
-    pre = np.concatenate([p[0] for p in group._pending]) if group._pending else np.zeros(0, np.int64)
-    longest = int(np.bincount(pre).max()) if pre.size else 0
+    longest = group.longest_pending_row()
     if mechanism.row_capacity is not None:
         capacity = int(mechanism.row_capacity)
     elif mechanism.spare_fraction is not None:
@@ -129,8 +128,8 @@ def get_data(projection, clear=False):
     for k, part in enumerate(recorder.segments + [recorder.current()]):
         segment = neo.Segment(name=f"segment{k:03d}")
         period = recorder.interval * dt
+        t0 = (part["first_step"] + recorder.interval) * dt if part["first_step"] is not None else period
         for name, values in part["samples"].items():
-            t0 = (part["first_step"] + recorder.interval) * dt if part["first_step"] is not None else period
             signal = neo.AnalogSignal(np.asarray(values, float).reshape(-1, 1), units=pq.dimensionless,
                                       sampling_period=period * pq.ms, t_start=t0 * pq.ms, name=name)
             segment.analogsignals.append(signal)

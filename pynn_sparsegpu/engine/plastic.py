@@ -76,5 +76,4 @@ class ModelSynapseGroup(SynapseGroup):
             self.rows.vars["_tlast"] -= self._elapsed
         self._elapsed = 0
         self.rng = self.backend.rng(self._seed)
-        if self.rewirer is not None:
-            self.rewirer.reset()
+        super().reset()

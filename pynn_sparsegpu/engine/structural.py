@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-_NEVER = -(2 ** 40)
+from .neurons.group import NEVER
 
 
 # --- rules ------------------------------------------------------------------------------------------
@@ -48,9 +48,6 @@ class PartnerSelection:
 
     def choose(self, c, n):
         raise NotImplementedError(f"{type(self).__name__} must define choose(self, c, n)")
-
-    def needs_pre_spikes(self) -> bool:
-        return False
 
 
 def _check_probability(name, value):
@@ -112,9 +109,6 @@ class LastNeuronSelection(PartnerSelection):
         if window is not None:
             _check_positive("window", window)
         self.window = window
-
-    def needs_pre_spikes(self):
-        return True
 
     def choose(self, c, n):
         xp = c.xp
@@ -243,7 +237,7 @@ class Rewirer:
 
     def last_spike_ms(self, group, index):
         stamps = group.last_spike[index]
-        return self.xp.where(stamps == _NEVER, -np.inf, stamps * self.dt)   # a spike of step k is at (k + 1) dt
+        return self.xp.where(stamps == NEVER, -np.inf, stamps * self.dt)   # a spike of step k is at (k + 1) dt
 
     # --- one batch ----------------------------------------------------------------------------------
     def after_step(self, step: int) -> None:

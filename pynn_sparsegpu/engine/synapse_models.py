@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-_NEVER = -(2 ** 40)     # stamp of "no spike yet"
+from .neurons.group import NEVER
 
 
 class PostHistory:
@@ -49,7 +49,7 @@ class PostHistory:
 
     def reset(self):
         xp = self.backend.xp
-        self.stamps = xp.full((self.n, self.depth), _NEVER, dtype=xp.int64)
+        self.stamps = xp.full((self.n, self.depth), NEVER, dtype=xp.int64)
         self.count = xp.zeros(self.n, dtype=xp.int64)
 
     def record(self, counts, step: int):

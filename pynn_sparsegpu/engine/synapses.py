@@ -85,6 +85,11 @@ class SynapseGroup:
                                         {"weight": w, "delay": steps, **extra}, dtypes,
                                         capacity=self.capacity, spare=self.spare)
 
+    def longest_pending_row(self) -> int:
+        """Synapses of the fullest row among those buffered (not yet built into rows)."""
+        pre = np.concatenate([p[0] for p in self._pending]) if self._pending else np.zeros(0, np.int64)
+        return int(np.bincount(pre).max()) if pre.size else 0
+
     @property
     def max_delay_steps(self) -> int:
         delays = [np.max(p[3]) for p in self._pending if p[3].size]

@@ -6,7 +6,7 @@ import numpy as np
 
 from .base import NeuronModel, StepContext
 
-_NEVER = -(2 ** 40)     # stamp of "never fired"
+NEVER = -(2 ** 40)      # spike stamp meaning "never fired" (PostHistory and last_spike use it)
 
 
 def _is_ragged(default) -> bool:
@@ -109,12 +109,12 @@ class NeuronGroup:
         if self.history is not None:
             self.history.reset()
         if self.last_spike is not None:
-            self.last_spike[...] = _NEVER
+            self.last_spike[...] = NEVER
 
     def track_last_spike(self) -> None:
         """Keep the stamp of every neuron's last spike from now on (structural plasticity rules read it)."""
         if self.last_spike is None:
-            self.last_spike = self.backend.xp.full(self.n, _NEVER, dtype=self.backend.xp.int64)
+            self.last_spike = self.backend.xp.full(self.n, NEVER, dtype=self.backend.xp.int64)
 
     def prepare(self, dt: float, n_slots: int) -> None:
         """Compute derived constants and size the ring buffer before a run."""
