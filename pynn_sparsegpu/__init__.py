@@ -18,9 +18,12 @@ from .populations import Assembly, Population, PopulationView  # noqa: F401
 from .procedural_api import connect, create, record, record_gsyn, record_v, set  # noqa: F401,A004
 from .projections import Projection  # noqa: F401
 from .standardmodels.cells import *  # noqa: F401,F403
+from .standardmodels.learning_cells import *  # noqa
 from .standardmodels.electrodes import ACSource, DCSource, NoisyCurrentSource, StepCurrentSource  # noqa: F401
 from .standardmodels.structural import *  # noqa: F401,F403
 from .standardmodels.synapses import *  # noqa: F401,F403
+from .standardmodels.learning_synapses import *  # noqa: F401,F403
+from .training import SGD, Adam, EpropTrainer  # noqa: F401
 
 __version__ = "0.1.0"
 

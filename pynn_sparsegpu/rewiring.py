@@ -34,6 +34,10 @@ def attach(projection, mechanism) -> None:
     group = projection._groups[(0, 0)]
     state = simulator.state
     _choose_capacity(projection, mechanism, group)
+    if mechanism.rewiring is not None:                # DEEP R: the trainer rewires between batches
+        group.deep_r = mechanism.rewiring
+        group.deep_r_totals = {"dormant": 0, "formed": 0, "failed": 0}
+        return
     space = projection.space
     pre_pos = np.asarray(projection.pre.positions, float).T
     post_pos = space.scale_factor * (np.asarray(projection.post.positions, float).T + space.offset)
@@ -83,6 +87,10 @@ def _choose_capacity(projection, mechanism, group):
 
 def _rewirer(projection):
     group = next(iter(projection._groups.values()))
+    if getattr(group, "deep_r", None) is not None:
+        raise NotRewiringError(f"Projection {projection.label!r} rewires by DEEP R between training batches, "
+                               "not during runs: its counts per batch are in the trainer's history, totals in "
+                               "projection.rewiring_counts()")
     if getattr(group, "rewirer", None) is None:
         raise NotRewiringError(f"Projection {projection.label!r} does not rewire: its synapse type is "
                                f"{type(projection.synapse_type).__name__}, not a StructuralPlasticityMechanism")
@@ -146,6 +154,10 @@ def get_data(projection, clear=False):
 
 def counts(projection) -> dict:
     """Totals since the projection was created: attempts, formations, eliminations, failed (row full),
-    rejected (self connection or duplicate pair refused), no_partner (partner selection found none)."""
+    rejected (self connection or duplicate pair refused), no_partner (partner selection found none).
+    For DEEP R: dormant (removed), formed and failed (no free position) over all training batches."""
+    group = next(iter(projection._groups.values()))
+    if getattr(group, "deep_r", None) is not None:
+        return dict(group.deep_r_totals)
     _, rewirer = _rewirer(projection)
     return dict(rewirer.totals)

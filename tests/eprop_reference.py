@@ -21,6 +21,12 @@ Learning signal L_j^t = sum_k B[j,k] (pi_k^t - pi*_k) (B = W_out^T: symmetric e-
     dW_ji = sum_t L_j^t ebar_ji^t + c_reg (f_j - f_target) sum_t e_ji^t / T
 with f_j = sum_t z_j^t / (T dt) (per trial, in spikes per ms). Readout: dW_out[k,j] = sum_t (pi_k^t - pi*_k) zbar_j^t
 with zbar^t = kappa zbar^{t-1} + z^t; db_k = sum_t (pi_k^t - pi*_k). A batch sums the per-trial gradients.
+
+With readout_delay=1 the readout sees z^{t-1} (y^t = kappa y^{t-1} + W_out z^{t-1} + b). The gradients are then
+computed here the other way round, from the stored per-step eligibilities and errors after the trial:
+    dE/dz_j^s = sum_{t>s} kappa^{t-1-s} sum_k B[j,k] err_k^t,   dW_ji = sum_s dE/dz_j^s e_ji^s (+ regulariser)
+    dW_out[k,j] = sum_t err_k^t sum_{s<t} kappa^{t-1-s} z_j^s
+With input_delay=1 the input spike x^t reaches the recurrent neurons at step t+1.
 """
 
 from __future__ import annotations
@@ -31,11 +37,14 @@ import numpy as np
 
 
 def eprop_gradients(x, target, w_in, w_rec, w_out, b_out, *, dt=1.0, tau_m=20.0, tau_a=2000.0, beta=0.0,
-                    v_th=0.6, n_ref=0, tau_out=20.0, gamma=0.3, c_reg=0.0, f_target=0.01, feedback=None):
+                    v_th=0.6, n_ref=0, tau_out=20.0, gamma=0.3, c_reg=0.0, f_target=0.01, feedback=None,
+                    input_delay=0, readout_delay=0):
     """Gradients of one batch: x [batch, T, n_in] (0/1), target [batch] class indices. Returns a dict with
     w_in, w_rec, w_out, b_out gradients and the traces (z, v) for inspection."""
     x = np.asarray(x, float)
     n_batch, T, n_in = x.shape
+    if input_delay:
+        x = np.concatenate([np.zeros((n_batch, input_delay, n_in)), x[:, :T - input_delay]], axis=1)
     n_rec, n_out = w_rec.shape[0], w_out.shape[0]
     alpha, rho, kappa = math.exp(-dt / tau_m), math.exp(-dt / tau_a), math.exp(-dt / tau_out)
     B = w_out.T if feedback is None else feedback
@@ -58,6 +67,7 @@ def eprop_gradients(x, target, w_in, w_rec, w_out, b_out, *, dt=1.0, tau_m=20.0,
         n_spikes = np.zeros(n_rec)
         onehot = np.zeros(n_out)
         onehot[int(target[b])] = 1.0
+        e_hist_in, e_hist_rec, err_hist, z_hist = [], [], [], []
         for t in range(T):
             s_in = x[b, t]
             s_rec = z_prev
@@ -75,32 +85,46 @@ def eprop_gradients(x, target, w_in, w_rec, w_out, b_out, *, dt=1.0, tau_m=20.0,
             psi = np.where(refractory, 0.0, gamma / v_th * np.maximum(0.0, 1.0 - np.abs(v - A) / v_th))
             ref = np.where(z > 0, n_ref, np.maximum(ref - 1, 0))
             # eligibility vectors and traces (eps_a uses psi and eps_v of the previous step)
+            e_now_in = np.zeros((n_rec, n_in)); e_now_rec = np.zeros((n_rec, n_rec))
             for j in range(n_rec):
                 for i in range(n_in):
                     ea_in[j, i] = psi_prev[j] * ev_in[j, i] + (rho - psi_prev[j] * beta) * ea_in[j, i]
                     ev_in[j, i] = alpha * ev_in[j, i] + s_in[i]
                     e = psi[j] * (ev_in[j, i] - beta * ea_in[j, i])
+                    e_now_in[j, i] = e
                     ebar_in[j, i] = kappa * ebar_in[j, i] + e
                     sum_e_in[j, i] += e
                 for i in range(n_rec):
                     ea_rec[j, i] = psi_prev[j] * ev_rec[j, i] + (rho - psi_prev[j] * beta) * ea_rec[j, i]
                     ev_rec[j, i] = alpha * ev_rec[j, i] + s_rec[i]
                     e = psi[j] * (ev_rec[j, i] - beta * ea_rec[j, i])
+                    e_now_rec[j, i] = e
                     ebar_rec[j, i] = kappa * ebar_rec[j, i] + e
                     sum_e_rec[j, i] += e
-            y = kappa * y + w_out @ z + b_out
+            y = kappa * y + w_out @ (z_prev if readout_delay else z) + b_out
             p = np.exp(y - y.max())
             p /= p.sum()
             err = p - onehot
             L = B @ err
-            g_in += L[:, None] * ebar_in
-            g_rec += L[:, None] * ebar_rec
-            zbar = kappa * zbar + z
-            g["w_out"] += np.outer(err, zbar)
+            if not readout_delay:
+                g_in += L[:, None] * ebar_in
+                g_rec += L[:, None] * ebar_rec
+                zbar = kappa * zbar + z
+                g["w_out"] += np.outer(err, zbar)
+            e_hist_in.append(e_now_in); e_hist_rec.append(e_now_rec); err_hist.append(err); z_hist.append(z)
             g["b_out"] += err
             n_spikes += z
             zs[b, t], vs[b, t] = z, v
             z_prev, psi_prev = z, psi
+        if readout_delay:                     # backward: dE/dz^s from the errors of the later steps
+            for s_ in range(T):
+                dEdz = sum(kappa ** (t - 1 - s_) * (B @ err_hist[t]) for t in range(s_ + 1, T))
+                if s_ + 1 < T:
+                    g_in += dEdz[:, None] * e_hist_in[s_]
+                    g_rec += dEdz[:, None] * e_hist_rec[s_]
+            for t in range(T):
+                zfilt = sum(kappa ** (t - 1 - s_) * z_hist[s_] for s_ in range(t)) if t else np.zeros(n_rec)
+                g["w_out"] += np.outer(err_hist[t], zfilt)
         rate = n_spikes / (T * dt)
         reg = c_reg * (rate - f_target)
         g["w_in"] += g_in + reg[:, None] * sum_e_in / T

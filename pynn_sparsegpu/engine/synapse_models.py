@@ -92,6 +92,13 @@ class Static(SynapseModel):
     pass
 
 
+class Eprop(SynapseModel):
+    """A synapse trained by e-prop (engine/learning): it transmits its weight like a static synapse; the
+    trainer keeps its sign (DEEP R: +1/-1, 0 until the trainer assigns one) and its optimiser moments here,
+    so they move with the synapse when rows are rewired."""
+    state = {"sign": 0.0, "opt_m": 0.0, "opt_v": 0.0}
+
+
 def _check(values, name, ok, allowed):
     if name in values:
         v = np.asarray(values[name], dtype=float)

@@ -46,6 +46,7 @@ class SynapseGroup:
         self.spare = 0.0
         self.dt = None
         self.rewirer = None       # structural.Rewirer when synapses are formed and eliminated during runs
+        self.deep_r = None        # learning.DeepR when a trainer rewires the synapses between batches
 
     # --- building (buffer, then finalise) -----------------------------------------------------------
     def buffer(self, pre, post, weight, delay, parameters=None) -> None:

@@ -10,6 +10,11 @@ PartnerSelection and write their probability in array code.
         timing_dependence=sim.SpikePairRule(tau_plus=20, tau_minus=64, A_plus=0.02, A_minus=0.0075),
         weight_dependence=sim.AdditiveWeightDependence(w_min=0, w_max=0.2),
         f_rew=10000.0, initial_weight=0.2, row_capacity=64)
+
+DEEP R (rewiring between training batches, weights learned by e-prop; see sim.EpropTrainer):
+
+    syn = sim.StructuralPlasticityMechanism(rewiring=sim.DeepR(l1=1e-4),
+                                            weight_dynamics=sim.EpropSynapse(weight=w), row_capacity=40)
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from ..engine import synapse_models as engine
 from ..engine.structural import (DistanceDependentFormation, EliminationRule, FormationRule,  # noqa: F401
                                  LastNeuronSelection, PartnerSelection, RandomByWeightElimination,
                                  RandomSelection)
+from .learning_synapses import DeepR, EpropSynapse
 from .synapses import STDPMechanism
 
 __all__ = ["StructuralPlasticityMechanism", "FormationRule", "EliminationRule", "PartnerSelection",
@@ -50,6 +56,10 @@ class StructuralPlasticityMechanism(STDPMechanism):
     allow_self_connections   whether a neuron may form a synapse onto itself (lateral projections)
     with_replacement   whether a pair may hold more than one synapse
     weight, delay      of the synapses the connector makes (as for any synapse type)
+    weight_dynamics    an STDPMechanism (same as stdp=) or, with rewiring=DeepR(...), an EpropSynapse
+    rewiring           sim.DeepR(...): rewiring by DEEP R between e-prop training batches instead of the
+                       formation/elimination attempts above (the weight and delay of the EpropSynapse apply
+                       when weight and delay are not given here)
     """
 
     base_translations = STDPMechanism.base_translations
@@ -57,7 +67,32 @@ class StructuralPlasticityMechanism(STDPMechanism):
     def __init__(self, formation=None, elimination=None, partner_selection=None, timing_dependence=None,
                  weight_dependence=None, stdp=None, f_rew=1000.0, rewiring_interval=1.0, initial_weight=0.0,
                  initial_delay=None, row_capacity=None, spare_fraction=None, allow_self_connections=True,
-                 with_replacement=False, weight=0.0, delay=None):
+                 with_replacement=False, weight=None, delay=None, weight_dynamics=None, rewiring=None):
+        self.eprop = None
+        if isinstance(weight_dynamics, EpropSynapse):
+            if rewiring is None:
+                raise ValueError("weight_dynamics=EpropSynapse(...) goes with rewiring=sim.DeepR(...): e-prop "
+                                 "weights are trained between trials, where DEEP R rewires")
+            self.eprop = weight_dynamics
+            self.parameter_checks = EpropSynapse.parameter_checks      # signed weights
+            base = weight_dynamics.parameter_space
+            weight = base["weight"].base_value if weight is None else weight
+            delay = base["delay"].base_value if delay is None else delay
+        elif weight_dynamics is not None:
+            if stdp is not None:
+                raise ValueError("give either weight_dynamics or stdp, not both")
+            stdp = weight_dynamics
+        if rewiring is not None:
+            if not isinstance(rewiring, DeepR):
+                raise TypeError(f"rewiring={rewiring!r} is not allowed; it must be sim.DeepR(...) or None")
+            if self.eprop is None:
+                raise ValueError("rewiring=DeepR(...) needs weight_dynamics=sim.EpropSynapse(...): DEEP R "
+                                 "rewires weights that e-prop trains")
+            if formation is not None or elimination is not None or partner_selection is not None:
+                raise ValueError("rewiring=DeepR(...) replaces formation, elimination and partner_selection; "
+                                 "leave those out")
+        self.rewiring = rewiring
+        weight = 0.0 if weight is None else weight
         for value, base, name in ((formation, FormationRule, "formation"),
                                   (elimination, EliminationRule, "elimination"),
                                   (partner_selection, PartnerSelection, "partner_selection")):
@@ -119,9 +154,13 @@ class StructuralPlasticityMechanism(STDPMechanism):
         return {"structural"}
 
     def _engine_model(self):
+        if self.eprop is not None:
+            return engine.Eprop()
         return super()._engine_model() if self.has_stdp else engine.Static()
 
     def describe(self, template=None, engine="default"):
+        if self.rewiring is not None:
+            return {"rewiring": self.rewiring, "weight_dynamics": "e-prop"}
         return {"formation": self.formation, "elimination": self.elimination,
                 "partner_selection": self.partner_selection, "f_rew": self.f_rew,
                 "stdp": self.has_stdp}

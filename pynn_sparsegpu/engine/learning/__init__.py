@@ -1,3 +1,7 @@
-"""Learning in the engine: e-prop for batched trials over ragged (sparse) or complete (dense) connectivity."""
+"""Learning in the engine: e-prop for batched trials over ragged (sparse) or complete (dense)
+connectivity, DEEP R rewiring, optimisers and the per-batch training loop over projection rows."""
 
-from .eprop import EpropNetwork, EpropParameters, SynapseList  # noqa: F401
+from .deep_r import DeepR  # noqa: F401
+from .eprop import DenseSynapses, EpropNetwork, EpropParameters, SynapseList  # noqa: F401
+from .optim import SGD, Adam  # noqa: F401
+from .training import EpropTraining, TrainedProjection  # noqa: F401

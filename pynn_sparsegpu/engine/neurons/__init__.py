@@ -10,3 +10,4 @@ from .gif import GIFCondExp  # noqa: F401
 from .hh import HHCondExp  # noqa: F401
 from .izhikevich import Izhikevich  # noqa: F401
 from .point_neuron import PointNeuron  # noqa: F401
+from .eprop import EpropALIF, EpropLIF, LeakyIntegratorReadout  # noqa: F401
