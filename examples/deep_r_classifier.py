@@ -146,6 +146,15 @@ def figures(results, out):
     ax[0].legend()
     fig.tight_layout()
     fig.savefig(os.path.join(out, "connectivity.png"), dpi=120)
+    sparse = [kind for kind in ("static", "deep_r") if kind in results]
+    if sparse and len(results[sparse[0]]["input_out_degree"]) == 64:      # digits: synapses per pixel
+        fig, ax = plt.subplots(1, len(sparse), figsize=(4 * len(sparse), 3.6), squeeze=False)
+        for a, kind in zip(ax[0], sparse):
+            image = a.imshow(np.reshape(results[kind]["input_out_degree"], (8, 8)), cmap="viridis")
+            a.set(title=f"{kind}: input synapses per pixel", xticks=[], yticks=[])
+            fig.colorbar(image, ax=a)
+        fig.tight_layout()
+        fig.savefig(os.path.join(out, "synapses_per_pixel.png"), dpi=120)
 
 
 def main(argv=None):

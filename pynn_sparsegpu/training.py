@@ -165,7 +165,7 @@ class EpropTrainer:
                                     bias, optimiser, feedback, train_bias, self.dtype)
         self.n_steps = None
         self.history = {"epoch": [], "loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [], "rate": [],
-                        "time": [], "rewiring": [], "synapses": []}
+                        "time": [], "rewiring": [], "rewiring_per_batch": [], "synapses": []}
 
     # --- checks -------------------------------------------------------------------------------------------
     def _check_network(self):
@@ -258,7 +258,8 @@ class EpropTrainer:
         """Train for `epochs` passes over `dataset` (a pynn_sparsegpu.datasets.SpikeDataset), in shuffled
         batches; evaluate on `validation` after each epoch when given. Returns the history: per epoch the
         mean training loss and accuracy, validation loss and accuracy, hidden firing rate (Hz), wall time (s),
-        DEEP R counts per projection and synapse count per projection."""
+        DEEP R counts per projection ("rewiring"; per batch in "rewiring_per_batch", a list per epoch) and
+        synapse count per projection."""
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"epochs={epochs!r} is not allowed; it must be an integer >= 0")
         n_steps = self._check_dataset(dataset, "dataset")
@@ -270,7 +271,7 @@ class EpropTrainer:
             epoch = len(self.history["epoch"]) + 1
             bar = _Progress(progress, n_batches, epoch, len(self.history["epoch"]) + epochs - _)
             t0 = time.perf_counter()
-            losses, accs, rates, sizes = [], [], [], []
+            losses, accs, rates, sizes, per_batch = [], [], [], [], []
             rewiring = {name: {"dormant": 0, "formed": 0, "failed": 0}
                         for name, tp in self._trained.items() if tp is not None and tp.deep_r is not None}
             for k, (x, labels) in enumerate(dataset.batches(self.batch_size, shuffle=True, seed=self._order_rng,
@@ -278,6 +279,8 @@ class EpropTrainer:
                 result = self.engine.train_batch(x, labels)
                 losses.append(result["loss"]), accs.append(result["accuracy"]), rates.append(result["rate"])
                 sizes.append(len(labels))
+                per_batch.append({name: {k: int(v) for k, v in counts.items()}
+                                  for name, counts in result["rewiring"].items()})
                 for name, counts in result["rewiring"].items():
                     for key in rewiring[name]:
                         rewiring[name][key] += int(counts[key])
@@ -290,6 +293,7 @@ class EpropTrainer:
             h["accuracy"].append(float(np.dot(accs, w) / w.sum()))
             h["rate"].append(float(np.dot(rates, w) / w.sum()) * 1000.0)
             h["rewiring"].append(rewiring)
+            h["rewiring_per_batch"].append(per_batch)
             h["synapses"].append({name: tp.rows.size() for name, tp in self._trained.items() if tp is not None})
             h["time"].append(time.perf_counter() - t0)
             if validation is not None:

@@ -312,6 +312,9 @@ def test_deep_r_keeps_counts_signs_and_capacity(sim):
         total = {key: sum(e[name][key] for e in trainer.history["rewiring"]) for key in ("dormant", "formed",
                                                                                          "failed")}
         assert prj.rewiring_counts() == total
+        per_batch = [b[name]["formed"] for epoch in trainer.history["rewiring_per_batch"] for b in epoch]
+        assert [len(epoch) for epoch in trainer.history["rewiring_per_batch"]] == [1, 1, 1, 1, 2, 2]
+        assert sum(per_batch) == total["formed"]          # recorded per batch, adding up to the totals
         assert total["formed"] > 0 and total["dormant"] == total["formed"], (name, total)
     with pytest.raises(NotRewiringError, match="DEEP R"):
         p_in.record_rewiring()
