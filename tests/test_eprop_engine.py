@@ -26,6 +26,17 @@ def _sparse(matrix):
     return SynapseList(np, pre, post, matrix[post, pre], matrix.shape[1], matrix.shape[0]), (post, pre)
 
 
+def _assert_equal_gradients(got, ref, in_pairs, rec_pairs):
+    """Same spikes, and the engine's per-synapse gradients equal the reference's at each synapse's pair."""
+    np.testing.assert_array_equal(got["z"], ref["z"])
+    for name, (post, pre) in (("w_in", in_pairs), ("w_rec", rec_pairs)):
+        expected = ref[name][post, pre]
+        assert np.abs(expected).max() > 1e-3
+        np.testing.assert_allclose(got[name], expected, rtol=1e-6, atol=1e-12 * np.abs(expected).max())
+    np.testing.assert_allclose(got["w_out"], ref["w_out"], rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(got["b_out"], ref["b_out"], rtol=1e-6, atol=1e-12)
+
+
 @pytest.mark.parametrize("beta, n_ref, c_reg", [(0.0, 0, 0.0), (0.2, 2, 0.0), (0.2, 2, 0.5)])
 @pytest.mark.parametrize("density", [1.0, 0.5])
 def test_gradients_equal_reference(beta, n_ref, c_reg, density):
@@ -37,13 +48,7 @@ def test_gradients_equal_reference(beta, n_ref, c_reg, density):
     s_rec, (pr, qr) = _sparse(w_rec)
     net = EpropNetwork(np, EpropParameters(**params), s_in, s_rec, w_out, b_out)
     got = net.gradients(x, target)
-    np.testing.assert_array_equal(got["z"], ref["z"])
-    for name, (post, pre), grad in (("w_in", (pi, qi), got["w_in"]), ("w_rec", (pr, qr), got["w_rec"])):
-        expected = ref[name][post, pre]
-        assert np.abs(expected).max() > 1e-3
-        np.testing.assert_allclose(grad, expected, rtol=1e-6, atol=1e-12 * np.abs(expected).max())
-    np.testing.assert_allclose(got["w_out"], ref["w_out"], rtol=1e-6, atol=1e-12)
-    np.testing.assert_allclose(got["b_out"], ref["b_out"], rtol=1e-6, atol=1e-12)
+    _assert_equal_gradients(got, ref, (pi, qi), (pr, qr))
 
 
 def test_dense_synapse_list_covers_every_pair():
@@ -66,13 +71,7 @@ def test_delayed_readout_and_input_equal_backward_reference(beta, density):
     s_in, (pi, qi) = _sparse(w_in)
     s_rec, (pr, qr) = _sparse(w_rec)
     got = EpropNetwork(np, EpropParameters(**params), s_in, s_rec, w_out, b_out).gradients(x, target)
-    np.testing.assert_array_equal(got["z"], ref["z"])
-    for name, (post, pre), grad in (("w_in", (pi, qi), got["w_in"]), ("w_rec", (pr, qr), got["w_rec"])):
-        expected = ref[name][post, pre]
-        assert np.abs(expected).max() > 1e-3
-        np.testing.assert_allclose(grad, expected, rtol=1e-6, atol=1e-12 * np.abs(expected).max())
-    np.testing.assert_allclose(got["w_out"], ref["w_out"], rtol=1e-6, atol=1e-12)
-    np.testing.assert_allclose(got["b_out"], ref["b_out"], rtol=1e-6, atol=1e-12)
+    _assert_equal_gradients(got, ref, (pi, qi), (pr, qr))
     # and the readout delay changes the answer (the test can tell the two conventions apart)
     plain = eprop_gradients(x, target, w_in, w_rec, w_out, b_out, **dict(params, readout_delay=0))
     assert np.abs(plain["w_out"] - ref["w_out"]).max() > 1e-3
