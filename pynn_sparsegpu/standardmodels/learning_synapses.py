@@ -14,6 +14,7 @@ from pyNN.standardmodels import StandardSynapseType, build_translations
 from pyNN.standardmodels.base import check_delays
 
 from ..engine import synapse_models as engine
+from ..engine.checks import check_number
 from ..engine.learning.deep_r import DeepR  # noqa: F401
 from .synapses import _EngineSynapse
 
@@ -50,9 +51,7 @@ class EpropSynapse(_EngineSynapse, StandardSynapseType):
         if feedback not in FEEDBACK:
             raise ValueError(f"feedback={feedback!r} is not allowed; it must be one of {FEEDBACK}")
         for name, value in (("c_reg", c_reg), ("f_target", f_target)):
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-                    or not np.isfinite(value) or value < 0:
-                raise ValueError(f"{name}={value!r} is not allowed; it must be a number >= 0")
+            check_number(name, value, lambda v: v >= 0, "a number >= 0")
         if trainable not in (True, False):
             raise ValueError(f"trainable={trainable!r} is not allowed; it must be True or False")
         self.feedback, self.c_reg, self.f_target, self.trainable = feedback, float(c_reg), float(f_target), \

@@ -19,10 +19,10 @@ DEEP R (rewiring between training batches, weights learned by e-prop; see sim.Ep
 
 from __future__ import annotations
 
-import numpy as np
 from pyNN.parameters import ParameterSpace
 
 from ..engine import synapse_models as engine
+from ..engine.checks import check_number
 from ..engine.structural import (DistanceDependentFormation, EliminationRule, FormationRule,  # noqa: F401
                                  LastNeuronSelection, PartnerSelection, RandomByWeightElimination,
                                  RandomSelection)
@@ -31,15 +31,6 @@ from .synapses import STDPMechanism
 
 __all__ = ["StructuralPlasticityMechanism", "FormationRule", "EliminationRule", "PartnerSelection",
            "DistanceDependentFormation", "RandomByWeightElimination", "RandomSelection", "LastNeuronSelection"]
-
-
-def _number(name, value, ok, allowed, none=False):
-    if value is None and none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(value) or not ok(value):
-        raise ValueError(f"{name}={value!r} is not allowed; it must be {allowed}")
-    return value
 
 
 class StructuralPlasticityMechanism(STDPMechanism):
@@ -111,13 +102,13 @@ class StructuralPlasticityMechanism(STDPMechanism):
                              "dynamics) or both left out (static weights)")
         self.formation, self.elimination = formation, elimination
         self.partner_selection = partner_selection or RandomSelection()
-        self.f_rew = _number("f_rew", f_rew, lambda v: v >= 0, "a rate >= 0 (attempts per second)")
-        self.rewiring_interval = _number("rewiring_interval", rewiring_interval, lambda v: v > 0, "> 0 ms")
-        self.initial_weight = _number("initial_weight", initial_weight, lambda v: True, "a finite number")
-        self.initial_delay = _number("initial_delay", initial_delay, lambda v: v > 0, "> 0 ms", none=True)
-        self.row_capacity = _number("row_capacity", row_capacity,
+        self.f_rew = check_number("f_rew", f_rew, lambda v: v >= 0, "a rate >= 0 (attempts per second)")
+        self.rewiring_interval = check_number("rewiring_interval", rewiring_interval, lambda v: v > 0, "> 0 ms")
+        self.initial_weight = check_number("initial_weight", initial_weight, lambda v: True, "a finite number")
+        self.initial_delay = check_number("initial_delay", initial_delay, lambda v: v > 0, "> 0 ms", none=True)
+        self.row_capacity = check_number("row_capacity", row_capacity,
                                     lambda v: int(v) == v and v >= 1, "an integer >= 1", none=True)
-        self.spare_fraction = _number("spare_fraction", spare_fraction, lambda v: v >= 0, ">= 0", none=True)
+        self.spare_fraction = check_number("spare_fraction", spare_fraction, lambda v: v >= 0, ">= 0", none=True)
         if allow_self_connections not in (True, False):
             raise ValueError(f"allow_self_connections={allow_self_connections!r} is not allowed; it must be "
                              "True or False")

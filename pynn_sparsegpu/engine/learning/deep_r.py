@@ -30,19 +30,17 @@ synapses for which no free position exists at all.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
+
+from ..checks import check_number
 
 ROUNDS_BEFORE_ENUMERATION = 4          # random-draw rounds before all free positions are enumerated
 ENUMERATION_LIMIT = 20_000_000         # enumerate at most this many free positions in one round
 
 
 def _check_non_negative(name, value):
-    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
-            or not math.isfinite(value) or value < 0):
-        raise ValueError(f"{name}={value!r} is not allowed; it must be a finite number >= 0")
-    return float(value)
+    return float(check_number(name, value, lambda v: v >= 0, "a finite number >= 0"))
 
 
 def _check_bool(name, value):

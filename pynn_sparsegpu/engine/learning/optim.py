@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
+from ..checks import check_number
 
 
 def _check(name, value, ok, allowed):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(value) or not ok(value):
-        raise ValueError(f"{name}={value!r} is not allowed; it must be {allowed}")
-    return float(value)
+    return float(check_number(name, value, ok, allowed))
 
 
 class Adam:
