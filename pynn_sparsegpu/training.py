@@ -200,12 +200,14 @@ class EpropTrainer:
                                      "training starts every trial from v = a = 0 (leave the initial values "
                                      "at their defaults)")
         ours = {id(g) for prj in (ip, rp, cp) if prj is not None for g in prj._groups.values()}
+        layers = {id(self.hidden._engine_group): "hidden", id(self.readout._engine_group): "readout"}
         for group in simulator.state.network.projections:
-            if id(group) not in ours and group.post in (self.hidden._engine_group, self.readout._engine_group):
+            layer = layers.get(id(group.post))
+            if layer is not None and id(group) not in ours:
                 raise errors.ConnectionError(
-                    f"projection {group.label!r} also ends on the {'hidden' if group.post is self.hidden._engine_group else 'readout'} "
-                    "population; e-prop training knows only the input, recurrent and readout projections "
-                    "given to the trainer (combine weights into one EpropSynapse projection)")
+                    f"projection {group.label!r} also ends on the {layer} population; e-prop training knows only "
+                    "the input, recurrent and readout projections given to the trainer (combine weights into "
+                    "one EpropSynapse projection)")
 
     @staticmethod
     def _check_delays(prj, group, dt):
@@ -227,9 +229,8 @@ class EpropTrainer:
     def _parameters(self, dt):
         hidden = self.hidden
         alif = isinstance(hidden.celltype, EpropALIF)
-        regs = {(s.c_reg, s.f_target) for s in (_eprop_synapse(self.input_projection),
-                                                 self.recurrent_projection and _eprop_synapse(self.recurrent_projection))
-                if s is not None}
+        into_hidden = [p for p in (self.input_projection, self.recurrent_projection) if p is not None]
+        regs = {(s.c_reg, s.f_target) for s in map(_eprop_synapse, into_hidden) if s is not None}
         if len(regs) > 1:
             raise ValueError(f"the projections into the hidden layer disagree on (c_reg, f_target): {sorted(regs)}")
         c_reg, f_target = regs.pop() if regs else (0.0, 10.0)
@@ -240,10 +241,13 @@ class EpropTrainer:
             tau_out=_single(self.readout, "tau_m"), c_reg=c_reg, f_target=f_target / 1000.0,
             input_delay=1, readout_delay=1)
 
-    def _check_dataset(self, dataset, what):
+    def _check_channels(self, dataset, what):
         if dataset.n_channels != self.input.size:
             raise ValueError(f"{what} has {dataset.n_channels} channels but the input population has "
                              f"{self.input.size} neurons")
+
+    def _check_dataset(self, dataset, what):
+        self._check_channels(dataset, what)
         if len(dataset) == 0:
             raise ValueError(f"{what} is empty")
         labels = dataset.labels
@@ -284,14 +288,12 @@ class EpropTrainer:
                 for name, counts in result["rewiring"].items():
                     for key in rewiring[name]:
                         rewiring[name][key] += int(counts[key])
-                w = np.asarray(sizes, float)
-                bar.show(k + 1, float(np.dot(losses, w) / w.sum()), float(np.dot(accs, w) / w.sum()))
-            w = np.asarray(sizes, float)
+                bar.show(k + 1, float(np.average(losses, weights=sizes)), float(np.average(accs, weights=sizes)))
             h = self.history
             h["epoch"].append(epoch)
-            h["loss"].append(float(np.dot(losses, w) / w.sum()))
-            h["accuracy"].append(float(np.dot(accs, w) / w.sum()))
-            h["rate"].append(float(np.dot(rates, w) / w.sum()) * 1000.0)
+            h["loss"].append(float(np.average(losses, weights=sizes)))
+            h["accuracy"].append(float(np.average(accs, weights=sizes)))
+            h["rate"].append(float(np.average(rates, weights=sizes)) * 1000.0)
             h["rewiring"].append(rewiring)
             h["rewiring_per_batch"].append(per_batch)
             h["synapses"].append({name: tp.rows.size() for name, tp in self._trained.items() if tp is not None})
@@ -322,9 +324,7 @@ class EpropTrainer:
 
     def predict(self, dataset, batch_size=None):
         """Predicted class of every sample (argmax of the summed readout), and the summed readouts."""
-        if dataset.n_channels != self.input.size:
-            raise ValueError(f"dataset has {dataset.n_channels} channels but the input population has "
-                             f"{self.input.size} neurons")
+        self._check_channels(dataset, "dataset")
         n_steps = dataset.n_steps_for(simulator.state.dt)
         size = self.batch_size if batch_size is None else int(batch_size)
         sums = []

@@ -45,18 +45,27 @@ class TrainedProjection:
             fresh = self.deep_r.initial_signs(self.rows.vars["weight"][r, c], self.rng, xp)
             self.rows.vars["sign"][r, c] = xp.where(unset, fresh, sign)
 
-    def read(self, dtype):
-        """The weights of this batch: DenseSynapses (dense) or a SynapseList; remembers the synapse slots."""
+    def _gather(self):
+        """The weights of the synapses in use, in slot order; remembers their slots and targets."""
         rows, xp = self.rows, self.rows.backend.xp
         self._r, self._c = rows.synapse_slots()
         self._post = rows.ind[self._r, self._c].astype(xp.int64)
-        weight = rows.vars["weight"][self._r, self._c]
+        return rows.vars["weight"][self._r, self._c]
+
+    def read(self, dtype):
+        """The weights of this batch: DenseSynapses (dense) or a SynapseList."""
+        rows, xp = self.rows, self.rows.backend.xp
+        weight = self._gather()
         if self.dense:
-            return DenseSynapses(xp, self.matrix(weight, dtype), dtype)
+            return DenseSynapses(xp, self._matrix(weight, dtype), dtype)
         return SynapseList(xp, self._r, self._post, weight, rows.n_pre, rows.n_post, dtype)
 
-    def matrix(self, weight, dtype):
-        """The weights as W[post, pre] (pairs holding several synapses sum them)."""
+    def read_matrix(self, dtype):
+        """The weights of this batch as W[post, pre] (the readout's form, whatever the connectivity)."""
+        return self._matrix(self._gather(), dtype)
+
+    def _matrix(self, weight, dtype):
+        """W[post, pre] from per-synapse weights in slot order (pairs holding several synapses sum them)."""
         xp, rows = self.rows.backend.xp, self.rows
         flat = xp.bincount(self._post * rows.n_pre + self._r, weights=weight.astype(float),
                            minlength=rows.n_pre * rows.n_post)
@@ -118,9 +127,7 @@ class EpropTraining:
             w_rec = self.rec.read(self.dtype)
         else:
             w_rec = SynapseList(xp, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), n, n, self.dtype)
-        out = self.out
-        out.read(self.dtype)
-        w_out = out.matrix(out.rows.vars["weight"][out._r, out._c], self.dtype)
+        w_out = self.out.read_matrix(self.dtype)
         return EpropNetwork(xp, self.params, w_in, w_rec, w_out, self.bias, self.feedback, self.dtype)
 
     def train_batch(self, x, labels):
