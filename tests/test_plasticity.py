@@ -171,7 +171,7 @@ def test_bad_plasticity_parameters_are_refused_with_the_name(sim):
         sim.Projection(a, b, sim.AllToAllConnector(), sim.TsodyksMarkramSynapse(U=1.5))
     with pytest.raises(ValueError, match="dendritic_delay_fraction"):
         sim.STDPMechanism(timing_dependence=sim.SpikePairRule(), weight_dependence=sim.AdditiveWeightDependence(),
-                          dendritic_delay_fraction=0.5)
+                          dendritic_delay_fraction=1.5)
     prj = sim.Projection(a, b, sim.AllToAllConnector(), sim.SimpleStochasticSynapse(p=0.5))
     with pytest.raises(Exception, match="p=2"):
         prj.set(p=2.0)

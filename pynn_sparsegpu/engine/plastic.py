@@ -1,7 +1,16 @@
 """ModelSynapseGroup: a projection whose synapses have dynamics (short-term plasticity, STDP, stochastic
 release). Propagation gathers the rows of the step's spiking sources, as the static path does, lets the
 synapse model update each event's synapse and say what it transmits, and scatter-adds that into the
-target's ring buffer. Work is proportional to spikes x row length."""
+target's ring buffer. Work is proportional to spikes x row length.
+
+Axonal delays (STDP with dendritic_delay_fraction f < 1): a synapse's delay D (steps) is split into the
+axonal part D_a = rint((1 - f) D), at most D - 1, and the dendritic part D_d = D - D_a >= 1. A spike of
+step s reaches the synapse in step s + D_a: until then its event waits in a queue on the device (row,
+slot, arrival step, spike count); it is processed in that step with the stamp s + D_a + 1 and dendritic
+delay D_d, and its weight reaches the soma in step s + D, as with f = 1. D_d is at least one step because
+a postsynaptic spike of the arrival step is known only after the input of that step has been delivered.
+With f = 1 on every synapse (NEST's convention) there is no queue and nothing changes.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +23,10 @@ _TAU_SYN = {"excitatory": "tau_syn_E", "inhibitory": "tau_syn_I"}
 
 
 class Events:
-    """The synapses hit by this step's presynaptic spikes, as parallel arrays (see synapse_models)."""
+    """The synapses that this step's presynaptic spikes reach, as parallel arrays (see synapse_models);
+    `dendritic_delay` (steps, per event) defaults to the whole delay."""
 
-    def __init__(self, group, src, col, step):
+    def __init__(self, group, src, col, step, dendritic_delay=None):
         self.group, self.src, self.col = group, src, col
         self.backend, self.xp, self.dt = group.backend, group.backend.xp, group.dt
         self.rows = group.rows
@@ -24,6 +34,7 @@ class Events:
         self.size = int(src.shape[0])
         self.t_pre = self.xp.full(self.size, step + 1, dtype=self.xp.int64)
         self.vars = {name: arr[src, col] for name, arr in self.rows.vars.items()}
+        self.dendritic_delay = self.vars["delay"].astype(self.xp.int64) if dendritic_delay is None else dendritic_delay
         self.post_group, self.receptor, self.rng = group.post, group.receptor, group.rng
 
     def store(self, name, values):
@@ -45,23 +56,68 @@ class ModelSynapseGroup(SynapseGroup):
         self._seed = seed_sequence
         self.rng = backend.rng(seed_sequence)
         self._elapsed = 0
+        self._queue = None        # (row, slot, arrival step, count) of events on their way along the axon
         if model.needs_history and (post.history is None or post.history.depth < history_depth):
             post.history = PostHistory(backend, post.n, history_depth)
 
+    def prepare(self, dt: float) -> None:
+        """The queue exists while some synapse has an axonal delay or events are still on their way."""
+        super().prepare(dt)
+        fraction = self.rows.vars.get("dendritic_delay_fraction")
+        axonal = fraction is not None and bool((fraction[self.rows.synapse_slots()] < 1).any())
+        if axonal and self.rewirer is not None:
+            raise ValueError("dendritic_delay_fraction below 1 is not allowed with structural plasticity: events "
+                             "on their way along an axon are queued by synapse slot, and rewiring moves synapses")
+        if axonal and self._queue is None:
+            xp = self.backend.xp
+            self._queue = tuple(xp.zeros(0, dtype=xp.int64) for _ in range(4))
+        elif not axonal and self._queue is not None and self._queue[0].shape[0] == 0:
+            self._queue = None
+
     def propagate(self, counts, step: int) -> None:
-        xp = self.backend.xp
-        rows = self.rows
         self._elapsed = step + 1
-        spikers = xp.nonzero(counts)[0]
+        spikers = self.backend.xp.nonzero(counts)[0]
+        if self._queue is not None:
+            self._propagate_axonal(counts, spikers, step)
+            return
         if spikers.shape[0] == 0:
             return
-        src, col = rows.synapse_slots(spikers)
+        src, col = self.rows.synapse_slots(spikers)
         if src.shape[0] == 0:
             return
         ev = Events(self, src, col, step)
-        transmitted = self.model.on_pre(ev) * counts[src]
-        ring = self.post.ring
-        slot = (step + ev.vars["delay"].astype(xp.int64)) % ring.shape[0]
+        self._deliver(ev, self.model.on_pre(ev) * counts[src], step)
+
+    def _propagate_axonal(self, counts, spikers, step: int) -> None:
+        """Queue this step's events with D_a > 0; process those with D_a = 0 and the queued ones due now."""
+        xp = self.backend.xp
+        queue = self._queue
+        if spikers.shape[0] == 0 and queue[0].shape[0] == 0:
+            return
+        src, col = self.rows.synapse_slots(spikers)
+        axonal, _ = self._split_delay(src, col)
+        later = axonal > 0
+        n = counts[src].astype(xp.int64)
+        due = queue[2] == step
+        self._queue = tuple(xp.concatenate((q[~due], a[later])) for q, a in zip(queue, (src, col, step + axonal, n)))
+        src, col, n = (xp.concatenate((a[~later], q[due])) for a, q in zip((src, col, n), queue[:2] + queue[3:]))
+        if src.shape[0] == 0:
+            return
+        axonal, delay = self._split_delay(src, col)
+        ev = Events(self, src, col, step, delay - axonal)
+        self._deliver(ev, self.model.on_pre(ev) * n, step)
+
+    def _split_delay(self, src, col):
+        """(axonal part, whole delay) in steps per synapse: D_a = rint((1 - f) D), at most D - 1."""
+        xp, v = self.backend.xp, self.rows.vars
+        delay = v["delay"][src, col].astype(xp.int64)
+        axonal = xp.rint((1.0 - v["dendritic_delay_fraction"][src, col]) * delay).astype(xp.int64)
+        return xp.minimum(axonal, delay - 1), delay
+
+    def _deliver(self, ev, transmitted, step: int) -> None:
+        """Scatter-add what the events transmit into the target's ring buffer, D_d steps after arrival."""
+        xp, ring = self.backend.xp, self.post.ring
+        slot = (step + ev.dendritic_delay) % ring.shape[0]
         flat = (slot * ring.shape[1] + self.receptor) * ring.shape[2] + ev.post
         if self.backend.is_gpu:
             import cupyx
@@ -71,9 +127,11 @@ class ModelSynapseGroup(SynapseGroup):
 
     def reset(self) -> None:
         """Weights and synaptic state persist across reset() (as in NEST); the clock of each synapse's
-        last spike is shifted so that the time since it stays continuous."""
+        last spike is shifted so that the time since it stays continuous. Events still on their way along
+        an axon are dropped."""
         if self.rows is not None and "_tlast" in self.rows.vars:
             self.rows.vars["_tlast"] -= self._elapsed
         self._elapsed = 0
+        self._queue = None
         self.rng = self.backend.rng(self._seed)
         super().reset()

@@ -3,11 +3,14 @@
 Every model is event-driven, as NEST's synapses are: its state (per synapse, in the ragged rows, so it moves
 with the synapse when rows are rewritten) is advanced only when a presynaptic spike reaches the row, by
 `on_pre(ev)`, which returns the weight transmitted by each event. `ev` gathers the step's events (one per
-synapse of a spiking row, vectorised; each synapse at most once per step):
+synapse that a spike reaches in the step, vectorised; each synapse at most once per step):
 
     ev.vars[name]    per-event values of the synapse's variables (writing back: ev.store(name, values))
     ev.post          postsynaptic index of each event
-    ev.t_pre         spike stamp in steps: a neuron that fires during step k is stamped k + 1 (NEST's rule)
+    ev.t_pre         spike stamp in steps: a neuron that fires during step k is stamped k + 1 (NEST's rule);
+                     for a spike that reaches the synapse D_a steps later (axonal delay), k + D_a + 1
+    ev.dendritic_delay  dendritic part of each event's delay in steps (the whole delay unless STDP's
+                     dendritic_delay_fraction is below 1; see plastic.py)
     ev.dt, ev.xp, ev.rng, ev.post_group, ev.receptor
 
 Time is held in integer steps, so NEST's spike-time comparisons become exact integer comparisons.
@@ -26,7 +29,11 @@ Models (NEST equivalents in brackets):
                           spike at t, the postsynaptic spikes in (t_last - d, t - d] potentiate with the
                           presynaptic trace Kplus(t_last) exp(-(t_post + d - t_last)/tau_plus), one by one in
                           time order; then depression with the postsynaptic trace K_minus(t - d); then
-                          Kplus <- Kplus exp(-(t - t_last)/tau_plus) + 1. d is the dendritic part of the delay.
+                          Kplus <- Kplus exp(-(t - t_last)/tau_plus) + 1. t is when the spike reaches the
+                          synapse, its stamp plus the axonal delay D_a, and d the dendritic delay: of a delay
+                          of D steps with dendritic_delay_fraction f, D_a = rint((1 - f) D) (at most D - 1)
+                          and d = D - D_a, so a pair is seen with the lag (t_post + d) - (t_spike + D_a).
+                          f = 1 (the default, NEST's convention): d = D, D_a = 0.
 """
 
 from __future__ import annotations
@@ -222,8 +229,7 @@ class STDP(SynapseModel):
     def validate(self, values):
         for name in ("tau_plus", "tau_minus", "tau"):
             _check(values, name, lambda v: v > 0, "> 0 ms")
-        _check(values, "dendritic_delay_fraction", lambda v: v == 1.0,
-               "1 (all of the delay dendritic, as in NEST); other fractions are not supported yet")
+        _check(values, "dendritic_delay_fraction", lambda v: (v >= 0) & (v <= 1), "within [0, 1]")
         if "w_min" in values and "w_max" in values:
             lo, hi = np.asarray(values["w_min"], float), np.asarray(values["w_max"], float)
             if np.any(lo > hi):
@@ -260,7 +266,7 @@ class STDP(SynapseModel):
         xp, v, dt = ev.xp, ev.vars, ev.dt
         tau_plus = v["tau"] if self.timing == "vogels" else v["tau_plus"]
         tau_minus = v["tau"] if self.timing == "vogels" else v["tau_minus"]
-        d = v["delay"].astype(xp.int64)                      # all of the delay is dendritic
+        d = ev.dendritic_delay
         t_last, t_pre, kplus = v["_tlast"], ev.t_pre, v["_kplus"]
         sign = xp.where(v["weight"] < 0, -1.0, 1.0)
         w = xp.abs(v["weight"])

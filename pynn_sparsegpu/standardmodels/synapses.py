@@ -4,6 +4,7 @@ synapse model that runs it. Translations are identities: the engine uses PyNN's 
 from pyNN.standardmodels import build_translations, synapses
 
 from ..engine import synapse_models as engine
+from ..engine.checks import check_number
 
 __all__ = ["StaticSynapse", "TsodyksMarkramSynapse", "SimpleStochasticSynapse", "StochasticTsodyksMarkramSynapse",
            "MultiQuantalSynapse", "STDPMechanism", "SpikePairRule", "Vogels2011Rule", "AdditiveWeightDependence",
@@ -92,7 +93,13 @@ class Vogels2011Rule(synapses.Vogels2011Rule):
 
 
 class STDPMechanism(_EngineSynapse, synapses.STDPMechanism):
-    __doc__ = synapses.STDPMechanism.__doc__
+    __doc__ = synapses.STDPMechanism.__doc__ + """
+    In sparsegpu, a delay of D steps is split into an axonal part D_a = rint((1 - f) D), at most D - 1, and
+    a dendritic part D_d = D - D_a (at least one step), f being dendritic_delay_fraction (within [0, 1]; it
+    can be set per synapse with Projection.set). A presynaptic spike at t_pre reaches the synapse, where
+    the rule sees it and reads the weight, at t_pre + D_a, and the soma at t_pre + D; a postsynaptic spike
+    reaches the synapse at t_post + D_d. f = 1 (the default) is NEST's convention.
+    """
     base_translations = _identity("weight", "delay", "dendritic_delay_fraction")
 
     def __init__(self, timing_dependence=None, weight_dependence=None, voltage_dependence=None,
@@ -100,9 +107,8 @@ class STDPMechanism(_EngineSynapse, synapses.STDPMechanism):
         if voltage_dependence is not None:
             raise NotImplementedError("voltage_dependence is not supported by sparsegpu (nor by PyNN's "
                                       "standard STDP models)")
-        if dendritic_delay_fraction != 1:
-            raise ValueError(f"dendritic_delay_fraction={dendritic_delay_fraction} is not supported yet; "
-                             "sparsegpu, like NEST, treats the whole delay as dendritic (1.0)")
+        dendritic_delay_fraction = float(check_number("dendritic_delay_fraction", dendritic_delay_fraction,
+                                                      lambda v: 0 <= v <= 1, "within [0, 1]"))
         for component, kind in ((timing_dependence, "timing_dependence"), (weight_dependence, "weight_dependence")):
             if component is not None and not hasattr(component, "engine_rule"):
                 raise TypeError(f"{kind}={component!r} is not a sparsegpu STDP component; use sim.{type(component).__name__}")
