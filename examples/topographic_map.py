@@ -158,7 +158,8 @@ def has_rewiring(sim):
     return hasattr(sim, "StructuralPlasticityMechanism")
 
 
-def plastic_synapse(sim, structural, partner=PARTNER, a_plus=A_PLUS, f_rew=None, stdp=True, b=B_STDP):
+def plastic_synapse(sim, structural, partner=PARTNER, a_plus=A_PLUS, f_rew=None, stdp=True, b=B_STDP,
+                    max_in_degree=None):
     """The synapse type of both projections: StructuralPlasticityMechanism where the backend has it (with
     or without STDP), otherwise STDPMechanism (or a StaticSynapse with stdp=False)."""
     timing = sim.SpikePairRule(tau_plus=TAU_PLUS, tau_minus=TAU_MINUS, A_plus=a_plus,
@@ -176,11 +177,12 @@ def plastic_synapse(sim, structural, partner=PARTNER, a_plus=A_PLUS, f_rew=None,
         partner_selection=selection,
         timing_dependence=timing if stdp else None, weight_dependence=weight_dep if stdp else None,
         f_rew=f_rew, rewiring_interval=REWIRING_INTERVAL, initial_weight=G_INIT, initial_delay=DELAY,
-        row_capacity=ROW_CAPACITY, allow_self_connections=LATERAL_SELF_CONNECTIONS, weight=G_INIT, delay=DELAY)
+        row_capacity=ROW_CAPACITY, allow_self_connections=LATERAL_SELF_CONNECTIONS, weight=G_INIT, delay=DELAY,
+        max_in_degree=max_in_degree)
 
 
 def build(sim, scale=1, duration=DURATION, seed=SEED, partner=PARTNER, a_plus=A_PLUS, rewiring=True,
-          stdp=True, record_spikes=True, b=B_STDP):
+          stdp=True, record_spikes=True, b=B_STDP, max_in_degree=None):
     """Set up the simulator and build the network; returns a dict with the populations, projections and
     the time spent generating the input and building."""
     from pyNN.parameters import Sequence
@@ -209,12 +211,12 @@ def build(sim, scale=1, duration=DURATION, seed=SEED, partner=PARTNER, a_plus=A_
         return sim.DistanceDependentProbabilityConnector(f"{p}*exp(-d*d/(2*{sigma}*{sigma}))", rng=rng, **kw)
 
     ff = sim.Projection(source, target, gaussian(P_FF, SIGMA_FF),
-                        plastic_synapse(sim, structural, partner, a_plus, f_rew, stdp, b), space=space,
-                        receptor_type="excitatory", label="feed-forward")
+                        plastic_synapse(sim, structural, partner, a_plus, f_rew, stdp, b, max_in_degree),
+                        space=space, receptor_type="excitatory", label="feed-forward")
     lat = sim.Projection(target, target, gaussian(P_LAT, SIGMA_LAT,
                                                   allow_self_connections=LATERAL_SELF_CONNECTIONS),
-                         plastic_synapse(sim, structural, partner, a_plus, f_rew, stdp, b), space=space,
-                         receptor_type="excitatory", label="lateral")
+                         plastic_synapse(sim, structural, partner, a_plus, f_rew, stdp, b, max_in_degree),
+                         space=space, receptor_type="excitatory", label="lateral")
     if structural:
         for prj in (ff, lat):
             prj.record_rewiring(sampling_interval=REWIRING_SAMPLE)
@@ -411,6 +413,9 @@ def parse_args(argv=None):
     p.add_argument("--b", type=float, default=B_STDP,
                    help=f"STDP depression/potentiation area ratio B: A_minus = B A_plus tau_plus / tau_minus "
                         f"(default {B_STDP})")
+    p.add_argument("--max-in-degree", type=int, default=None,
+                   help="cap on each projection's synapses per target (Bamford's s_max, split between the "
+                        "feed-forward and lateral projections; default: no cap, as the GeNN code)")
     p.add_argument("--no-rewiring", action="store_true", help="STDP only (fixed connectivity)")
     p.add_argument("--no-stdp", action="store_true", help="rewiring only (static weights)")
     p.add_argument("--metrics-interval", type=float, default=METRICS_INTERVAL,
@@ -430,7 +435,7 @@ def main(argv=None):
         print(f"pyNN.{args.simulator} has no StructuralPlasticityMechanism: running the same network with "
               "STDP only (fixed connectivity, no rewiring records)")
     net = build(sim, args.scale, args.duration, args.seed, args.partner, args.a_plus,
-                rewiring=not args.no_rewiring, stdp=not args.no_stdp, b=args.b)
+                rewiring=not args.no_rewiring, stdp=not args.no_stdp, b=args.b, max_in_degree=args.max_in_degree)
     ff, lat, target = net["ff"], net["lat"], net["target"]
     print(f"{args.simulator}: scale {args.scale} ({net['side']}x{net['side']} per layer), "
           f"{net['n_input_spikes']} input spikes, {len(ff)} feed-forward + {len(lat)} lateral synapses, "
@@ -475,7 +480,7 @@ def main(argv=None):
     result = {
         "simulator": args.simulator, "scale": args.scale, "side": net["side"], "neurons_per_layer": net["side"] ** 2,
         "duration_ms": args.duration, "seed": args.seed, "rewiring": net["structural"],
-        "stdp": not args.no_stdp, "partner_selection": args.partner,
+        "stdp": not args.no_stdp, "partner_selection": args.partner, "max_in_degree": args.max_in_degree,
         "parameters": {"A_plus": args.a_plus, "A_minus": args.b * args.a_plus * TAU_PLUS / TAU_MINUS, "B": args.b,
                        "tau_plus": TAU_PLUS, "tau_minus": TAU_MINUS, "g_max": G_MAX, "g_init": G_INIT,
                        "p_ff": P_FF, "sigma_ff": SIGMA_FF, "p_lat": P_LAT, "sigma_lat": SIGMA_LAT,

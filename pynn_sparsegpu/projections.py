@@ -127,7 +127,8 @@ class Projection(common.Projection):
         return rewiring.get_data(self, clear)
 
     def rewiring_counts(self):
-        """Totals since creation: attempts, formations, eliminations, failed (row full), rejected, no_partner."""
+        """Totals since creation: attempts, formations, eliminations, failed (row full), rejected, no_partner,
+        target_full (max_in_degree reached)."""
         return rewiring.counts(self)
 
     # --- building -----------------------------------------------------------------------------------
@@ -343,7 +344,8 @@ class Projection(common.Projection):
     def _set_attributes(self, parameter_space):
         """Evaluate and check every new value first, then write them all: a refused set() changes nothing."""
         dt = simulator.state.dt
-        settable = ["weight", "delay"] + [n for n in self._model_parameters if n != "dendritic_delay_fraction"]
+        fixed = ["dendritic_delay_fraction"] if isinstance(self.synapse_type, StructuralPlasticityMechanism) else []
+        settable = ["weight", "delay"] + [n for n in self._model_parameters if n not in fixed]
         for name in parameter_space.keys():
             if name not in settable:
                 raise errors.NonExistentParameterError(name, type(self.synapse_type).__name__, settable)

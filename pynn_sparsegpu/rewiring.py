@@ -62,7 +62,7 @@ def attach(projection, mechanism) -> None:
         initial_weight=mechanism.initial_weight, initial_delay_ms=initial_delay,
         allow_self_connections=mechanism.allow_self_connections, with_replacement=mechanism.with_replacement,
         pre_ix=projection._pre_parts[0][1], post_ix=projection._post_parts[0][1], geometry=geometry,
-        model_values=model_values)
+        model_values=model_values, max_in_degree=mechanism.max_in_degree)
 
 
 def _choose_capacity(projection, mechanism, group):
@@ -154,8 +154,8 @@ def get_data(projection, clear=False):
 
 def counts(projection) -> dict:
     """Totals since the projection was created: attempts, formations, eliminations, failed (row full),
-    rejected (self connection or duplicate pair refused), no_partner (partner selection found none).
-    For DEEP R: dormant (removed), formed and failed (no free position) over all training batches."""
+    rejected (self connection or duplicate pair refused), no_partner (partner selection found none),
+    target_full (the target held max_in_degree synapses). For DEEP R: dormant (removed), formed and failed (no free position) over all training batches."""
     group = next(iter(projection._groups.values()))
     if getattr(group, "deep_r", None) is not None:
         return dict(group.deep_r_totals)

@@ -367,6 +367,41 @@ def test_full_rows_refuse_formations(sim):
     assert _rows(prj).failed_additions == counts["failed"]
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_max_in_degree_caps_every_target_and_eliminations_free_places(backend, sim):
+    """Formation with p = 1 and random pairs fills every target to max_in_degree and no further, however
+    many formations a batch holds for one target; eliminations (p = 0.5 on every synapse) free places
+    that later formations take; the counts add up."""
+    _setup(sim, seed=37, backend=backend)
+    cap, n_pre, n_post = 4, 40, 12
+    src = sim.Population(n_pre, sim.SpikeSourceArray())
+    tgt = sim.Population(n_post, sim.IF_curr_exp())
+    initial = [(i, 0, 0.1, 1.0) for i in range(6)]          # target 0 starts above the cap
+    syn = sim.StructuralPlasticityMechanism(formation=_constant_formation(sim, 1.0), f_rew=20_000.0,
+                                            initial_weight=0.1, row_capacity=n_post, max_in_degree=cap)
+    prj = sim.Projection(src, tgt, sim.FromListConnector(initial), syn)
+    sim.run(20.0)                                           # 20 attempts per 1 ms batch, 400 in all
+    counts = prj.rewiring_counts()
+    in_degree = Counter(j for _, j in _pairs(prj))
+    assert in_degree[0] == 6                                # a cap refuses formations, removes nothing
+    assert all(in_degree[j] == cap for j in range(1, n_post))
+    assert counts["formations"] == cap * (n_post - 1) and counts["target_full"] > 200
+    # the rest of the attempts drew a pair that already holds a synapse (no elimination rule here)
+    assert 0.8 * counts["attempts"] < counts["formations"] + counts["target_full"] + counts["rejected"] \
+        <= counts["attempts"]
+    # now eliminate: every attempt on a synapse removes it with p = 0.5; places refill up to the cap
+    elim = sim.StructuralPlasticityMechanism(
+        formation=_constant_formation(sim, 1.0), elimination=sim.RandomByWeightElimination(1.0, 0.5, 0.5),
+        f_rew=20_000.0, initial_weight=0.1, row_capacity=n_post, max_in_degree=cap)
+    prj2 = sim.Projection(src, tgt, sim.FromListConnector([(i, j, 0.1, 1.0) for i, j in _pairs(prj)]), elim)
+    sim.run(200.0)
+    c2 = prj2.rewiring_counts()
+    assert c2["eliminations"] > 100 and c2["formations"] > 100
+    assert len(prj2) - (cap * (n_post - 1) + 6) == c2["formations"] - c2["eliminations"]
+    in_degree2 = Counter(j for _, j in _pairs(prj2))
+    assert max(in_degree2[j] for j in range(1, n_post)) <= cap and in_degree2[0] <= 6
+
+
 # --- 6: user rules, on both array paths -------------------------------------------------------------------
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_user_formation_rule_support_is_respected(sim, backend):
@@ -595,6 +630,8 @@ def test_remove_at_matches_remove_synapses(backend):
     (lambda s: s.StructuralPlasticityMechanism(rewiring_interval=0.0), ValueError, "rewiring_interval"),
     (lambda s: s.StructuralPlasticityMechanism(initial_weight=float("nan")), ValueError, "initial_weight"),
     (lambda s: s.StructuralPlasticityMechanism(with_replacement="yes"), ValueError, "with_replacement"),
+    (lambda s: s.StructuralPlasticityMechanism(max_in_degree=0), ValueError, "max_in_degree"),
+    (lambda s: s.StructuralPlasticityMechanism(max_in_degree=2.5), ValueError, "max_in_degree"),
     (lambda s: s.DistanceDependentFormation(p_form_forward=1.5), ValueError, "p_form_forward"),
     (lambda s: s.DistanceDependentFormation(sigma_form_lateral=0.0), ValueError, "sigma_form_lateral"),
     (lambda s: s.RandomByWeightElimination(threshold=float("nan")), ValueError, "threshold"),

@@ -11,7 +11,9 @@ One attempt:
     4. if (i, j) holds none (or with_replacement=True, whatever it holds), a synapse is formed with the
        probability the formation rule gives for the pair; it is appended to row i with the initial weight
        and delay. A full row refuses it (counted as `failed`, nothing is written). Within one batch a pair
-       is formed at most once unless with_replacement=True.
+       is formed at most once unless with_replacement=True. With `max_in_degree` (sPyNNaker's s_max, per
+       projection), a formation onto a target that already holds that many of the projection's synapses
+       is refused (counted as `target_full`); eliminations of the batch free their places first.
 
 Rules are plain array code. A rule's `probability(c)` gets a RuleContext `c` whose attributes are arrays
 over the attempts it decides (computed on first use): distance, displacement, pre/post index and position,
@@ -199,14 +201,16 @@ class Rewirer:
     """The rewiring of one SynapseGroup (see the module docstring for what an attempt does).
 
     Counters (host ints, totals since creation): attempts, formations, eliminations, failed (row full),
-    rejected (self connection refused, or pair already formed in the batch), no_partner.
+    rejected (self connection refused, or pair already formed in the batch), no_partner, target_full (the
+    target held max_in_degree synapses).
     """
 
-    COUNTERS = ("attempts", "formations", "eliminations", "failed", "rejected", "no_partner")
+    COUNTERS = ("attempts", "formations", "eliminations", "failed", "rejected", "no_partner", "target_full")
 
     def __init__(self, group, seed_sequence, *, formation=None, elimination=None, partner=None, f_rew=1000.0,
                  interval_ms=1.0, initial_weight=0.0, initial_delay_ms=None, allow_self_connections=True,
-                 with_replacement=False, pre_ix=None, post_ix=None, geometry=None, model_values=None):
+                 with_replacement=False, pre_ix=None, post_ix=None, geometry=None, model_values=None,
+                 max_in_degree=None):
         self.group, self.backend, self.xp = group, group.backend, group.backend.xp
         self.pre_group, self.post_group = group.pre, group.post
         self.formation, self.elimination = formation, elimination
@@ -214,6 +218,8 @@ class Rewirer:
         self.f_rew, self.interval_ms = float(f_rew), float(interval_ms)
         self.initial_weight, self.initial_delay_ms = float(initial_weight), initial_delay_ms
         self.allow_self, self.with_replacement = allow_self_connections, bool(with_replacement)
+        self.max_in_degree = None if max_in_degree is None else int(max_in_degree)
+        self.in_degree = None       # synapses per target (engine post index), kept while max_in_degree is set
         xp = self.xp
         self.pre_ix = xp.asarray(np.arange(group.pre.n) if pre_ix is None else np.asarray(pre_ix), dtype=xp.int64)
         self.post_ix = xp.asarray(np.arange(group.post.n) if post_ix is None else np.asarray(post_ix), dtype=xp.int64)
@@ -234,6 +240,10 @@ class Rewirer:
     def prepare(self, dt: float) -> None:
         self.dt = dt
         self.interval = max(int(round(self.interval_ms / dt)), 1)
+        if self.max_in_degree is not None:        # counted afresh at each run: connectivity may have been set
+            rows, xp = self.group.rows, self.xp
+            valid = xp.arange(rows.capacity)[None, :] < rows.row_length[:, None]
+            self.in_degree = xp.bincount(rows.ind[valid].astype(xp.int64), minlength=self.post_group.n)
 
     def last_spike_ms(self, group, index):
         stamps = group.last_spike[index]
@@ -294,8 +304,15 @@ class Rewirer:
         counts["no_partner"] = int((~has_partner).sum())
         kr, ks = i[kill], slot[kill]
         if kr.shape[0]:
-            self._log(step, kr, rows.ind[kr, ks].astype(xp.int64), formed=False)
+            kj = rows.ind[kr, ks].astype(xp.int64)
+            self._log(step, kr, kj, formed=False)
             counts["eliminations"] = rows.remove_at(kr, ks)
+            if self.in_degree is not None:
+                self.in_degree -= xp.bincount(kj, minlength=self.post_group.n)
+        if self.in_degree is not None and bool(form.any()):
+            full = form & ~_within_room(xp, j, form, self.max_in_degree - self.in_degree)
+            counts["target_full"] = int(full.sum())
+            form &= ~full
         fi, fj = i[form], j[form]
         if fi.shape[0]:
             stored = rows.add_synapses(fi, fj, self._initial_values(fi.shape[0], step), check=False)
@@ -303,6 +320,8 @@ class Rewirer:
             counts["failed"] = int(stored.size - counts["formations"])
             keep = self.xp.asarray(stored)
             self._log(step, fi[keep], fj[keep], formed=True)
+            if self.in_degree is not None:
+                self.in_degree += xp.bincount(fj[keep], minlength=self.post_group.n)
         return self._count(counts)
 
     def initial_delay_steps(self, dt) -> int:
@@ -335,6 +354,20 @@ class Rewirer:
         self._due = 0.0
         if self.recorder is not None:
             self.recorder.close()
+
+
+def _within_room(xp, key, mask, room):
+    """True where mask holds and the entry is among the first room[key] entries of its key (in order)."""
+    n = key.shape[0]
+    k = xp.where(mask, key, -1)
+    order = xp.argsort(k, kind="stable")
+    sk = k[order]
+    start = xp.ones(n, dtype=bool)
+    start[1:] = sk[1:] != sk[:-1]
+    rank = xp.arange(n) - xp.nonzero(start)[0][xp.cumsum(start) - 1]     # place within the key's run
+    ok = xp.empty(n, dtype=bool)
+    ok[order] = rank < room[xp.maximum(sk, 0)]
+    return ok & mask
 
 
 def _first_occurrence(xp, key):

@@ -46,6 +46,8 @@ class StructuralPlasticityMechanism(STDPMechanism):
                        least 32, at most the number of targets unless with_replacement)
     allow_self_connections   whether a neuron may form a synapse onto itself (lateral projections)
     with_replacement   whether a pair may hold more than one synapse
+    max_in_degree      at most this many of the projection's synapses per target (sPyNNaker's s_max);
+                       formations beyond it are refused and counted as `target_full` (default: no cap)
     weight, delay      of the synapses the connector makes (as for any synapse type)
     weight_dynamics    an STDPMechanism (same as stdp=) or, with rewiring=DeepR(...), an EpropSynapse
     rewiring           sim.DeepR(...): rewiring by DEEP R between e-prop training batches instead of the
@@ -58,7 +60,8 @@ class StructuralPlasticityMechanism(STDPMechanism):
     def __init__(self, formation=None, elimination=None, partner_selection=None, timing_dependence=None,
                  weight_dependence=None, stdp=None, f_rew=1000.0, rewiring_interval=1.0, initial_weight=0.0,
                  initial_delay=None, row_capacity=None, spare_fraction=None, allow_self_connections=True,
-                 with_replacement=False, weight=None, delay=None, weight_dynamics=None, rewiring=None):
+                 with_replacement=False, weight=None, delay=None, weight_dynamics=None, rewiring=None,
+                 max_in_degree=None):
         self.eprop = None
         if isinstance(weight_dynamics, EpropSynapse):
             if rewiring is None:
@@ -96,6 +99,10 @@ class StructuralPlasticityMechanism(STDPMechanism):
             if timing_dependence is not None or weight_dependence is not None:
                 raise ValueError("give either stdp=STDPMechanism(...) or timing_dependence and weight_dependence, "
                                  "not both")
+            if stdp.dendritic_delay_fraction != 1:
+                raise ValueError(f"dendritic_delay_fraction={stdp.dendritic_delay_fraction:g} is not allowed with "
+                                 "structural plasticity; it must be 1: spikes on their way along an axon are "
+                                 "queued by synapse slot, and rewiring moves synapses between slots")
             timing_dependence, weight_dependence = stdp.timing_dependence, stdp.weight_dependence
         if (timing_dependence is None) != (weight_dependence is None):
             raise ValueError("timing_dependence and weight_dependence must be given together (STDP weight "
@@ -109,6 +116,11 @@ class StructuralPlasticityMechanism(STDPMechanism):
         self.row_capacity = check_number("row_capacity", row_capacity,
                                     lambda v: int(v) == v and v >= 1, "an integer >= 1", none=True)
         self.spare_fraction = check_number("spare_fraction", spare_fraction, lambda v: v >= 0, ">= 0", none=True)
+        self.max_in_degree = check_number("max_in_degree", max_in_degree,
+                                          lambda v: int(v) == v and v >= 1, "an integer >= 1", none=True)
+        if self.max_in_degree is not None and rewiring is not None:
+            raise ValueError("max_in_degree applies to formation/elimination rewiring, not to rewiring=DeepR(...) "
+                             "(DEEP R keeps the number of synapses fixed)")
         if allow_self_connections not in (True, False):
             raise ValueError(f"allow_self_connections={allow_self_connections!r} is not allowed; it must be "
                              "True or False")
