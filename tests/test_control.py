@@ -83,6 +83,28 @@ def test_split_run_equals_single_run(sim):
     np.testing.assert_array_equal(traces[0], traces[1])
 
 
+def test_input_on_its_way_survives_a_longer_delay_added_between_runs(sim):
+    """A projection with a longer delay created between runs enlarges the target's input ring buffer;
+    input already buffered for later steps must arrive when it would have (it used to land in the wrong
+    slot of the larger ring and was lost)."""
+    traces = []
+    for split in (False, True):
+        sim.setup(timestep=DT, min_delay=DT)
+        src = sim.Population(1, sim.SpikeSourceArray(spike_times=[4.5]))
+        silent = sim.Population(1, sim.SpikeSourceArray(spike_times=[]))
+        tgt = sim.Population(1, sim.IF_curr_exp())
+        tgt.record("v")
+        sim.Projection(src, tgt, sim.OneToOneConnector(), sim.StaticSynapse(weight=2.0, delay=2.0))
+        if split:
+            sim.run(5.0)                   # the spike of 4.5 ms is in the ring, due at 6.5 ms
+        sim.Projection(silent, tgt, sim.OneToOneConnector(), sim.StaticSynapse(weight=1.0, delay=20.0))
+        sim.run(10.0 if split else 15.0)
+        traces.append(tgt.get_data().segments[0].filter(name="v")[0].magnitude[:, 0])
+        sim.end()
+    assert traces[0].max() > traces[0][0] + 1.0          # the input arrived (2 nA: a clear PSP)
+    np.testing.assert_array_equal(traces[0], traces[1])
+
+
 def test_callbacks_called_at_requested_times(sim):
     sim.setup(timestep=DT)
     cells = sim.Population(1, sim.IF_curr_exp())

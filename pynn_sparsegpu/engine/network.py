@@ -100,7 +100,7 @@ class Network:
             projection.prepare(self.dt)
         slots = self.n_slots()
         for group in self.groups:
-            group.prepare(self.dt, slots)
+            group.prepare(self.dt, slots, self.step_index)
         xp, dt = self.backend.xp, self.dt
         if self.step_index == 0 and not self._primed:
             for electrode in self.electrodes:    # the current of step 0 is A(0)

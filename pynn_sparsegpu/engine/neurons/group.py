@@ -116,8 +116,10 @@ class NeuronGroup:
         if self.last_spike is None:
             self.last_spike = self.backend.xp.full(self.n, NEVER, dtype=self.backend.xp.int64)
 
-    def prepare(self, dt: float, n_slots: int) -> None:
-        """Compute derived constants and size the ring buffer before a run."""
+    def prepare(self, dt: float, n_slots: int, step: int = 0) -> None:
+        """Compute derived constants and size the ring buffer before a run that starts at `step`. The ring
+        only grows (a shorter longest delay leaves it as it is); input already buffered for steps step ..
+        step + old size - 1 moves to the slots of those steps in the larger ring."""
         xp = self.backend.xp
         if self._derived is None or self._dt != dt:
             self._derived = self.model.derived(self.params, dt, xp)
@@ -127,10 +129,11 @@ class NeuronGroup:
                 from .fused import build_fused_step
                 self._fused = build_fused_step(self.model, self.state, self.params, self._derived,
                                                len(self.model.receptors), dt, xp)
-        if self.ring.shape[0] != n_slots:
+        if n_slots > self.ring.shape[0]:
+            old = self.ring.shape[0]
             ring = xp.zeros((n_slots, len(self.model.receptors), self.n), dtype=self.backend.dtype)
-            keep = min(n_slots, self.ring.shape[0])
-            ring[:keep] = self.ring[:keep]
+            ahead = xp.arange(step, step + old)
+            ring[ahead % n_slots] = self.ring[ahead % old]
             self.ring = ring
 
     # --- time step ----------------------------------------------------------------------------------
