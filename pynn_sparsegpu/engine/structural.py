@@ -357,7 +357,8 @@ class Rewirer:
 
 
 def _within_room(xp, key, mask, room):
-    """True where mask holds and the entry is among the first room[key] entries of its key (in order)."""
+    """True where mask holds and the entry is among the first `room` entries of its key, in order (`room`
+    an int, or an array indexed by key)."""
     n = key.shape[0]
     k = xp.where(mask, key, -1)
     order = xp.argsort(k, kind="stable")
@@ -366,20 +367,13 @@ def _within_room(xp, key, mask, room):
     start[1:] = sk[1:] != sk[:-1]
     rank = xp.arange(n) - xp.nonzero(start)[0][xp.cumsum(start) - 1]     # place within the key's run
     ok = xp.empty(n, dtype=bool)
-    ok[order] = rank < room[xp.maximum(sk, 0)]
+    ok[order] = rank < (room[xp.maximum(sk, 0)] if hasattr(room, "shape") else room)
     return ok & mask
 
 
 def _first_occurrence(xp, key):
     """True at the first occurrence of each key >= 0 (and at every key < 0)."""
-    n = key.shape[0]
-    order = xp.argsort(key, kind="stable")
-    sk = key[order]
-    first_sorted = xp.ones(n, dtype=bool)
-    first_sorted[1:] = sk[1:] != sk[:-1]
-    out = xp.empty(n, dtype=bool)
-    out[order] = first_sorted
-    return out | (key < 0)
+    return _within_room(xp, key, key >= 0, 1) | (key < 0)
 
 
 class RewiringRecorder:
