@@ -155,7 +155,8 @@ def get_data(projection, clear=False):
 def counts(projection) -> dict:
     """Totals since the projection was created: attempts, formations, eliminations, failed (row full),
     rejected (self connection or duplicate pair refused), no_partner (partner selection found none),
-    target_full (the target held max_in_degree synapses). For DEEP R: dormant (removed), formed and failed (no free position) over all training batches."""
+    target_full (the target held max_in_degree synapses). For DEEP R: dormant (removed), formed and failed
+    (no free position) over all training batches."""
     group = next(iter(projection._groups.values()))
     if getattr(group, "deep_r", None) is not None:
         return dict(group.deep_r_totals)

@@ -242,8 +242,8 @@ class Rewirer:
         self.interval = max(int(round(self.interval_ms / dt)), 1)
         if self.max_in_degree is not None:        # counted afresh at each run: connectivity may have been set
             rows, xp = self.group.rows, self.xp
-            valid = xp.arange(rows.capacity)[None, :] < rows.row_length[:, None]
-            self.in_degree = xp.bincount(rows.ind[valid].astype(xp.int64), minlength=self.post_group.n)
+            self.in_degree = xp.bincount(rows.ind[rows.synapse_slots()].astype(xp.int64),
+                                         minlength=self.post_group.n)
 
     def last_spike_ms(self, group, index):
         stamps = group.last_spike[index]
