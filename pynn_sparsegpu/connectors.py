@@ -21,6 +21,12 @@ Sampling rules follow PyNN's definitions (same distributions, not the same rando
   SmallWorld             pairs closer than `degree` (optionally n_connections of them per source), each
                          rewired to a uniformly chosen target with probability `rewiring`
 A user subclass that overrides `connect` keeps its own method; CSAConnector uses PyNN's generic path.
+
+Where the random numbers come from: a counter-based stream (engine.generation.CounterStream) keyed from
+the connector's rng. AllToAll, OneToOne, FixedProbability, FixedNumberPre/Post and FixedTotalNumber are
+index arithmetic on that stream, written once against the array module: with the CuPy backend they run
+on the device, and the NumPy and CuPy builds of one seed make the same connections. The connectors that
+evaluate user functions, positions or files build on the host and their index arrays are copied over.
 """
 
 from __future__ import annotations
@@ -32,47 +38,47 @@ from pyNN import connectors as pc
 from pyNN import errors
 from pyNN.core import IndexBasedExpression
 from pyNN.parameters import ParameterSpace
-from pyNN.random import NumpyRNG, RandomDistribution
+from pyNN.random import RandomDistribution
+
+from .engine.generation import repeat_index, stream_for
 
 _BLOCK = 1 << 22          # entries of a dense block (row chunk x n_post) evaluated at once
 
 
-# --- random numbers ---------------------------------------------------------------------------------
-def _random_state(rng, projection=None):
-    """A numpy RandomState for a PyNN rng: the NumpyRNG's own generator (so seeds reproduce), otherwise
-    one seeded from the rng (or from the simulator's seed for NativeRNG)."""
-    if isinstance(rng, NumpyRNG):
-        return rng.rng
+def _backend():
     from . import simulator
-    seed = getattr(rng, "seed", None)
-    if seed is None:
-        seed = simulator.state.rng_seed if projection is not None else None
-    return np.random.RandomState(None if seed is None else int(seed) % (2 ** 32))
+    return simulator.state.network.backend
 
 
-def _sample_distinct(rs, n_items, counts, exclude=None):
+def _stream(connector, xp):
+    """The connector's counter-based random stream on array module xp (see engine.generation)."""
+    from . import simulator
+    return stream_for(connector.rng, xp, simulator.state.network)
+
+
+# --- random sampling (array code on xp = numpy or cupy, taken from the stream) ----------------------
+def _sample_distinct(stream, n_items, counts, exclude=None):
     """For each owner k, counts[k] distinct values drawn uniformly from range(n_items) without
-    exclude[k] (-1: nothing excluded). Returns (owner, value) arrays.
+    exclude[k] (-1: nothing excluded). Returns (owner, value) arrays on the stream's array module.
 
     Sparse case: draw, then redraw the later copy of every duplicate until none is left. Which copy is
     redrawn depends only on positions, never on values, so the result is invariant under relabelling
     the items: every subset of the right size is equally likely. Dense case (counts close to n_items):
     random keys per owner, take the counts[k] smallest.
     """
-    counts = np.asarray(counts, dtype=np.int64)
-    n_owner = counts.size
-    exclude = np.full(n_owner, -1, np.int64) if exclude is None else np.asarray(exclude, np.int64)
+    xp = stream.xp
+    counts = xp.asarray(counts, dtype=xp.int64)
+    n_owner = counts.shape[0]
+    exclude = xp.full(n_owner, -1, xp.int64) if exclude is None else xp.asarray(exclude, dtype=xp.int64)
     m = int(counts.max()) if n_owner else 0
     if m == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return xp.zeros(0, xp.int64), xp.zeros(0, xp.int64)
     allowed = n_items - (exclude >= 0)
-    if np.any(counts > allowed):
+    if bool(xp.any(counts > allowed)):
         raise ValueError("cannot draw more distinct values than there are")
 
     def draw(owner):
-        span = allowed[owner]
-        v = (rs.random_sample(owner.size) * span).astype(np.int64)
-        v = np.minimum(v, span - 1)
+        v = stream.below(allowed[owner])
         ex = exclude[owner]
         return v + ((ex >= 0) & (v >= ex))
 
@@ -80,76 +86,80 @@ def _sample_distinct(rs, n_items, counts, exclude=None):
         owners, values = [], []
         rows_per_block = max(1, _BLOCK // max(n_items, 1))
         for start in range(0, n_owner, rows_per_block):
-            sl = slice(start, min(start + rows_per_block, n_owner))
-            keys = rs.random_sample((sl.stop - sl.start, n_items))
-            ex = exclude[sl]
-            has = np.nonzero(ex >= 0)[0]
+            stop = min(start + rows_per_block, n_owner)
+            keys = stream.uniform((stop - start) * n_items).reshape(stop - start, n_items)
+            ex = exclude[start:stop]
+            has = xp.nonzero(ex >= 0)[0]
             keys[has, ex[has]] = 2.0
-            order = np.argsort(keys, axis=1)[:, :m]
-            take = np.arange(m)[None, :] < counts[sl, None]
-            r, c = np.nonzero(take)
+            order = xp.argsort(keys, axis=1)[:, :m]
+            take = xp.arange(m)[None, :] < counts[start:stop, None]
+            r, c = xp.nonzero(take)
             owners.append(r + start)
             values.append(order[r, c])
-        return np.concatenate(owners), np.concatenate(values)
+        return xp.concatenate(owners), xp.concatenate(values)
 
-    col = np.arange(m)[None, :]
-    active = col < counts[:, None]
-    r_act, c_act = np.nonzero(active)
-    vals = np.broadcast_to(n_items + col, (n_owner, m)).astype(np.int64)   # inactive: unique sentinels
+    col = xp.arange(m, dtype=xp.int64)[None, :]
+    r_act, c_act = xp.nonzero(col < counts[:, None])
+    vals = xp.empty((n_owner, m), dtype=xp.int64)
+    vals[...] = n_items + col                                  # inactive slots: unique sentinels
     vals[r_act, c_act] = draw(r_act)
-    rows = np.arange(n_owner)
-    while rows.size:
+    rows = xp.arange(n_owner)
+    while rows.shape[0]:
         sub = vals[rows]
-        order = np.argsort(sub, axis=1, kind="stable")
-        s = np.take_along_axis(sub, order, axis=1)
-        dup = np.zeros_like(s, dtype=bool)
+        order = xp.argsort(sub, axis=1, kind="stable")
+        s = xp.take_along_axis(sub, order, axis=1)
+        dup = xp.zeros(s.shape, dtype=bool)
         dup[:, 1:] = s[:, 1:] == s[:, :-1]
-        rr, cc = np.nonzero(dup)
-        if rr.size == 0:
+        rr, cc = xp.nonzero(dup)
+        if rr.shape[0] == 0:
             break
         owner = rows[rr]
         vals[owner, order[rr, cc]] = draw(owner)
-        rows = np.unique(owner)
+        rows = xp.unique(owner)
     return r_act, vals[r_act, c_act]
 
 
-def _sample_with_replacement(rs, n_items, counts, exclude=None):
-    counts = np.asarray(counts, dtype=np.int64)
-    owner = np.repeat(np.arange(counts.size), counts)
+def _sample_with_replacement(stream, n_items, counts, exclude=None):
+    xp = stream.xp
+    owner = repeat_index(xp, counts)
     if exclude is None:
-        return owner, rs.randint(0, n_items, size=owner.size).astype(np.int64)
-    ex = np.asarray(exclude, np.int64)[owner]
+        return owner, stream.below(n_items, owner.shape[0])
+    ex = xp.asarray(exclude, dtype=xp.int64)[owner]
     span = n_items - (ex >= 0)
-    if np.any(span <= 0):
+    if bool(xp.any(span <= 0)):
         raise errors.ConnectionError("no allowed partner is left once self-connections are excluded")
-    v = np.minimum((rs.random_sample(owner.size) * span).astype(np.int64), span - 1)
+    v = stream.below(span)
     return owner, v + ((ex >= 0) & (v >= ex))
 
 
-def _fixed_number(rs, n_items, counts, with_replacement, exclude=None):
+def _fixed_number(stream, n_items, counts, with_replacement, exclude=None):
     """PyNN's FixedNumber rule: with replacement, uniform draws; without, full sets of the allowed items
     n // N times plus a uniform subset of n % N."""
-    counts = np.asarray(counts, dtype=np.int64)
+    xp = stream.xp
+    counts = xp.asarray(counts, dtype=xp.int64)
     if with_replacement:
-        return _sample_with_replacement(rs, n_items, counts, exclude)
-    allowed = n_items - (np.asarray(exclude) >= 0) if exclude is not None else np.full(counts.size, n_items)
-    if np.any((allowed <= 0) & (counts > 0)):
+        return _sample_with_replacement(stream, n_items, counts, exclude)
+    if exclude is not None:
+        exclude = xp.asarray(exclude, dtype=xp.int64)
+        allowed = n_items - (exclude >= 0)
+    else:
+        allowed = xp.full(counts.shape[0], n_items, dtype=xp.int64)
+    if bool(xp.any((allowed <= 0) & (counts > 0))):
         raise errors.ConnectionError("no allowed partner is left once self-connections are excluded")
-    safe = np.maximum(allowed, 1)
+    safe = xp.maximum(allowed, 1)
     full, rest = counts // safe, counts % safe
-    owner_r, value_r = _sample_distinct(rs, n_items, rest, exclude)
-    if not np.any(full):
+    owner_r, value_r = _sample_distinct(stream, n_items, rest, exclude)
+    if not bool(xp.any(full)):
         return owner_r, value_r
     # full sets: every allowed item, full[k] times
     reps = full * allowed
-    owner_f = np.repeat(np.arange(counts.size), reps)
-    start = np.cumsum(reps) - reps
-    pos = np.arange(owner_f.size) - np.repeat(start, reps)
-    v = pos % np.repeat(safe, reps)
+    owner_f = repeat_index(xp, reps)
+    start = xp.cumsum(reps) - reps
+    v = (xp.arange(owner_f.shape[0], dtype=xp.int64) - start[owner_f]) % safe[owner_f]
     if exclude is not None:
-        ex = np.asarray(exclude)[owner_f]
+        ex = exclude[owner_f]
         v = v + ((ex >= 0) & (v >= ex))
-    return np.concatenate([owner_f, owner_r]), np.concatenate([v, value_r])
+    return xp.concatenate([owner_f, owner_r]), xp.concatenate([v, value_r])
 
 
 # --- geometry ---------------------------------------------------------------------------------------
@@ -186,12 +196,18 @@ class _Geometry:
 
 
 # --- self-connection rules --------------------------------------------------------------------------
-def _self_pair(projection, i, j):
+def _cell_ids(population, xp):
+    return xp.asarray(np.asarray(population.all_cells).astype(np.int64))
+
+
+def _self_pair(projection, i, j, xp=np):
     """True where pre i and post j are the same cell (compared by ID, as PyNN's connection maps do)."""
-    return np.asarray(projection.pre.all_cells)[i] == np.asarray(projection.post.all_cells)[j]
+    if projection.pre == projection.post:
+        return i == j
+    return _cell_ids(projection.pre, xp)[i] == _cell_ids(projection.post, xp)[j]
 
 
-def _apply_self_rule(projection, allow, i, j):
+def _apply_self_rule(projection, allow, i, j, xp=np):
     if allow is True:
         return i, j
     if allow == "NoMutual":
@@ -200,72 +216,74 @@ def _apply_self_rule(projection, allow, i, j):
                                       "same Population")
         keep = i > j
     else:
-        keep = ~_self_pair(projection, i, j)
+        keep = ~_self_pair(projection, i, j, xp)
     return i[keep], j[keep]
 
 
-def _same_index_partner(projection):
+def _same_index_partner(projection, xp):
     """PyNN's FixedNumber rule excludes i == j only when pre and post are the same object: then owner k's
     excluded partner is k."""
-    return np.arange(projection.pre.size) if projection.pre == projection.post else None
+    return xp.arange(projection.pre.size, dtype=xp.int64) if projection.pre == projection.post else None
 
 
-# --- builders: return (pre, post, given) ------------------------------------------------------------
-def _empty():
-    return np.zeros(0, np.int64), np.zeros(0, np.int64), {}
+# --- builders: (projection, connector, xp) -> (pre, post, given) -------------------------------------
+# The connectors whose rule is pure index arithmetic and random draws (all-to-all, one-to-one, fixed
+# probability, fixed numbers) build on xp: on the device when the CuPy backend is active. The others
+# evaluate user functions, positions or files on the host (xp = numpy) and their result is copied over.
+def _empty(xp=np):
+    return xp.zeros(0, xp.int64), xp.zeros(0, xp.int64), {}
 
 
-def _all_to_all(projection, c):
+def _all_to_all(projection, c, xp):
     n_pre, n_post = projection.pre.size, projection.post.size
-    i = np.repeat(np.arange(n_pre, dtype=np.int64), n_post)
-    j = np.tile(np.arange(n_post, dtype=np.int64), n_pre)
-    return (*_apply_self_rule(projection, c.allow_self_connections, i, j), {})
+    i = xp.repeat(xp.arange(n_pre, dtype=xp.int64), n_post)
+    j = xp.tile(xp.arange(n_post, dtype=xp.int64), n_pre)
+    return (*_apply_self_rule(projection, c.allow_self_connections, i, j, xp), {})
 
 
-def _one_to_one(projection, c):
-    n = min(projection.pre.size, projection.post.size)
-    i = np.arange(n, dtype=np.int64)
+def _one_to_one(projection, c, xp):
+    i = xp.arange(min(projection.pre.size, projection.post.size), dtype=xp.int64)
     return i, i.copy(), {}
 
 
-def _fixed_probability(projection, c):
+def _fixed_probability(projection, c, xp):
     n_pre, n_post = projection.pre.size, projection.post.size
     total = n_pre * n_post
     p = float(c.p_connect)
     if not 0.0 <= p <= 1.0:
         raise errors.ConnectionError(f"p_connect={p} is not allowed; it must be within [0, 1]")
-    rs = _random_state(c.rng, projection)
     if p == 0.0 or total == 0:
-        return _empty()
+        return _empty(xp)
     if p == 1.0:
-        return _all_to_all(projection, c)
+        return _all_to_all(projection, c, xp)
+    stream = _stream(c, xp)
     if p < 0.25:                                  # geometric skipping: cost ~ number of connections
         chunks, pos = [], -1
         while True:
-            expect = (total - pos) * p
-            gaps = rs.geometric(p, size=int(expect + 6.0 * np.sqrt(expect) + 16))
-            positions = pos + np.cumsum(gaps)
+            expect = (total - 1 - pos) * p
+            positions = pos + xp.cumsum(stream.geometric(p, int(expect + 6.0 * np.sqrt(expect) + 16)))
             inside = positions[positions < total]
             chunks.append(inside)
-            if inside.size < positions.size:
+            if inside.shape[0] < positions.shape[0]:
                 break
             pos = int(positions[-1])
-        flat = np.concatenate(chunks).astype(np.int64)
+        flat = xp.concatenate(chunks)
         i, j = flat // n_post, flat % n_post
     else:                                         # dense: uniform draws in row blocks
         parts_i, parts_j = [], []
         rows = max(1, _BLOCK // max(n_post, 1))
         for start in range(0, n_pre, rows):
             stop = min(start + rows, n_pre)
-            r, col = np.nonzero(rs.random_sample((stop - start, n_post)) < p)
+            r, col = xp.nonzero(stream.uniform((stop - start) * n_post).reshape(stop - start, n_post) < p)
             parts_i.append(r + start)
             parts_j.append(col)
-        i, j = np.concatenate(parts_i).astype(np.int64), np.concatenate(parts_j).astype(np.int64)
-    return (*_apply_self_rule(projection, c.allow_self_connections, i, j), {})
+        i, j = xp.concatenate(parts_i).astype(xp.int64), xp.concatenate(parts_j).astype(xp.int64)
+    return (*_apply_self_rule(projection, c.allow_self_connections, i, j, xp), {})
 
 
-def _dense_map(projection, probability, rs, allow):
-    """Connections of a probability map evaluated in row blocks: probability(i, j) for 1-D pair arrays."""
+def _dense_map(projection, probability, stream, allow):
+    """Connections of a probability map evaluated on the host in row blocks: probability(i, j) for 1-D
+    pair arrays."""
     n_pre, n_post = projection.pre.size, projection.post.size
     parts_i, parts_j = [], []
     rows = max(1, _BLOCK // max(n_post, 1))
@@ -274,7 +292,7 @@ def _dense_map(projection, probability, rs, allow):
         i = np.repeat(np.arange(start, stop, dtype=np.int64), n_post)
         j = np.tile(np.arange(n_post, dtype=np.int64), stop - start)
         prob = np.broadcast_to(np.asarray(probability(i, j), dtype=float), i.shape)
-        keep = rs.random_sample(i.size) < prob
+        keep = stream.uniform(i.size) < prob
         parts_i.append(i[keep])
         parts_j.append(j[keep])
     i = np.concatenate(parts_i) if parts_i else np.zeros(0, np.int64)
@@ -282,29 +300,29 @@ def _dense_map(projection, probability, rs, allow):
     return _apply_self_rule(projection, allow, i, j)
 
 
-def _distance_dependent(projection, c):
+def _distance_dependent(projection, c, xp):
     geometry = _Geometry(projection)
     f = c.distance_function
-    i, j = _dense_map(projection, lambda i, j: f(geometry.distances(i, j)), _random_state(c.rng, projection),
+    i, j = _dense_map(projection, lambda i, j: f(geometry.distances(i, j)), _stream(c, np),
                       c.allow_self_connections)
     return i, j, {}
 
 
-def _index_based(projection, c):
+def _index_based(projection, c, xp):
     expression = copy(c.index_expression)
     expression.projection = projection
-    i, j = _dense_map(projection, expression, _random_state(c.rng, projection), c.allow_self_connections)
+    i, j = _dense_map(projection, expression, _stream(c, np), c.allow_self_connections)
     return i, j, {}
 
 
 def _fixed_number_on(owners_are_post):
     """FixedNumberPre (each post neuron draws its n sources) or FixedNumberPost (each pre neuron draws its n
     targets): the same rule with the roles of pre and post swapped."""
-    def build(projection, c):
+    def build(projection, c, xp):
         owners, items = (projection.post, projection.pre) if owners_are_post else (projection.pre, projection.post)
-        partner = _same_index_partner(projection)
+        partner = _same_index_partner(projection, xp)
         exclude = None if (c.allow_self_connections or partner is None) else partner
-        owner, value = _fixed_number(_random_state(c.rng, projection), items.size, _counts(c.n, owners.size),
+        owner, value = _fixed_number(_stream(c, xp), items.size, _counts(c.n, owners.size, xp),
                                      c.with_replacement, exclude)
         return (value, owner, {}) if owners_are_post else (owner, value, {})
     return build
@@ -314,76 +332,78 @@ _fixed_number_pre = _fixed_number_on(owners_are_post=True)
 _fixed_number_post = _fixed_number_on(owners_are_post=False)
 
 
-def _counts(n, size):
+def _counts(n, size, xp=np):
     if isinstance(n, RandomDistribution):
         counts = np.atleast_1d(np.asarray(n.next(size))).astype(float)
         if np.any(counts < 0) or np.any(counts != np.round(counts)):
             raise errors.ConnectionError(f"n={n} drew {counts[(counts < 0) | (counts != np.round(counts))][:3]}"
                                          "; connection counts must be non-negative integers")
-        return counts.astype(np.int64)
-    return np.full(size, int(n), dtype=np.int64)
+        return xp.asarray(counts.astype(np.int64))
+    return xp.full(size, int(n), dtype=xp.int64)
 
 
-def _fixed_total_number(projection, c):
+def _fixed_total_number(projection, c, xp):
     n_pre, n_post = projection.pre.size, projection.post.size
-    rs = _random_state(c.rng, projection)
+    stream = _stream(c, xp)
     n = int(_counts(c.n, 1)[0])
+    allow = c.allow_self_connections
     if c.with_replacement:
-        i = rs.randint(0, n_pre, size=n).astype(np.int64)
-        j = rs.randint(0, n_post, size=n).astype(np.int64)
-        if c.allow_self_connections is not True:
+        i, j = stream.below(n_pre, n), stream.below(n_post, n)
+        if allow is not True:
             for _ in range(1000):                  # redraw forbidden pairs (a vanishing fraction)
-                bad = _forbidden(projection, c.allow_self_connections, i, j)
-                if not bad.any():
+                bad = _forbidden(projection, allow, i, j, xp)
+                n_bad = int(bad.sum())
+                if n_bad == 0:
                     break
-                i[bad] = rs.randint(0, n_pre, size=int(bad.sum()))
-                j[bad] = rs.randint(0, n_post, size=int(bad.sum()))
+                i[bad] = stream.below(n_pre, n_bad)
+                j[bad] = stream.below(n_post, n_bad)
             else:
                 raise errors.ConnectionError(f"n={n}: could not place the connections without self-connections")
         return i, j, {}
     total = n_pre * n_post
-    if c.allow_self_connections is True:
+    if allow is True:
         n_forbidden = 0
-    elif c.allow_self_connections == "NoMutual":                # pairs i <= j of one population
+    elif allow == "NoMutual":                                  # pairs i <= j of one population
         n_forbidden = n_pre * (n_pre + 1) // 2
     else:                                                      # one self pair per cell in both pre and post
         n_forbidden = int(np.isin(np.asarray(projection.pre.all_cells), np.asarray(projection.post.all_cells)).sum())
     if n > total - n_forbidden:
         raise errors.ConnectionError(f"n={n} connections without replacement cannot fit in "
                                      f"{total - n_forbidden} allowed pairs")
-    chosen = np.zeros(0, np.int64)
-    while chosen.size < n:                            # draw distinct allowed flat indices
-        extra = rs.randint(0, total, size=int((n - chosen.size) * 1.1) + 16).astype(np.int64)
-        if c.allow_self_connections is not True:
-            extra = extra[~_forbidden(projection, c.allow_self_connections, extra // n_post, extra % n_post)]
-        merged = np.concatenate([chosen, extra])
-        _, first = np.unique(merged, return_index=True)
-        chosen = merged[np.sort(first)][:n]
+    chosen = xp.zeros(0, xp.int64)
+    while chosen.shape[0] < n:                        # draw distinct allowed flat indices
+        extra = stream.below(total, int((n - chosen.shape[0]) * 1.1) + 16)
+        if allow is not True:
+            extra = extra[~_forbidden(projection, allow, extra // n_post, extra % n_post, xp)]
+        merged = xp.concatenate([chosen, extra])
+        _, first = xp.unique(merged, return_index=True)
+        chosen = merged[xp.sort(first)][:n]
     return chosen // n_post, chosen % n_post, {}
 
 
-def _forbidden(projection, allow, i, j):
+def _forbidden(projection, allow, i, j, xp=np):
     if allow == "NoMutual":
         return i <= j
-    return _self_pair(projection, i, j)
+    return _self_pair(projection, i, j, xp)
 
 
-def _small_world(projection, c):
+def _small_world(projection, c, xp):
     geometry = _Geometry(projection)
     degree = float(c.d_expression.split("<")[1])
-    rs = _random_state(c.rng, projection)
-    i, j = _dense_map(projection, lambda i, j: geometry.distances(i, j) < degree, rs, c.allow_self_connections)
+    stream = _stream(c, np)
+    i, j = _dense_map(projection, lambda i, j: geometry.distances(i, j) < degree, stream,
+                      c.allow_self_connections)
     if c.n_connections is not None:                   # n_connections of the local candidates per source
-        keys = rs.random_sample(i.size)
+        keys = stream.uniform(i.size)
         order = np.lexsort((keys, i))
         i, j = i[order], j[order]
         starts = np.searchsorted(i, i, side="left")
         keep = (np.arange(i.size) - starts) < int(c.n_connections)
         i, j = i[keep], j[keep]
-    rewire = rs.random_sample(i.size) < c.rewiring
+    rewire = stream.uniform(i.size) < c.rewiring
     if rewire.any():
         owner, target = _sample_with_replacement(
-            rs, projection.post.size, np.ones(int(rewire.sum()), np.int64),
+            stream, projection.post.size, np.ones(int(rewire.sum()), np.int64),
             None if c.allow_self_connections is True else _self_index_in_post(projection, i[rewire]))
         j = j.copy()
         j[np.nonzero(rewire)[0][owner]] = target
@@ -400,7 +420,7 @@ def _self_index_in_post(projection, i):
     return np.where(found, order[pos], -1)
 
 
-def _from_list(projection, c):
+def _from_list(projection, c, xp=np):
     names = projection.synapse_type.get_parameter_names()
     for name in c.column_names:
         if name not in names:
@@ -430,7 +450,7 @@ def _from_list(projection, c):
     return i.astype(np.int64), j.astype(np.int64), given
 
 
-def _from_file(projection, c):
+def _from_file(projection, c, xp=np):
     if c.distributed:
         c.file.rename("%s.%d" % (c.file.name, projection._simulator.state.mpi_rank))
     c.column_names = list(c.file.get_metadata().get("columns", ("weight", "delay")))
@@ -441,7 +461,7 @@ def _from_file(projection, c):
     return _from_list(projection, c)
 
 
-def _array(projection, c):
+def _array(projection, c, xp=np):
     arr = np.asarray(c.array)
     if arr.shape != (projection.pre.size, projection.post.size):
         raise errors.ConnectionError(f"array has shape {arr.shape}; expected {(projection.pre.size, projection.post.size)}")
@@ -449,7 +469,7 @@ def _array(projection, c):
     return i.astype(np.int64), j.astype(np.int64), {}
 
 
-def _clone(projection, c):
+def _clone(projection, c, xp=np):
     ref = c.reference_projection
     if projection.pre != ref.pre or projection.post != ref.post:
         raise errors.ConnectionError(
@@ -487,12 +507,21 @@ def _builder_for(connector):
 
 
 # --- synapse parameters at the pairs -----------------------------------------------------------------
-def evaluate_at_pairs(projection, i, j, geometry=None):
-    """Every native synapse parameter of the projection's synapse type, evaluated at pairs (i, j)."""
-    n = i.size
+def evaluate_at_pairs(projection, i, j, geometry=None, xp=np, to_host=np.asarray):
+    """Every native synapse parameter of the projection's synapse type, evaluated at pairs (i, j) (arrays
+    on xp). Homogeneous values stay scalars; per-connection values are computed on the host (random
+    distributions draw from their PyNN rng, functions and expressions see host arrays) and returned on xp."""
+    n = i.shape[0]
     space = projection.synapse_type.native_parameters
     space.shape = (projection.pre.size, projection.post.size)
     out = {}
+    host_pairs = []
+
+    def pairs():
+        if not host_pairs:
+            host_pairs.append((to_host(i), to_host(j)))
+        return host_pairs[0]
+
     for name, lazy in space.items():
         base = lazy.base_value
         if lazy.is_homogeneous:
@@ -503,36 +532,45 @@ def evaluate_at_pairs(projection, i, j, geometry=None):
         elif isinstance(base, IndexBasedExpression):
             expression = copy(base)
             expression.projection = projection
-            values = expression(i, j)
+            values = expression(*pairs())
         elif callable(base):                                   # a function of distance
             geometry = geometry or _Geometry(projection)
-            values = base(geometry.distances(i, j))
+            values = base(geometry.distances(*pairs()))
         elif isinstance(base, np.ndarray) and base.shape == space.shape:
-            values = base[i, j]
+            values = base[pairs()]
         else:
-            values = lazy[(i, j)]
-            out[name] = values
+            out[name] = xp.asarray(lazy[pairs()])
             continue
-        out[name] = lazy._apply_operations(np.broadcast_to(np.asarray(values), (n,)), (i, j))
+        values = np.broadcast_to(np.asarray(values), (n,))
+        if lazy.operations:
+            values = lazy._apply_operations(values, pairs())
+        out[name] = xp.asarray(values)
     return out
 
 
 def connect(projection, connector) -> bool:
     """Make the connector's connections on the projection in one vectorised pass. Returns False when the
-    connector has no vectorised builder here (then PyNN's generic method should be used)."""
+    connector has no vectorised builder here (then PyNN's generic method should be used). On the CuPy
+    backend the index-arithmetic connectors generate on the device and everything stays there."""
     builder = _builder_for(connector)
     if builder is None or getattr(connector, "location_selector", None) is not None:
         return False
-    i, j, given = builder(projection, connector)
-    i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
-    params = evaluate_at_pairs(projection, i, j)
-    params.update(given)
-    if connector.safe and i.size:
+    backend = _backend()
+    xp = backend.xp
+    i, j, given = builder(projection, connector, xp)
+    i, j = xp.asarray(i, dtype=xp.int64), xp.asarray(j, dtype=xp.int64)
+    params = evaluate_at_pairs(projection, i, j, xp=xp, to_host=backend.to_host)
+    params.update({name: xp.asarray(value) for name, value in given.items()})
+    if connector.safe and i.shape[0]:
         syn = projection.synapse_type
         for name, check in getattr(syn, "parameter_checks", {}).items():
             native = syn.translations[name]["translated_name"] if hasattr(syn, "translations") else name
             if native in params:
-                check(np.broadcast_to(np.asarray(params[native]), i.shape).copy(), projection)
+                value = params[native]
+                if getattr(value, "ndim", 0) == 0:             # elementwise checks: one value is enough
+                    check(np.array([float(value)]), projection)
+                else:
+                    check(np.asarray(backend.to_host(value), dtype=float).copy(), projection)
     projection._connect_pairs(i, j, params)
     if connector.callback is not None:
         connector.callback(1.0)

@@ -141,36 +141,54 @@ class Projection(common.Projection):
 
     def _connect_pairs(self, pre, post, params):
         """Store connections given as projection-level index arrays, with per-connection (or scalar)
-        synapse parameters; the vectorised connectors end here."""
-        n = pre.size
+        synapse parameters; the vectorised connectors end here. Arrays may be host (numpy) or device
+        arrays; they are stored on the backend's array module."""
+        backend = simulator.state.network.backend
+        xp = backend.xp
+        pre, post = xp.asarray(pre, dtype=xp.int64), xp.asarray(post, dtype=xp.int64)
+        n = pre.shape[0]
         if n == 0:
             return
-        weight = np.broadcast_to(np.asarray(params.pop("weight"), dtype=float), (n,))
-        delay = np.broadcast_to(np.asarray(params.pop("delay"), dtype=float), (n,))
-        self._check_values(weight, delay)
-        extra = self._model_values(params, n)
-        part_i, part_j = self._pre_part_of[pre], self._post_part_of[post]
+        weight = xp.broadcast_to(xp.asarray(params.pop("weight"), dtype=xp.float64), (n,))
+        delay = xp.broadcast_to(xp.asarray(params.pop("delay"), dtype=xp.float64), (n,))
+        self._check_values(weight, delay, xp)
+        extra = self._model_values(params, n, backend)
+        pre_part_of, post_part_of, pre_engine, post_engine = self._index_maps(xp)
         if len(self._groups) == 1:
-            self._groups[(0, 0)].buffer(self._pre_engine[pre], self._post_engine[post], weight, delay, extra)
+            self._groups[(0, 0)].buffer(pre_engine[pre], post_engine[post], weight, delay, extra)
             return
-        key = part_i * len(self._post_parts) + part_j
-        for k in np.unique(key):
+        key = pre_part_of[pre] * len(self._post_parts) + post_part_of[post]
+        for k in backend.to_host(xp.unique(key)).tolist():
             sel = key == k
             i, j = divmod(int(k), len(self._post_parts))
-            self._groups[(i, j)].buffer(self._pre_engine[pre[sel]], self._post_engine[post[sel]],
+            self._groups[(i, j)].buffer(pre_engine[pre[sel]], post_engine[post[sel]],
                                         weight[sel], delay[sel], {k: v[sel] for k, v in extra.items()})
 
-    def _model_values(self, params, n):
-        """The synapse model's parameters as per-connection arrays, validated by the model."""
-        values = {}
-        for name in self._model_parameters:
-            if name in params:
-                values[name] = np.broadcast_to(np.asarray(params[name], dtype=float), (n,))
+    def _index_maps(self, xp):
+        """(pre part, post part, pre engine index, post engine index) lookup arrays on xp."""
+        maps = (self._pre_part_of, self._post_part_of, self._pre_engine, self._post_engine)
+        if xp is np:
+            return maps
+        cached = getattr(self, "_device_maps", None)
+        if cached is None:
+            cached = self._device_maps = tuple(xp.asarray(m) for m in maps)
+        return cached
+
+    def _model_values(self, params, n, backend=None):
+        """The synapse model's parameters as per-connection arrays (on the backend's array module),
+        validated by the model on the host (a scalar is checked once, not n times)."""
+        xp = np if backend is None else backend.xp
+        to_host = np.asarray if backend is None else backend.to_host
+        given = {name: params[name] for name in self._model_parameters if name in params}
+        host = {}
+        for name, value in given.items():
+            scalar = getattr(value, "ndim", 0) == 0
+            host[name] = np.asarray([float(value)] if scalar else to_host(value), dtype=float)
         try:
-            self._model.validate(values)
+            self._model.validate(host)
         except ValueError as err:
             raise errors.ConnectionError(str(err)) from None
-        return values
+        return {name: xp.broadcast_to(xp.asarray(value, dtype=xp.float64), (n,)) for name, value in given.items()}
 
     def _check_capacity(self):
         """A row_capacity smaller than a row the connector made is refused now, not at run time."""
@@ -183,20 +201,22 @@ class Projection(common.Projection):
                     f"row_capacity={self.row_capacity} is too small: the connector gave a presynaptic "
                     f"neuron {longest} synapses")
 
-    def _check_values(self, weight, delay):
-        if np.any(np.isnan(weight)) or np.any(np.isnan(delay)):
+    def _check_values(self, weight, delay, xp=np):
+        if bool(xp.isnan(weight).any()) or bool(xp.isnan(delay).any()):
             raise errors.ConnectionError("weights and delays must be numbers, not NaN")
-        if self._conductance and np.any(weight < 0):
+        if self._conductance and bool((weight < 0).any()):
             raise errors.ConnectionError(
                 f"weight={float(weight.min())} is not allowed: conductance-based synapses need weights >= 0 uS "
                 "(use receptor_type='inhibitory' for inhibition)")
         state = simulator.state
         dt = state.dt
         min_delay = dt if state._min_delay == "auto" else state.min_delay
-        if np.any(delay < min_delay - 1e-9 * dt):
+        if delay.shape[0] == 0:
+            return
+        if float(delay.min()) < min_delay - 1e-9 * dt:
             raise errors.ConnectionError(f"delay={float(delay.min())} ms is smaller than min_delay={min_delay} ms")
         max_delay = simulator.state._max_delay
-        if max_delay != "auto" and np.any(delay > float(max_delay) + 1e-9):
+        if max_delay != "auto" and float(delay.max()) > float(max_delay) + 1e-9:
             raise errors.ConnectionError(f"delay={float(delay.max())} ms is larger than max_delay={max_delay} ms")
 
     # --- reading ------------------------------------------------------------------------------------

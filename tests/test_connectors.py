@@ -9,6 +9,7 @@ from pyNN.random import NumpyRNG, RandomDistribution
 from pyNN.space import Grid2D, Line, Space
 
 from pynn_sparsegpu import connectors as native
+from pynn_sparsegpu.engine.generation import CounterStream
 
 
 def pairs(prj):
@@ -125,10 +126,9 @@ def test_fixed_number_pre_with_random_counts(net):
 
 def test_distinct_sampling_is_uniform():
     """Each owner's subset is uniform over the allowed items (chi-square on 20000 owners)."""
-    rs = np.random.RandomState(0)
     counts = np.full(20000, 3)
     exclude = np.arange(20000) % 10
-    owner, value = native._sample_distinct(rs, 10, counts, exclude)
+    owner, value = native._sample_distinct(CounterStream(np, 12345), 10, counts, exclude)
     assert np.all(np.bincount(owner) == 3)
     assert not np.any(value == exclude[owner])
     pairs_ = owner * 10 + value

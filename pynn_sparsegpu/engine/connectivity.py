@@ -44,11 +44,14 @@ class RaggedRows:
     @classmethod
     def from_coo(cls, backend, n_pre, n_post, pre, post, values: dict, var_dtypes: dict,
                  capacity: int | None = None, spare: float = 0.0):
-        """Build rows from coordinate lists in one vectorised pass (stable sort by pre + bincount)."""
-        pre = np.asarray(pre, dtype=np.int64)
-        post = np.asarray(post, dtype=np.int64)
-        counts = np.bincount(pre, minlength=n_pre) if pre.size else np.zeros(n_pre, np.int64)
-        longest = int(counts.max()) if counts.size else 0
+        """Build rows from coordinate lists in one vectorised pass (stable sort by pre + bincount), on the
+        backend's array module: with CuPy the rows are built on the device from device (or host) arrays."""
+        xp = backend.xp
+        pre = xp.asarray(pre, dtype=xp.int64).reshape(-1)
+        post = xp.asarray(post, dtype=xp.int64).reshape(-1)
+        n = pre.shape[0]
+        counts = xp.bincount(pre, minlength=n_pre) if n else xp.zeros(n_pre, xp.int64)
+        longest = int(counts.max()) if n_pre else 0
         needed = int(np.ceil(longest * (1.0 + spare)))
         if capacity is None:
             capacity = needed
@@ -56,19 +59,19 @@ class RaggedRows:
             raise RowCapacityError(f"row_capacity={capacity} is too small: the connector made a row of "
                                    f"{longest} synapses")
         rows = cls(backend, n_pre, n_post, max(capacity, 1), var_dtypes)
-        order = np.argsort(pre, kind="stable")
-        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        slot = np.arange(pre.size) - np.repeat(starts, counts)
-        r, c = pre[order], slot
-        xp = backend.xp
-        ind = np.zeros((n_pre, rows.capacity), dtype=rows.ind.dtype)
-        ind[r, c] = post[order]
-        rows.ind = xp.asarray(ind)
-        rows.row_length = xp.asarray(counts.astype(np.int32))
+        rows.row_length = counts.astype(xp.int32)
+        if n == 0:
+            return rows
+        order = xp.argsort(pre, kind="stable")
+        r = pre[order]
+        c = xp.arange(n, dtype=xp.int64) - (xp.cumsum(counts) - counts)[r]   # rank within the row
+        rows.ind[r, c] = post[order].astype(rows.ind.dtype)
+        del post
         for name, value in values.items():
-            host = np.zeros((n_pre, rows.capacity), dtype=var_dtypes[name])
-            host[r, c] = np.broadcast_to(np.asarray(value), pre.shape)[order]
-            rows.vars[name] = xp.asarray(host)
+            value = xp.asarray(value)
+            target = rows.vars[name]
+            target[r, c] = value.astype(target.dtype) if value.ndim == 0 else \
+                xp.broadcast_to(value, (n,))[order].astype(target.dtype)
         return rows
 
     # --- queries ------------------------------------------------------------------------------------

@@ -29,6 +29,8 @@ class Network:
         self._group_seeds = self._seeds.spawn(1)[0]
         self._electrode_seeds = self._seeds.spawn(1)[0]
         self._synapse_seeds = self._seeds.spawn(1)[0]
+        self._connection_seeds = self._seeds.spawn(1)[0]
+        self._connection_keys_drawn = {}
         self.groups: list[NeuronGroup] = []
         self.projections = []
         self.electrodes = []
@@ -52,6 +54,18 @@ class Network:
     def synapse_seed(self) -> np.random.SeedSequence:
         """A seed for one projection's random stream (stochastic synapses)."""
         return self._synapse_seeds.spawn(1)[0]
+
+    def connection_key(self, seed: int | None = None) -> int:
+        """A 64-bit key for one connector's random stream: from the network's seed, or, for an rng with a
+        seed of its own, from that seed and the number of keys drawn with it so far (two projections that
+        share one seeded rng get different connections; the same script gets the same ones)."""
+        if seed is None:
+            sequence = self._connection_seeds.spawn(1)[0]
+        else:
+            k = self._connection_keys_drawn.get(int(seed), 0)
+            self._connection_keys_drawn[int(seed)] = k + 1
+            sequence = np.random.SeedSequence(int(seed), spawn_key=(k,))
+        return int(sequence.generate_state(1, np.uint64)[0])
 
     def make_electrode(self, cls):
         """A new electrode with its own random stream; it acts once passed to add_electrode()."""

@@ -33,6 +33,19 @@ def _propagation_kernels(backend, index_dtype, real_dtype):
             module.get_function("pynn_sparsegpu_propagation_scatter"))
 
 
+def _shared_scalar(arrays):
+    """The value of arrays that are all broadcasts of one number (stride 0, as buffer() makes them from a
+    scalar weight, delay or parameter), or None when any of them holds per-synapse values."""
+    values = set()
+    for a in arrays:
+        if a.shape[0] == 0:
+            continue
+        if a.strides != (0,):
+            return None
+        values.add(float(a[0]))
+    return values.pop() if len(values) == 1 else (0.0 if not values else None)
+
+
 class SynapseGroup:
     var_dtypes = None   # set per instance: weight (float), delay (int32 steps)
 
@@ -50,37 +63,46 @@ class SynapseGroup:
 
     # --- building (buffer, then finalise) -----------------------------------------------------------
     def buffer(self, pre, post, weight, delay, parameters=None) -> None:
-        """Queue synapses; `parameters` holds the synapse model's parameters (scalars or per synapse)."""
-        pre = np.asarray(pre, dtype=np.int64).ravel()
-        post = np.broadcast_to(np.asarray(post, dtype=np.int64), pre.shape)
+        """Queue synapses; `parameters` holds the synapse model's parameters (scalars or per synapse).
+        Arrays are kept on the backend's array module (on the device with CuPy)."""
+        xp = self.backend.xp
+        pre = xp.asarray(pre, dtype=xp.int64).reshape(-1)
+        post = xp.broadcast_to(xp.asarray(post, dtype=xp.int64), pre.shape)
         given = parameters or {}
-        extra = {name: np.broadcast_to(np.asarray(given.get(name, default), float), pre.shape)
+        extra = {name: xp.broadcast_to(xp.asarray(given.get(name, default), dtype=xp.float64), pre.shape)
                  for name, default in self.model.parameters.items()}
-        self._pending.append((pre, post, np.broadcast_to(np.asarray(weight, float), pre.shape),
-                              np.broadcast_to(np.asarray(delay, float), pre.shape), extra))
+        self._pending.append((pre, post, xp.broadcast_to(xp.asarray(weight, dtype=xp.float64), pre.shape),
+                              xp.broadcast_to(xp.asarray(delay, dtype=xp.float64), pre.shape), extra))
 
     def finalise(self, dt: float) -> None:
         """Build the ragged rows from everything buffered, in one vectorised pass. Connections made after
         a run are merged with the existing ones and the rows rebuilt (between runs, so nothing is lost)."""
         if not self._pending and self.rows is not None:
             return
+        xp = self.backend.xp
         names = list(self.model.parameters) + list(self.model.state)
         initial = self.model.state.items()
-        parts = [(pre, post, w, d, {**extra, **{name: np.full(pre.shape, v, float) for name, v in initial}})
+        parts = [(pre, post, w, d, {**extra, **{name: xp.broadcast_to(xp.asarray(v, dtype=xp.float64), pre.shape)
+                                                 for name, v in initial}})
                  for pre, post, w, d, extra in self._pending]
         if self.rows is not None:
-            pre0, post0, values0 = self.rows.to_coo()
-            kept = {name: values0[name] for name in names}
-            parts.insert(0, (pre0, post0, values0["weight"], values0["delay"] * self.dt, kept))
-        if parts:
-            pre, post, w, d = (np.concatenate([p[k] for p in parts]) for k in range(4))
-            extra = {name: np.concatenate([p[4][name] for p in parts]) for name in names}
-        else:
-            pre = post = np.zeros(0, np.int64)
-            w = d = np.zeros(0)
-            extra = {name: np.zeros(0) for name in names}
+            pre0, post0, values0 = self.rows.to_coo()           # host arrays
+            kept = {name: xp.asarray(values0[name]) for name in names}
+            parts.insert(0, (xp.asarray(pre0), xp.asarray(post0), xp.asarray(values0["weight"]),
+                             xp.asarray(values0["delay"] * self.dt), kept))
+
+        def joined(arrays):
+            """One value for all synapses (a scalar: no per-synapse array to sort) or the concatenation."""
+            shared = _shared_scalar(arrays)
+            return xp.concatenate(arrays) if shared is None else xp.asarray(shared, dtype=xp.float64)
+
+        pre = xp.concatenate([p[0] for p in parts]) if parts else xp.zeros(0, xp.int64)
+        post = xp.concatenate([p[1] for p in parts]) if parts else xp.zeros(0, xp.int64)
+        w, d = (joined([p[k] for p in parts]) for k in (2, 3))
+        extra = {name: joined([p[4][name] for p in parts]) for name in names}
         self._pending = []
-        steps = np.rint(d / dt).astype(np.int32)
+        steps = xp.rint(d / dt).astype(xp.int32)
+        del d
         dtypes = {"weight": self.backend.dtype, "delay": np.int32, **self.model.var_dtypes(self.backend.dtype)}
         self.rows = RaggedRows.from_coo(self.backend, self.pre.n, self.post.n, pre, post,
                                         {"weight": w, "delay": steps, **extra}, dtypes,
@@ -88,12 +110,15 @@ class SynapseGroup:
 
     def longest_pending_row(self) -> int:
         """Synapses of the fullest row among those buffered (not yet built into rows)."""
-        pre = np.concatenate([p[0] for p in self._pending]) if self._pending else np.zeros(0, np.int64)
-        return int(np.bincount(pre).max()) if pre.size else 0
+        if not self._pending:
+            return 0
+        xp = self.backend.xp
+        pre = xp.concatenate([p[0] for p in self._pending])
+        return int(xp.bincount(pre).max()) if pre.shape[0] else 0
 
     @property
     def max_delay_steps(self) -> int:
-        delays = [np.max(p[3]) for p in self._pending if p[3].size]
+        delays = [float(p[3].max()) for p in self._pending if p[3].shape[0]]
         longest = int(np.rint(max(delays) / self.dt)) if delays and self.dt else 0
         if self.rows is not None and self.rows.size():
             longest = max(longest, int(self.rows.vars["delay"].max()))
@@ -104,7 +129,7 @@ class SynapseGroup:
     @property
     def min_delay_steps(self):
         """Shortest delay in steps, or None without synapses."""
-        delays = [np.min(p[3]) for p in self._pending if p[3].size]
+        delays = [float(p[3].min()) for p in self._pending if p[3].shape[0]]
         shortest = [int(np.rint(min(delays) / self.dt))] if delays and self.dt else []
         if self.rows is not None and self.rows.size():
             rows, slots = self.rows.synapse_slots()
