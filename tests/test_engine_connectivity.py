@@ -304,3 +304,26 @@ def test_finalise_merges_connections_made_after_a_run(backend):
     pre, post, values = group.rows.to_coo()
     got = sorted(zip(pre.tolist(), post.tolist(), values["weight"].tolist(), values["delay"].tolist()))
     assert got == [(0, 1, 0.5, 3), (1, 0, 2.5, 7), (2, 0, 1.5, 1), (2, 3, 0.25, 5)]
+
+
+def test_finalise_keeps_scalar_and_per_synapse_values_apart(backend):
+    """Chunks buffered with one scalar weight each are stored as that scalar only when all chunks share it;
+    chunks with different scalars, or a per-synapse array among them, keep every synapse's own value."""
+    dt = 0.1
+
+    def built(chunks):
+        group = SynapseGroup(backend, _group_stub(backend, 4), _group_stub(backend, 5, 8), 0)
+        for pre, post, weight, delay in chunks:
+            group.buffer(np.array(pre), np.array(post), weight, delay)
+        group.prepare(dt)
+        pre, post, values = group.rows.to_coo()
+        order = np.lexsort((post, pre))
+        return [(int(a), int(b), float(w), int(d)) for a, b, w, d in
+                zip(pre[order], post[order], values["weight"][order], values["delay"][order])]
+
+    shared = built([([0, 3], [1, 2], 0.5, 0.2), ([3, 1], [4, 0], 0.5, 0.2)])
+    assert shared == [(0, 1, 0.5, 2), (1, 0, 0.5, 2), (3, 2, 0.5, 2), (3, 4, 0.5, 2)]
+    different = built([([0, 3], [1, 2], 0.5, 0.2), ([3, 1], [4, 0], -1.5, 0.4)])
+    assert different == [(0, 1, 0.5, 2), (1, 0, -1.5, 4), (3, 2, 0.5, 2), (3, 4, -1.5, 4)]
+    mixed = built([([0, 3], [1, 2], 0.5, 0.2), ([3, 1], [4, 0], np.array([0.5, 2.0]), 0.3)])
+    assert mixed == [(0, 1, 0.5, 2), (1, 0, 2.0, 3), (3, 2, 0.5, 2), (3, 4, 0.5, 3)]
