@@ -57,7 +57,7 @@ def test_cuda_kernel_compiles(source, tmp_path):
 
 def _loader_variants():
     """(source, -D options) exactly as the engine's loaders compile them: propagation.cu for every
-    INDEX_T x REAL_T pair, rows.cu for every INDEX_T (its variables are moved by width, REAL_T unused)."""
+    INDEX_T x REAL_T pair, rows.cu for every INDEX_T (its variables are moved by width: no real type)."""
     from pynn_sparsegpu.engine.connectivity import _INDEX_CTYPES
     from pynn_sparsegpu.engine.synapses import _CTYPES
     reals = [_CTYPES["float32"], _CTYPES["float64"]]

@@ -18,14 +18,11 @@
 //                                  width: float/double/int32/...); a block per row, threads walk to row_length.
 //                                  In place is safe: sources are >= L' and destinations are < L'.
 //
-// INDEX_T is set by the loader (-D option); the default lets nvcc compile this file alone. REAL_T is accepted
-// for symmetry with propagation.cu but not needed: variables are moved as raw bits by element width.
+// INDEX_T is set by the loader (-D option); the default lets nvcc compile this file alone. Variables are
+// moved as raw bits by element width, so no real type is needed.
 
 #ifndef INDEX_T
 #define INDEX_T unsigned short
-#endif
-#ifndef REAL_T
-#define REAL_T float
 #endif
 
 // One row of the removal (host and device, so a host harness can check the rule without a GPU).
