@@ -4,6 +4,7 @@ Not a benchmark itself. The drivers (va_benchmark.py, scaling.py) import it from
 """
 
 import datetime
+import importlib.util
 import importlib.metadata
 import json
 import os
@@ -138,3 +139,11 @@ def write_json(path, data):
     with open(path, "w") as f:
         json.dump(data, f, indent=2, sort_keys=False)
         f.write("\n")
+
+
+def load_example(name):
+    """The module examples/<name>.py, imported from its file (the examples are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO_ROOT, "examples", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

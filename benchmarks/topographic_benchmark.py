@@ -27,15 +27,13 @@ T_START = time.perf_counter()
 
 import argparse  # noqa: E402
 import importlib  # noqa: E402
-import importlib.util  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 
-from bench_common import (BENCH_DIR, REPO_ROOT, backend_info_of, fmt, metadata, print_table,  # noqa: E402
-                          run_child, write_json)
+from bench_common import (BENCH_DIR, backend_info_of, fmt, load_example, metadata,  # noqa: E402
+                          print_table, run_child, write_json)
 
-EXAMPLE = os.path.join(REPO_ROOT, "examples", "topographic_map.py")
 FIRST_RUN_MS = 10.0     # timed apart: the first run also builds the connectivity rows
 
 
@@ -51,13 +49,6 @@ def parse_args(argv=None):
     p.add_argument("--child", type=int, default=None, metavar="SCALE", help=argparse.SUPPRESS)
     p.add_argument("--json", default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
-
-
-def load_example():
-    spec = importlib.util.spec_from_file_location("topographic_map", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class RewireTimer:
@@ -82,7 +73,7 @@ class RewireTimer:
 
 
 def child(args):
-    topo = load_example()
+    topo = load_example("topographic_map")
     sim = importlib.import_module("pyNN." + args.sim)
     t_imported = time.perf_counter()
     net = topo.build(sim, scale=args.child, duration=args.duration, seed=args.seed)

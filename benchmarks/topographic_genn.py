@@ -26,7 +26,6 @@ environment that also has this package installed. The CPU backend needs no GPU.
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import subprocess
@@ -40,15 +39,7 @@ import numpy as np
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(BENCH_DIR)
 sys.path.insert(0, BENCH_DIR)
-from bench_common import metadata, print_table  # noqa: E402
-
-
-def _example():
-    spec = importlib.util.spec_from_file_location("topographic_map",
-                                                  os.path.join(REPO_ROOT, "examples", "topographic_map.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from bench_common import load_example, metadata, print_table  # noqa: E402
 
 
 # --- the GeNN run ------------------------------------------------------------------------------------------
@@ -120,7 +111,7 @@ def run_genn(seed, duration, metrics_interval, backend, workdir):
     from pyNN.space import Space
     from pynn_sparsegpu import analysis
 
-    topo = _example()
+    topo = load_example("topographic_map")
     t0 = time.perf_counter()
     net = topo.build(sim, duration=duration, seed=seed, record_spikes=False)     # the same initial state
     side, n = net["side"], net["side"] ** 2

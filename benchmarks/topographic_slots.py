@@ -20,13 +20,13 @@ over the <= 10 attempts of a batch, and is meant for this experiment only.
 """
 
 import argparse
-import importlib.util
 import os
 import sys
 
 import numpy as np
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_common import REPO_ROOT, load_example  # noqa: E402
 
 
 def main(argv=None):
@@ -37,11 +37,7 @@ def main(argv=None):
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
 
-    spec = importlib.util.spec_from_file_location("topographic_map",
-                                                  os.path.join(REPO_ROOT, "examples", "topographic_map.py"))
-    topo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(topo)
-    import pyNN.sparsegpu as sim
+    topo = load_example("topographic_map")
     from pynn_sparsegpu.engine.structural import PartnerSelection
 
     class SlotSelection(PartnerSelection):
