@@ -2,12 +2,18 @@
 connectivity on sparsegpu (examples/topographic_map.py) and on GeNN (PyGeNN 5), map metrics computed by the
 same code (pynn_sparsegpu.analysis), wall times measured in the same invocation.
 
-    python benchmarks/topographic_genn.py [--seeds 789,1,2,3] [--duration 60000] [--sims sparsegpu,genn]
+    python benchmarks/topographic_genn.py [--seeds 789,1,2,3] [--duration 60000]
+                                          [--sims sparsegpu,genn,genn-cond] [--variant full|stdp|rewiring|static]
                                           [--genn-backend single_threaded_cpu] [--out FILE]
 
 Each (simulator, seed) runs in a fresh process. The driver prints a table (change of the feed-forward centre
 error and sigma_aff from t = 0, final synapse counts, mean target rate, run wall time and realtime factor)
-and writes benchmarks/results/topographic_genn.json.
+and writes benchmarks/results/topographic_genn.json (topographic_genn_<variant>.json for the variants that
+switch STDP, rewiring or both off, to compare the parts one at a time). `genn-nestlike` changes two things
+in the reference code's GeNN model where it departs from NEST (and sparsegpu): its LIF holds the synaptic
+current g (E - V) of the step's start over the step (replaced by one that integrates the conductance within
+the step), and its STDP transmits a presynaptic spike with the weight before that spike's depression
+(replaced by depression first, as NEST's stdp_synapse).
 
 The GeNN model is written here against PyGeNN's public API from the parameters of REFERENCE.md (the GeNN
 paper code's topographic map): SpikeSourceArray input (the spike times of examples/topographic_map.py,
@@ -56,15 +62,16 @@ class _Snapshot:
         return self._rows
 
 
-def _genn_models(pygenn, side):
+def _genn_models(pygenn, side, nestlike=False):
+    """The STDP and rewiring models. nestlike=False: the reference code's STDP, which transmits a presynaptic
+    spike with the weight before that spike's depression; True: depression first, as NEST's stdp_synapse
+    and sparsegpu (and PyNN's STDPMechanism) do."""
+    depress = "if (t - st_post > 0.0) { g = fmax(wMin, fmin(wMax, g - aMinus * postTrace)); }"
     stdp = pygenn.create_weight_update_model(
-        "stdp_additive_all_to_all",
+        "stdp_additive_all_to_all_nestlike" if nestlike else "stdp_additive_all_to_all",
         params=["tauPlus", "tauMinus", "aPlus", "aMinus", "wMin", "wMax"],
         vars=[("g", "scalar")], pre_vars=[("preTrace", "scalar")], post_vars=[("postTrace", "scalar")],
-        pre_spike_syn_code="""
-            addToPost(g);
-            if (t - st_post > 0.0) { g = fmax(wMin, fmin(wMax, g - aMinus * postTrace)); }
-        """,
+        pre_spike_syn_code=(depress + "\naddToPost(g);") if nestlike else ("addToPost(g);\n" + depress),
         post_spike_syn_code="""
             if (t - st_pre > 0.0) { g = fmin(wMax, fmax(wMin, g + aPlus * preTrace)); }
         """,
@@ -104,8 +111,38 @@ def _genn_models(pygenn, side):
     return stdp, rewire
 
 
-def run_genn(seed, duration, metrics_interval, backend, workdir):
-    """One GeNN run; returns the result dict (history of metrics, rates, wall times)."""
+def _genn_conductance_neuron(pygenn):
+    """A LIF neuron that integrates its conductance input within the step (as NEST and sparsegpu do), for
+    genn-nestlike: the postsynaptic model passes the conductance g (uS, exponential decay) on as the
+    input; over a step the membrane relaxes exactly towards the conductance-weighted mean of V_rest and E
+    with g at its mean over the step. GeNN's built-in LIF + ExpCond instead injects the current
+    g (E - V) with V at the start of the step, held over the step."""
+    neuron = pygenn.create_neuron_model(
+        "lif_conductance",
+        params=["C", "TauM", "Vrest", "Vreset", "Vthresh", "TauRefrac", "TauSyn", "E"],
+        vars=[("V", "scalar"), ("RefracTime", "scalar")],
+        sim_code="""
+            if (RefracTime <= 0.0) {
+                const scalar gL = C / TauM;
+                const scalar g = Isyn * (TauSyn / dt) * (1.0 - exp(-dt / TauSyn));
+                const scalar vInf = (gL * Vrest + g * E) / (gL + g);
+                V = vInf + (V - vInf) * exp(-dt * (gL + g) / C);
+            }
+            else {
+                RefracTime -= dt;
+            }
+        """,
+        threshold_condition_code="RefracTime <= 0.0 && V >= Vthresh",
+        reset_code="V = Vreset;\nRefracTime = TauRefrac;")
+    synapse = pygenn.create_postsynaptic_model(
+        "exp_conductance_input", params=["tau"],
+        sim_code="injectCurrent(inSyn);\ninSyn *= exp(-dt / tau);")
+    return neuron, synapse
+
+
+def run_genn(seed, duration, metrics_interval, backend, workdir, nestlike=False, variant="full"):
+    """One GeNN run; returns the result dict (history of metrics, rates, wall times). variant: "full" (STDP and
+    rewiring), "stdp" (no rewiring), "rewiring" (no STDP: A+ = A- = 0) or "static" (neither)."""
     import pygenn
     import pyNN.sparsegpu as sim
     from pyNN.space import Space
@@ -124,7 +161,7 @@ def run_genn(seed, duration, metrics_interval, backend, workdir):
     counts = np.array([len(t) for t in spike_times])
     ends = np.cumsum(counts).astype(np.uint32)
 
-    stdp, rewire = _genn_models(pygenn, side)
+    stdp, rewire = _genn_models(pygenn, side, nestlike)
     model = pygenn.GeNNModel("float", f"topographic_{seed}", backend=backend)
     model.dt = dt
     model.seed = seed
@@ -133,13 +170,18 @@ def run_genn(seed, duration, metrics_interval, backend, workdir):
     src.extra_global_params["spikeTimes"].set_init_values(
         (np.concatenate(spike_times) - dt).astype(np.float32))
     cell = topo.CELL
+    params = {"C": cell["cm"], "TauM": cell["tau_m"], "Vrest": cell["v_rest"], "Vreset": cell["v_reset"],
+              "Vthresh": cell["v_thresh"], "TauRefrac": cell["tau_refrac"]}
+    if nestlike:
+        neuron_model, psm = _genn_conductance_neuron(pygenn)
+        params.update(TauSyn=cell["tau_syn_E"], E=cell["e_rev_E"])
+    else:
+        neuron_model, params["Ioffset"] = "LIF", 0.0
     tgt = model.add_neuron_population(
-        "target", n, "LIF",
-        {"C": cell["cm"], "TauM": cell["tau_m"], "Vrest": cell["v_rest"], "Vreset": cell["v_reset"],
-         "Vthresh": cell["v_thresh"], "Ioffset": 0.0, "TauRefrac": cell["tau_refrac"]},
+        "target", n, neuron_model, params,
         {"V": pygenn.init_var("Normal", {"mean": topo.V_INIT_MEAN, "sd": topo.V_INIT_SD}), "RefracTime": 0.0})
     tgt.spike_recording_enabled = True
-    a_plus = topo.STDP_DW_PLUS
+    a_plus = 0.0 if variant in ("static", "rewiring") else topo.STDP_DW_PLUS
     wu = {"tauPlus": topo.TAU_PLUS, "tauMinus": topo.TAU_MINUS, "aPlus": a_plus,
           "aMinus": topo.B_STDP * a_plus * topo.TAU_PLUS / topo.TAU_MINUS, "wMin": 0.0, "wMax": topo.G_MAX}
     groups, updates = {}, {}
@@ -149,7 +191,8 @@ def run_genn(seed, duration, metrics_interval, backend, workdir):
             name, "SPARSE", pre_pop, tgt,
             pygenn.init_weight_update(stdp, wu, {"g": topo.G_INIT}, {"preTrace": 0.0}, {"postTrace": 0.0}),
             pygenn.init_postsynaptic("ExpCond", {"tau": cell["tau_syn_E"], "E": cell["e_rev_E"]},
-                                     var_refs={"V": pygenn.create_var_ref(tgt, "V")}))
+                                     var_refs={"V": pygenn.create_var_ref(tgt, "V")}) if not nestlike
+            else pygenn.init_postsynaptic(psm, {"tau": cell["tau_syn_E"]}))
         sg.set_sparse_connections(*initial[name])
         sg.max_connections = topo.ROW_CAPACITY
         groups[name] = sg
@@ -195,7 +238,7 @@ def run_genn(seed, duration, metrics_interval, backend, workdir):
         while step < stop:
             model.step_time()
             step += 1
-            if step % interval == 0:
+            if variant in ("full", "rewiring") and step % interval == 0:
                 for cu in updates.values():
                     cu.extra_global_params["attempts"].view[:] = np.bincount(
                         rng.integers(0, n, per_batch), minlength=n)
@@ -207,24 +250,27 @@ def run_genn(seed, duration, metrics_interval, backend, workdir):
         snap = snapshot(step * dt)
         snap["rate_hz"] = len(times) / n / ((stop - start) * dt / 1000.0)
         history.append(snap)
-    return {"simulator": "genn", "genn_backend": backend, "pygenn_version": pygenn.__version__, "seed": seed,
+    return {"simulator": "genn-nestlike" if nestlike else "genn", "genn_backend": backend,
+            "variant": variant, "pygenn_version": pygenn.__version__, "seed": seed,
             "duration_ms": duration, "history": history, "times_s": {"build": t_build, "run": t_run},
             "realtime_factor": t_run / (duration / 1000.0)}
 
 
-def run_sparsegpu(seed, duration, metrics_interval, workdir):
+def run_sparsegpu(seed, duration, metrics_interval, workdir, variant="full"):
     """One sparsegpu run of examples/topographic_map.py; returns the result dict in the GeNN run's layout."""
     path = os.path.join(workdir, f"sparsegpu_{seed}.json")
     subprocess.run([sys.executable, os.path.join(REPO_ROOT, "examples", "topographic_map.py"), "sparsegpu",
                     "--seed", str(seed), "--duration", str(duration), "--metrics-interval", str(metrics_interval),
-                    "--no-figures", "--out", workdir, "--json", path], check=True, stdout=subprocess.DEVNULL)
+                    "--no-figures", "--out", workdir, "--json", path] + {"full": [], "stdp": ["--no-rewiring"], "rewiring": ["--no-stdp"],
+                                                  "static": ["--no-stdp", "--no-rewiring"]}[variant],
+                   check=True, stdout=subprocess.DEVNULL)
     with open(path) as f:
         r = json.load(f)
     history = [{"t_ms": h["t_ms"], "rate_hz": h["rate_hz"],
                 **{name: {k: h[f"{name}_{k}"] for k in ("mean_centre_error", "mean_sigma_aff",
                                                          "mean_sigma_aff_unbiased", "mean_k_eff", "synapses")}
                    for name in ("ff", "lat")}} for h in r["history"]]
-    return {"simulator": "sparsegpu", "backend_info": r.get("backend_info"), "seed": seed, "duration_ms": duration,
+    return {"simulator": "sparsegpu", "variant": variant, "backend_info": r.get("backend_info"), "seed": seed, "duration_ms": duration,
             "history": history, "times_s": {"build": r["times_s"]["build"], "run": r["times_s"]["run"]},
             "realtime_factor": r["realtime_factor"]}
 
@@ -250,14 +296,27 @@ def main(argv=None):
     p.add_argument("--seeds", default="789,1,2,3")
     p.add_argument("--duration", type=float, default=60000.0, help="ms")
     p.add_argument("--metrics-interval", type=float, default=5000.0, help="ms")
-    p.add_argument("--sims", default="sparsegpu,genn")
+    p.add_argument("--sims", default="sparsegpu,genn",
+                   help="any of sparsegpu; genn (the reference code's GeNN model); genn-nestlike (the same "
+                        "with a LIF that integrates the conductance within the step and STDP that depresses "
+                        "before it transmits, as NEST and sparsegpu do)")
     p.add_argument("--genn-backend", default="single_threaded_cpu")
-    p.add_argument("--out", default=os.path.join(BENCH_DIR, "results", "topographic_genn.json"))
+    p.add_argument("--out", default=None,
+                   help="default benchmarks/results/topographic_genn.json (topographic_genn_<variant>.json for "
+                        "the other variants)")
+    p.add_argument("--variant", default="full", choices=["full", "stdp", "rewiring", "static"],
+                   help="full model; STDP without rewiring; rewiring with static weights; or neither (the "
+                        "neuron and synapse dynamics alone)")
     p.add_argument("--case", help=argparse.SUPPRESS)           # internal: one GeNN run, JSON to --out
+    p.add_argument("--nestlike", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.out is None:
+        suffix = "" if args.variant == "full" else f"_{args.variant}"
+        args.out = os.path.join(BENCH_DIR, "results", f"topographic_genn{suffix}.json")
     if args.case == "genn":
         with tempfile.TemporaryDirectory() as workdir:
-            result = run_genn(int(args.seeds), args.duration, args.metrics_interval, args.genn_backend, workdir)
+            result = run_genn(int(args.seeds), args.duration, args.metrics_interval, args.genn_backend, workdir,
+                              args.nestlike, args.variant)
         with open(args.out, "w") as f:
             json.dump(result, f)
         return 0
@@ -269,17 +328,19 @@ def main(argv=None):
         for seed in seeds:
             for name in sims:
                 if name == "sparsegpu":
-                    results.append(run_sparsegpu(seed, args.duration, args.metrics_interval, workdir))
-                elif name == "genn":
-                    path = os.path.join(workdir, f"genn_{seed}.json")
+                    results.append(run_sparsegpu(seed, args.duration, args.metrics_interval, workdir, args.variant))
+                elif name in ("genn", "genn-nestlike"):
+                    path = os.path.join(workdir, f"{name}_{seed}.json")
                     subprocess.run([sys.executable, os.path.abspath(__file__), "--case", "genn", "--seeds", str(seed),
                                     "--duration", str(args.duration), "--metrics-interval",
-                                    str(args.metrics_interval), "--genn-backend", args.genn_backend, "--out", path],
+                                    str(args.metrics_interval), "--genn-backend", args.genn_backend,
+                                    "--out", path, "--variant", args.variant]
+                                   + (["--nestlike"] if name == "genn-nestlike" else []),
                                    check=True)
                     with open(path) as f:
                         results.append(json.load(f))
                 else:
-                    raise ValueError(f"--sims: {name!r} is not allowed; use sparsegpu and/or genn")
+                    raise ValueError(f"--sims: {name!r} is not allowed; use sparsegpu, genn, genn-nestlike")
                 s = summary(results[-1])
                 print(f"{name} seed {seed}: centre {s['centre_error_change_pct']:+.1f} %, sigma_aff "
                       f"{s['sigma_aff_change_pct']:+.1f} % (corrected {s['sigma_aff_corrected_change_pct']:+.1f} %), "

@@ -27,6 +27,9 @@ def _check_time(name, value, allow_auto=False):
         raise ValueError(f"{name}={value!r} is not allowed; it must be > 0 ms")
 
 
+DEFAULT_RNG_SEED = 20_061_989      # the engine's seed when setup() is given none (fixed: runs reproduce)
+
+
 def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, **extra_params):
     """Start a new simulation, destroying any existing network.
 
@@ -34,7 +37,9 @@ def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, **extra_params
       backend    "auto" (default; CuPy if usable, else NumPy), "numpy" or "cupy"
                  (or environment variable PYNN_SPARSEGPU_BACKEND)
       precision  "float64" (NumPy default) or "float32" (CuPy default)
-      rng_seed   integer seed from which every random stream of the engine is derived
+      rng_seed   integer seed from which every random stream of the engine is derived (default
+                 DEFAULT_RNG_SEED: as in NEST, a script that gives no seed gets the same results every run;
+                 give different seeds for independent runs)
       spike_precision  "off_grid" (default, as NEST): spike sources with given times report those times;
                  "on_grid": every spike is reported at the end of the step that emitted it. Propagation is
                  on the time grid in both cases.
@@ -55,6 +60,8 @@ def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, **extra_params
         import warnings
         warnings.warn(f"setup() ignores the argument(s) {sorted(unknown)} (not used by pyNN.sparsegpu)")
     seed = extra_params.get("rng_seed", extra_params.get("seed"))
+    if seed is None:
+        seed = DEFAULT_RNG_SEED
     spike_precision = extra_params.get("spike_precision", "off_grid")
     if spike_precision not in ("on_grid", "off_grid"):
         raise ValueError(f"spike_precision={spike_precision!r} is not allowed; use 'on_grid' or 'off_grid'")

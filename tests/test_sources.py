@@ -242,6 +242,17 @@ def test_different_seed_different_spikes(sim):
     assert not _same(_poisson_pair(sim, seed=77), _poisson_pair(sim, seed=78))
 
 
+def test_no_seed_means_the_default_seed(sim):
+    """setup() without rng_seed uses DEFAULT_RNG_SEED (as NEST, whose default seed is fixed): an unseeded
+    script reproduces, and is the run with that seed given explicitly."""
+    from pynn_sparsegpu.control import DEFAULT_RNG_SEED
+    unseeded = [_poisson_pair(sim, seed=None) for _ in range(2)]
+    assert sum(len(t) for t in unseeded[0]) > 100
+    assert _same(*unseeded)
+    assert _same(unseeded[0], _poisson_pair(sim, seed=DEFAULT_RNG_SEED))
+    assert not _same(unseeded[0], _poisson_pair(sim, seed=DEFAULT_RNG_SEED + 1))
+
+
 def test_recording_another_population_does_not_change_spikes(sim):
     assert _same(_poisson_pair(sim, seed=5), _poisson_pair(sim, seed=5, record_other=True))
 

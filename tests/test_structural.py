@@ -568,6 +568,39 @@ def test_stdp_with_rewiring_new_synapses_start_at_initial_weight_and_stay_bounde
     assert sum(np.asarray(st).size for st in tgt.get_data().segments[0].spiketrains) > 100
 
 
+@pytest.mark.parametrize("a_plus, survives", [(0.1, True), (0.001, False)])
+def test_elimination_sees_potentiation_owed_since_the_last_presynaptic_spike(sim, a_plus, survives):
+    """STDP applies the potentiation of postsynaptic spikes lazily, at the synapse's next presynaptic spike.
+    The elimination rule must see the weight as of the attempt: one synapse stored at 0.09 (threshold 0.1,
+    eliminated surely below it, never above), one presynaptic spike at 1 ms, then the target fires at
+    2-4 ms. With A_plus 0.1 the owed potentiation (about 0.018 per post spike: A_plus w_max e^(-dt/20 ms))
+    lifts it above 0.1 before the first rewiring batch (5 ms) and it must survive every attempt; with
+    A_plus 0.001 it stays below and goes at the first batch. The stored weight stays 0.09 until the next pre spike."""
+    _setup(sim, seed=67, dt=0.1)
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=[1.0]))
+    tgt = sim.Population(1, sim.IF_curr_exp(tau_refrac=0.5))
+    sim.DCSource(amplitude=40.0, start=2.0, stop=4.0).inject_into(tgt)
+    syn = sim.StructuralPlasticityMechanism(
+        elimination=sim.RandomByWeightElimination(threshold=0.1, prob_elim_depressed=1.0,
+                                                  prob_elim_potentiated=0.0),
+        timing_dependence=sim.SpikePairRule(tau_plus=20.0, tau_minus=20.0, A_plus=a_plus, A_minus=0.0),
+        weight_dependence=sim.AdditiveWeightDependence(w_min=0.0, w_max=0.2),
+        f_rew=1000.0, rewiring_interval=5.0, weight=0.09, delay=0.1, row_capacity=2)
+    prj = sim.Projection(src, tgt, sim.AllToAllConnector(), syn)
+    tgt.record("spikes")
+    sim.run(30.0)
+    n_post = np.asarray(tgt.get_data().segments[0].spiketrains[0]).size
+    assert n_post >= 2                                       # the target fired after the pre spike
+    counts = prj.rewiring_counts()
+    assert counts["attempts"] == 30                          # 5 per batch, every one on the only pair
+    if survives:
+        assert counts["eliminations"] == 0
+        np.testing.assert_allclose(prj.get("weight", format="array"), [[0.09]])   # still owed, not stored
+    else:
+        assert counts["eliminations"] == 1
+        assert len(prj) == 0
+
+
 # --- 10: RaggedRows.remove_at against remove_synapses -----------------------------------------------------
 def test_remove_at_matches_remove_synapses(backend):
     xp = backend.xp

@@ -283,7 +283,7 @@ class Rewirer:
         if self.elimination is not None:
             e = xp.nonzero(exists)[0]
             if e.shape[0]:
-                c = RuleContext(self, pre[e], post[e], t, weight=rows.vars["weight"][i[e], slot[e]])
+                c = RuleContext(self, pre[e], post[e], t, weight=self._current_weight(i[e], slot[e], step))
                 p = xp.asarray(self.elimination.probability(c), dtype=float)
                 kill[e] = draws[0, e] < p
             # two attempts on one synapse in a batch eliminate it once
@@ -323,6 +323,15 @@ class Rewirer:
             if self.in_degree is not None:
                 self.in_degree += xp.bincount(fj[keep], minlength=self.post_group.n)
         return self._count(counts)
+
+    def _current_weight(self, rows_i, slots, step):
+        """Weights of the synapses at (row, slot) at the end of `step`; for a model that applies its weight
+        changes lazily (STDP: potentiation at the next presynaptic spike) with what it owes them by then."""
+        model = self.group.model
+        if not hasattr(model, "current_weight"):
+            return self.group.rows.vars["weight"][rows_i, slots]
+        from .plastic import Events
+        return model.current_weight(Events(self.group, rows_i, slots, step))
 
     def initial_delay_steps(self, dt) -> int:
         return max(int(round(self.initial_delay_ms / dt)), 1) if self.initial_delay_ms else 1

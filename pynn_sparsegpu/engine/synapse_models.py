@@ -262,18 +262,21 @@ class STDP(SynapseModel):
             new = w - a * hi * xp.abs((w - lo) / hi) ** v["mu_minus"]
         return xp.maximum(new, lo)
 
-    def on_pre(self, ev):
+    def _tau_plus(self, v):
+        return v["tau"] if self.timing == "vogels" else v["tau_plus"]
+
+    def _potentiated(self, ev, count_overflow=True):
+        """|w| after the potentiation owed for the postsynaptic spikes that reached each event's synapse since
+        its last presynaptic spike (t_last - d, ev.t_pre - d] (applied lazily, at the next presynaptic spike)."""
         xp, v, dt = ev.xp, ev.vars, ev.dt
-        tau_plus = v["tau"] if self.timing == "vogels" else v["tau_plus"]
-        tau_minus = v["tau"] if self.timing == "vogels" else v["tau_minus"]
+        tau_plus = self._tau_plus(v)
         d = ev.dendritic_delay
-        t_last, t_pre, kplus = v["_tlast"], ev.t_pre, v["_kplus"]
-        sign = xp.where(v["weight"] < 0, -1.0, 1.0)
+        t_last, kplus = v["_tlast"], v["_kplus"]
         w = xp.abs(v["weight"])
         history = ev.post_group.history
         stamps = history.stamps[ev.post]                      # (events, depth), newest first
-        window = (stamps > (t_last - d)[:, None]) & (stamps <= (t_pre - d)[:, None])
-        if history.depth and bool(window[:, -1].any()):
+        window = (stamps > (t_last - d)[:, None]) & (stamps <= (ev.t_pre - d)[:, None])
+        if count_overflow and history.depth and bool(window[:, -1].any()):
             full = history.count[ev.post] > history.depth
             history.overflow += int((window[:, -1] & full).sum())
         columns = np.nonzero(ev.backend.to_host(window.any(axis=0)))[0]
@@ -282,6 +285,24 @@ class STDP(SynapseModel):
             t_post = xp.where(sel, stamps[:, c], t_last - d)          # outside the window: harmless
             k = kplus * xp.exp((t_last - (t_post + d)) * dt / tau_plus)
             w = xp.where(sel, self._potentiate(w, k, v, xp), w)
+        return w
+
+    def current_weight(self, ev):
+        """The weights of the events' synapses as of ev.t_pre, with the potentiation they are owed but that is
+        applied only at their next presynaptic spike (nothing is stored). Rewiring rules read this, so that a
+        synapse its target's recent spikes have potentiated is not taken for a depressed one."""
+        sign = ev.xp.where(ev.vars["weight"] < 0, -1.0, 1.0)
+        return sign * self._potentiated(ev, count_overflow=False)
+
+    def on_pre(self, ev):
+        xp, v, dt = ev.xp, ev.vars, ev.dt
+        tau_plus = self._tau_plus(v)
+        tau_minus = v["tau"] if self.timing == "vogels" else v["tau_minus"]
+        d = ev.dendritic_delay
+        t_last, t_pre, kplus = v["_tlast"], ev.t_pre, v["_kplus"]
+        sign = xp.where(v["weight"] < 0, -1.0, 1.0)
+        w = self._potentiated(ev)
+        history = ev.post_group.history
         k_minus = history.trace(ev.post, t_pre - d, tau_minus, dt)
         if self.timing == "vogels":
             w = self._potentiate(w, k_minus, v, xp)
