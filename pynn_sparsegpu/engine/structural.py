@@ -131,7 +131,8 @@ class RuleContext:
     pre_position, post_position  (n, 3) positions (post scaled and offset as the Space says)
     displacement                 (n, 3) pre minus post position per axis, wrapped to [-L/2, L/2] on periodic axes
     distance                     Euclidean norm of the displacement over the Space's axes
-    weight                       weight of the synapse (elimination rules only)
+    weight                       weight of the synapse (elimination rules only) as of t, with the
+                                 potentiation lazy STDP owes it included
     time_since_pre_spike         ms since the source last fired (inf if never)
     time_since_post_spike        ms since the target last fired (inf if never)
     """
