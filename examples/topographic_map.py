@@ -236,10 +236,12 @@ def snapshot(net, t_ms, with_profile=False):
     for name in ("ff", "lat"):
         prj = net[name]
         rf = analysis.receptive_field_metrics(prj)
+        bamford = analysis.bamford_metrics(prj)
         k_in, _ = analysis.degrees(prj)
         _, _, w = analysis.connections(prj)
         entry = {"mean_centre_error": rf["mean_centre_error"], "mean_sigma_aff": rf["mean_sigma_aff"],
                  "mean_sigma_aff_unbiased": rf["mean_sigma_aff_unbiased"], "mean_k_eff": rf["mean_k_eff"],
+                 "bamford_centre_error": bamford["mean_centre_error"], "bamford_sigma_aff": bamford["mean_sigma_aff"],
                  "targets_without_afferents": rf["n_excluded"], "synapses": int(len(w)),
                  "mean_in_degree": float(k_in.mean()), "mean_weight": float(w.mean()) if len(w) else None,
                  "fraction_potentiated": float((w >= W_THRESHOLD).mean()) if len(w) else None}
@@ -492,6 +494,8 @@ def main(argv=None):
         "map_metrics": {
             name: {"centre_error": metric(name, "mean_centre_error"), "sigma_aff": metric(name, "mean_sigma_aff"),
                    "sigma_aff_unbiased": metric(name, "mean_sigma_aff_unbiased"),
+                   "bamford_centre_error": metric(name, "bamford_centre_error"),
+                   "bamford_sigma_aff": metric(name, "bamford_sigma_aff"),
                    "k_eff": metric(name, "mean_k_eff")} for name in ("ff", "lat")},
         "profile_rms_width": {name: {"start": rms_profile_width(first[name]["profile"]),
                                      "end": rms_profile_width(last[name]["profile"])} for name in ("ff", "lat")},
@@ -503,6 +507,7 @@ def main(argv=None):
         "history": [{"t_ms": h["t_ms"], "rate_hz": h.get("rate_hz"),
                      **{f"{name}_{k}": h[name][k] for name in ("ff", "lat")
                         for k in ("mean_centre_error", "mean_sigma_aff", "mean_sigma_aff_unbiased",
+                                  "bamford_centre_error", "bamford_sigma_aff",
                                   "mean_k_eff", "synapses", "mean_in_degree",
                                   "mean_weight", "fraction_potentiated", "targets_without_afferents")}}
                     for h in history],
@@ -533,6 +538,9 @@ def main(argv=None):
     for key, label in (("centre_error", "mean centre error"), ("sigma_aff", "mean sigma_aff")):
         m = mm[key]
         print(f"  {label:18s} {m['start']:.3f} -> {m['end']:.3f}  ({m['improvement_pct']:+.1f} %)")
+    for key, label in (("bamford_centre_error", "centre error"), ("bamford_sigma_aff", "sigma_aff")):
+        m = mm[key]
+        print(f"  (Bamford's computation: {label} {m['start']:.3f} -> {m['end']:.3f}, {m['improvement_pct']:+.1f} %)")
     m = mm["sigma_aff_unbiased"]
     print(f"  (sigma_aff corrected for the number of afferents {m['start']:.3f} -> {m['end']:.3f}, "
           f"{m['improvement_pct']:+.1f} %; effective afferents {mm['k_eff']['start']:.1f} -> {mm['k_eff']['end']:.1f})")

@@ -14,6 +14,7 @@ are Euclidean over ``space.axes``, and an axis with periodic boundaries (lo, hi)
     k_in, k_out = analysis.degrees(prj)
     profile = analysis.connectivity_vs_distance(prj, bins=np.arange(0, 12.5, 0.5))
     rf = analysis.receptive_field_metrics(prj)     # rf["mean_centre_error"], rf["mean_sigma_aff"]
+    b = analysis.bamford_metrics(prj)              # the same, computed as Bamford et al. do
 
 Receptive-field metrics (Bamford, Murray & Willshaw 2010, "Synaptic rewiring for topographic mapping and
 receptive field development", Neural Networks 23:517-527). For a target j with afferents i (synapses with
@@ -41,7 +42,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["connections", "degrees", "connectivity_vs_distance", "afferent_displacements",
-           "receptive_field_metrics"]
+           "receptive_field_metrics", "bamford_metrics"]
 
 _BLOCK = 1 << 22        # pre/post pairs evaluated at once in connectivity_vs_distance
 
@@ -236,3 +237,82 @@ def receptive_field_metrics(projection, ideal_positions=None, weighted=True):
             "mean_k_eff": mean(k_eff), "mean_sigma_aff_unbiased": mean(unbiased),
             "centre": centre, "centre_error": error, "sigma_aff": sigma, "k_eff": k_eff,
             "sigma_aff_unbiased": unbiased, "total_weight": total}
+
+
+def _padded_by_target(post, values, n_post, order):
+    """values (one per synapse, already in `order`) laid out as an (n_post, k_max) matrix, row j holding
+    target j's synapses; returns the matrix (NaN padding) and the count per target."""
+    count = np.bincount(post, minlength=n_post)
+    k_max = int(count.max()) if count.size else 0
+    start = np.concatenate([[0], np.cumsum(count)[:-1]])
+    sorted_post = post[order]
+    rank = np.arange(post.size) - start[sorted_post]
+    out = np.full((n_post, max(k_max, 1)), np.nan)
+    out[sorted_post, rank] = values
+    return out, count
+
+
+def bamford_metrics(projection, ideal_positions=None, weighted=True):
+    """Receptive-field centre error and spread as Bamford et al. (2010) compute them.
+
+    Per target and per axis of the Space, the centre is the position c that minimises the weighted
+    variance sum_i w_i wrap(x_i - c)^2 / sum_i w_i of the afferents (on a periodic axis the minimum is
+    taken over every way of cutting the circle, so it is exact, not a grid search); the axis's spread is the
+    square root of that minimum. sigma_aff is the mean of the per-axis spreads over the axes along which the
+    sources are spread out (for a Grid2D layer x and y, not z). It is a per-axis standard deviation, about
+    1/sqrt(2) of receptive_field_metrics' 2-D RMS distance for a round field. The centre error is the
+    distance of the centre from the ideal position, as in receptive_field_metrics. weighted=False counts each synapse once (Bamford's connectivity-based variant).
+
+    Returns a dict: mean_centre_error, mean_sigma_aff, n_included, n_excluded, centre (n_post, 3),
+    centre_error, sigma_aff, sigma_axis (n_post, number of those axes)."""
+    frame = _Frame(projection)
+    n_post = frame.post_pos.shape[0]
+    ideal = frame.post_pos if ideal_positions is None else np.asarray(ideal_positions, float).reshape(n_post, 3)
+    pre, post, weight = connections(projection)
+    w = np.abs(weight) if weighted else np.ones_like(weight)
+    total = np.bincount(post, weights=w, minlength=n_post)
+    included = total > 0
+    centre = ideal.copy()
+    axes = [a for a in frame.axes if np.ptp(frame.pre_pos[:, a]) > 0] or frame.axes   # a layer's own axes
+    sigma_axis = np.full((n_post, len(axes)), np.nan)
+    for a_index, axis in enumerate(axes):
+        x = frame.pre_pos[pre, axis]
+        order = np.lexsort((x, post))                       # by target, then position
+        X, count = _padded_by_target(post, x[order], n_post, order)
+        W, _ = _padded_by_target(post, w[order], n_post, order)
+        W = np.nan_to_num(W)
+        valid = ~np.isnan(X)
+        X0 = np.where(valid, X, 0.0)
+        safe = np.where(included, total, 1.0)
+        span = frame.span[axis]
+        if span is None:
+            mean = (W * X0).sum(axis=1) / safe
+            var = (W * (X0 - mean[:, None]) ** 2).sum(axis=1) / safe
+        else:
+            lo = frame.lo[axis]
+            X0 = lo + np.mod(X0 - lo, span)
+            best_var = np.full(n_post, np.inf)
+            mean = np.zeros(n_post)
+            for k in range(X.shape[1]):                     # cut the circle just before the k-th afferent
+                has = count > k
+                U = np.where(X0 < X0[:, k:k + 1], X0 + span, X0)
+                m = (W * U).sum(axis=1) / safe
+                v = (W * (U - m[:, None]) ** 2).sum(axis=1) / safe
+                better = has & (v < best_var)
+                best_var = np.where(better, v, best_var)
+                mean = np.where(better, m, mean)
+            var = best_var
+            mean = lo + np.mod(mean - lo, span)
+        centre[:, axis] = np.where(included, mean, np.nan)
+        sigma_axis[:, a_index] = np.where(included, np.sqrt(np.maximum(var, 0.0)), np.nan)
+    centre[~included] = np.nan
+    error = np.where(included, frame.distance(centre, ideal), np.nan)
+    sigma = sigma_axis.mean(axis=1)
+
+    def mean_of(v):
+        return float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+
+    n_inc = int(included.sum())
+    return {"mean_centre_error": mean_of(error), "mean_sigma_aff": mean_of(sigma), "n_included": n_inc,
+            "n_excluded": int(n_post - n_inc), "centre": centre, "centre_error": error, "sigma_aff": sigma,
+            "sigma_axis": sigma_axis}

@@ -161,3 +161,48 @@ def test_same_numbers_from_a_nest_projection(sim, nest_sim):
     np.testing.assert_allclose(prof_a["mean_weight"], prof_b["mean_weight"], equal_nan=True, rtol=1e-6)
     for key in ("mean_centre_error", "mean_sigma_aff", "mean_k_eff"):
         assert rf_a[key] == pytest.approx(rf_b[key], rel=1e-6)
+
+
+def test_bamford_metrics_by_hand(sim):
+    """Bamford's centre minimises the weighted variance on each axis; afferents at x = 0 (three) and x = 3
+    of target (0, 0) on the 8-periodic grid: the best cut keeps them in [0, 3], centre 0.75, variance
+    (3 x 0.75^2 + 2.25^2) / 4 = 1.6875 on x and 0 on y, so sigma_aff = sqrt(1.6875) / 2. The circular mean
+    (receptive_field_metrics) puts the centre elsewhere: atan2(sin 3a, 3 + cos 3a) / a with a = 2 pi / 8."""
+    t = _index(0, 0)
+    conns = [(_index(0, 0), t, 1.0, 1.0), (_index(0, 0), t, 1.0, 1.0), (_index(0, 0), t, 1.0, 1.0),
+             (_index(3, 0), t, 1.0, 1.0)]
+    prj = _project(sim, conns)
+    b = analysis.bamford_metrics(prj)
+    np.testing.assert_allclose(b["centre"][t, :2], [0.75, 0.0], atol=1e-12)
+    np.testing.assert_allclose(b["sigma_axis"][t], [np.sqrt(1.6875), 0.0], atol=1e-12)
+    assert b["sigma_aff"][t] == pytest.approx(np.sqrt(1.6875) / 2)
+    assert b["centre_error"][t] == pytest.approx(0.75)
+    assert b["n_included"] == 1
+    a = 2 * np.pi / SIDE
+    circular = analysis.receptive_field_metrics(prj)["centre"][t, 0]
+    assert circular == pytest.approx(np.arctan2(np.sin(3 * a), 3 + np.cos(3 * a)) / a)
+    assert abs(circular - 0.75) > 0.3
+
+
+def test_bamford_metrics_equal_a_dense_search(sim):
+    """On random afferents with random weights the exact minimum over cuts equals the minimum of the
+    periodic weighted variance over 16,000 candidate centres per axis (to the grid's resolution)."""
+    rng = np.random.default_rng(11)
+    n = SIDE * SIDE
+    pre_ix, post_ix = rng.integers(0, n, 600), rng.integers(0, n, 600)
+    weights = rng.uniform(0.05, 1.0, 600)
+    prj = _project(sim, [(int(i), int(j), float(x), 1.0) for i, j, x in zip(pre_ix, post_ix, weights)])
+    b = analysis.bamford_metrics(prj)
+    pre, post, w = analysis.connections(prj)
+    pos = np.asarray(prj.pre.positions).T
+    candidates = np.linspace(-0.5, SIDE - 0.5, 16000, endpoint=False)
+    for j in np.unique(post)[:20]:
+        sel = post == j
+        for axis in (0, 1):
+            d = pos[pre[sel], axis][:, None] - candidates[None, :]
+            d -= SIDE * np.round(d / SIDE)
+            var = (w[sel, None] * d ** 2).sum(axis=0) / w[sel].sum()
+            assert b["sigma_axis"][j, axis] == pytest.approx(np.sqrt(var.min()), abs=2e-4)
+            best = candidates[np.argmin(var)]
+            gap = abs(b["centre"][j, axis] - best)
+            assert min(gap, SIDE - gap) < 0.01
