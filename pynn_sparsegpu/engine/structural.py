@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from .neurons.group import NEVER
+from .plastic import Events
 
 
 # --- rules ------------------------------------------------------------------------------------------
@@ -331,7 +332,6 @@ class Rewirer:
         model = self.group.model
         if not hasattr(model, "current_weight"):
             return self.group.rows.vars["weight"][rows_i, slots]
-        from .plastic import Events
         return model.current_weight(Events(self.group, rows_i, slots, step))
 
     def initial_delay_steps(self, dt) -> int:
