@@ -45,7 +45,7 @@ import numpy as np
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(BENCH_DIR)
 sys.path.insert(0, BENCH_DIR)
-from bench_common import load_example, metadata, print_table  # noqa: E402
+from bench_common import load_example, metadata, print_table, write_json  # noqa: E402
 
 
 # --- the GeNN run ------------------------------------------------------------------------------------------
@@ -259,10 +259,11 @@ def run_genn(seed, duration, metrics_interval, backend, workdir, nestlike=False,
 def run_sparsegpu(seed, duration, metrics_interval, workdir, variant="full"):
     """One sparsegpu run of examples/topographic_map.py; returns the result dict in the GeNN run's layout."""
     path = os.path.join(workdir, f"sparsegpu_{seed}.json")
+    switched_off = {"full": [], "stdp": ["--no-rewiring"], "rewiring": ["--no-stdp"],
+                    "static": ["--no-stdp", "--no-rewiring"]}[variant]
     subprocess.run([sys.executable, os.path.join(REPO_ROOT, "examples", "topographic_map.py"), "sparsegpu",
                     "--seed", str(seed), "--duration", str(duration), "--metrics-interval", str(metrics_interval),
-                    "--no-figures", "--out", workdir, "--json", path] + {"full": [], "stdp": ["--no-rewiring"], "rewiring": ["--no-stdp"],
-                                                  "static": ["--no-stdp", "--no-rewiring"]}[variant],
+                    "--no-figures", "--out", workdir, "--json", path] + switched_off,
                    check=True, stdout=subprocess.DEVNULL)
     with open(path) as f:
         r = json.load(f)
@@ -270,8 +271,8 @@ def run_sparsegpu(seed, duration, metrics_interval, workdir, variant="full"):
                 **{name: {k: h[f"{name}_{k}"] for k in ("mean_centre_error", "mean_sigma_aff",
                                                          "mean_sigma_aff_unbiased", "mean_k_eff", "synapses")}
                    for name in ("ff", "lat")}} for h in r["history"]]
-    return {"simulator": "sparsegpu", "variant": variant, "backend_info": r.get("backend_info"), "seed": seed, "duration_ms": duration,
-            "history": history, "times_s": {"build": r["times_s"]["build"], "run": r["times_s"]["run"]},
+    return {"simulator": "sparsegpu", "variant": variant, "backend_info": r.get("backend_info"), "seed": seed,
+            "duration_ms": duration, "history": history, "times_s": {"build": r["times_s"]["build"], "run": r["times_s"]["run"]},
             "realtime_factor": r["realtime_factor"]}
 
 
@@ -348,15 +349,12 @@ def main(argv=None):
     rows = [summary(r) for r in results]
     print_table(["simulator", "seed", "centre %", "sigma_aff %", "corrected %", "ff syn", "lat syn", "rate Hz",
                  "last 5 s Hz", "run s", "realtime"],
-                [[r["simulator"], r["seed"], f"{r['centre_error_change_pct']:+.1f}", f"{r['sigma_aff_change_pct']:+.1f}",
+                [[r["simulator"], r["seed"], f"{r['centre_error_change_pct']:+.1f}",
+                  f"{r['sigma_aff_change_pct']:+.1f}",
                   f"{r['sigma_aff_corrected_change_pct']:+.1f}", r["ff_synapses_end"], r["lat_synapses_end"],
                   f"{r['mean_rate_hz']:.1f}", f"{r['last_rate_hz']:.1f}", f"{r['run_s']:.1f}",
                   f"{r['realtime_factor']:.3f}"] for r in rows])
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump({"metadata": metadata(), "duration_ms": args.duration, "summary": rows, "runs": results}, f,
-                  indent=1, default=float)
-        f.write("\n")
+    write_json(args.out, {"metadata": metadata(), "duration_ms": args.duration, "summary": rows, "runs": results})
     print(f"results written to {args.out}")
     return 0
 

@@ -261,7 +261,8 @@ def bamford_metrics(projection, ideal_positions=None, weighted=True):
     square root of that minimum. sigma_aff is the mean of the per-axis spreads over the axes along which the
     sources are spread out (for a Grid2D layer x and y, not z). It is a per-axis standard deviation, about
     1/sqrt(2) of receptive_field_metrics' 2-D RMS distance for a round field. The centre error is the
-    distance of the centre from the ideal position, as in receptive_field_metrics. weighted=False counts each synapse once (Bamford's connectivity-based variant).
+    distance of the centre from the ideal position, as in receptive_field_metrics. weighted=False counts
+    each synapse once (Bamford's connectivity-based variant).
 
     Returns a dict: mean_centre_error, mean_sigma_aff, n_included, n_excluded, centre (n_post, 3),
     centre_error, sigma_aff, sigma_axis (n_post, number of those axes)."""
@@ -274,6 +275,7 @@ def bamford_metrics(projection, ideal_positions=None, weighted=True):
     included = total > 0
     centre = ideal.copy()
     axes = [a for a in frame.axes if np.ptp(frame.pre_pos[:, a]) > 0] or frame.axes   # a layer's own axes
+    safe = np.where(included, total, 1.0)
     sigma_axis = np.full((n_post, len(axes)), np.nan)
     for a_index, axis in enumerate(axes):
         x = frame.pre_pos[pre, axis]
@@ -283,7 +285,6 @@ def bamford_metrics(projection, ideal_positions=None, weighted=True):
         W = np.nan_to_num(W)
         valid = ~np.isnan(X)
         X0 = np.where(valid, X, 0.0)
-        safe = np.where(included, total, 1.0)
         span = frame.span[axis]
         if span is None:
             mean = (W * X0).sum(axis=1) / safe

@@ -575,7 +575,8 @@ def test_elimination_sees_potentiation_owed_since_the_last_presynaptic_spike(sim
     eliminated surely below it, never above), one presynaptic spike at 1 ms, then the target fires at
     2-4 ms. With A_plus 0.1 the owed potentiation (about 0.018 per post spike: A_plus w_max e^(-dt/20 ms))
     lifts it above 0.1 before the first rewiring batch (5 ms) and it must survive every attempt; with
-    A_plus 0.001 it stays below and goes at the first batch. The stored weight stays 0.09 until the next pre spike."""
+    A_plus 0.001 it stays below and goes at the first batch. The stored weight stays 0.09 until the next
+    pre spike."""
     _setup(sim, seed=67, dt=0.1)
     src = sim.Population(1, sim.SpikeSourceArray(spike_times=[1.0]))
     tgt = sim.Population(1, sim.IF_curr_exp(tau_refrac=0.5))
