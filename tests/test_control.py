@@ -204,9 +204,44 @@ def test_backend_info_auto_without_gpu_says_why(sim):
         pytest.skip("a GPU is usable here: auto chooses CuPy")
     sim.setup(timestep=DT)
     info = sim.backend_info()
-    assert info["backend"] == "numpy"
+    assert info["backend"] == "cpu"              # a C++ compiler is on every machine the tests run on
+    assert info["path"] == "compiled kernels on the CPU"
     assert info["precision"] == "float64"
-    assert "auto" in info["reason"]
+    assert "auto" in info["reason"] and "CuPy" in info["reason"]
+    assert "g++" in info["compiler"] or "c++" in info["compiler"] or "clang" in info["compiler"]
+
+
+def test_without_a_compiler_auto_falls_back_to_numpy_with_one_warning(tmp_path):
+    """A machine with no usable compiler gets the reference path and a warning that says why; asking for the
+    compiled path there is a clear error."""
+    import os
+    import subprocess
+    import sys
+    code = (
+        "import warnings\n"
+        "warnings.simplefilter('always')\n"
+        "import pyNN.sparsegpu as sim\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    sim.setup()\n"
+        "info = sim.backend_info()\n"
+        "assert info['backend'] == 'numpy', info\n"
+        "messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]\n"
+        "assert len(messages) == 1 and 'no C++ compiler found' in messages[0], messages\n"
+        "assert 'no C++ compiler found' in info['reason'], info\n"
+        "try:\n"
+        "    sim.setup(backend='cpu')\n"
+        "except RuntimeError as err:\n"
+        "    assert 'compiled CPU path is unavailable' in str(err), err\n"
+        "else:\n"
+        "    raise AssertionError('backend=cpu without a compiler was accepted')\n"
+        "print('ok')\n")
+    env = dict(os.environ, PYNN_SPARSEGPU_CXX=str(tmp_path / "no-such-compiler"),
+               PYNN_SPARSEGPU_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("PYNN_SPARSEGPU_BACKEND", None)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().endswith("ok")
 
 
 def test_precision_float32(sim):

@@ -1,20 +1,29 @@
-"""Array backend selection: NumPy (reference, CI) or CuPy (GPU), and the dtype policy.
+"""Backend selection: the compiled CPU path, CuPy (GPU) or the NumPy reference, and the dtype policy.
+
+  cpu     the engine's kernels (engine/kernels, and the step kernels generated from the neuron models) built by
+          the host C++ compiler and run inside compiled code; arrays are NumPy arrays, so every part without a
+          kernel yet runs the reference code on the same arrays
+  cupy    CuPy on an NVIDIA GPU
+  numpy   the array-code reference that tests compare the other paths with
+  auto    cupy when a CUDA device is usable, else cpu when a C++ compiler works, else numpy (with a warning
+          that says why)
 
 The engine never imports CuPy at module level; `select_backend` does, and only when the CuPy path is
 requested ("cupy") or probed ("auto"). Every engine object receives a `Backend` and uses `backend.xp`
-for array work, so the NumPy and CuPy paths share one layout and one behaviour.
+for array work, so the paths share one layout and one behaviour.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 BACKEND_ENV = "PYNN_SPARSEGPU_BACKEND"
 PRECISION_ENV = "PYNN_SPARSEGPU_PRECISION"
-VALID_BACKENDS = ("auto", "numpy", "cupy")
+VALID_BACKENDS = ("auto", "cpu", "cupy", "numpy")
 VALID_PRECISIONS = ("float32", "float64")
 
 
@@ -26,16 +35,22 @@ class BackendError(RuntimeError):
 class Backend:
     """The array module in use and its numeric policy."""
 
-    name: str                      # "numpy" or "cupy"
+    name: str                      # "cpu" (compiled), "cupy" or "numpy"
     xp: object                     # the array module
     dtype: np.dtype                # floating-point type of state and weights
     device: str = "cpu"
     reason: str = ""               # why this path was chosen
+    compiler: str | None = None    # the C++ compiler of the compiled CPU path
     _kernel_cache: dict = field(default_factory=dict, repr=False)
 
     @property
     def is_gpu(self) -> bool:
         return self.name == "cupy"
+
+    @property
+    def compiled(self) -> bool:
+        """Steps run through compiled kernels (the engine's compiled/ runner)."""
+        return self.name == "cpu"
 
     def asarray(self, values, dtype=None):
         return self.xp.asarray(values, dtype=self.dtype if dtype is None else dtype)
@@ -55,8 +70,10 @@ class Backend:
         return np.random.default_rng(seed)
 
     def info(self) -> dict:
-        return {"backend": self.name, "device": self.device, "precision": np.dtype(self.dtype).name,
-                "reason": self.reason}
+        path = {"cpu": "compiled kernels on the CPU", "cupy": "CuPy on the GPU",
+                "numpy": "NumPy array code (reference)"}[self.name]
+        return {"backend": self.name, "path": path, "device": self.device,
+                "precision": np.dtype(self.dtype).name, "compiler": self.compiler, "reason": self.reason}
 
 
 def _probe_cupy():
@@ -81,12 +98,23 @@ def _probe_cupy():
     return cupy, f"cuda:{cupy.cuda.Device().id} ({name})"
 
 
-def select_backend(backend: str | None = None, precision: str | None = None) -> Backend:
-    """Choose the array path.
+def _probe_compiler():
+    """The compiled CPU path's libraries (built on first use, then cached), or BackendError saying why not."""
+    from .compiled.program import cpu_libraries
+    from .compiled.toolchain import CompilerError
+    try:
+        return cpu_libraries().toolchain.describe()
+    except CompilerError as err:
+        raise BackendError(f"the compiled CPU path is unavailable: {err}") from err
 
-    backend: "auto" (CuPy when it imports and a CUDA device is usable, else NumPy), "numpy" or "cupy";
-    None reads the environment variable PYNN_SPARSEGPU_BACKEND, default "auto".
-    precision: "float32" or "float64"; None reads PYNN_SPARSEGPU_PRECISION, default float64 on NumPy and
+
+def select_backend(backend: str | None = None, precision: str | None = None) -> Backend:
+    """Choose the path.
+
+    backend: "auto" (CuPy when it imports and a CUDA device is usable, else the compiled CPU path when a C++
+    compiler works, else NumPy with a warning), "cpu", "cupy" or "numpy"; None reads the environment variable
+    PYNN_SPARSEGPU_BACKEND, default "auto".
+    precision: "float32" or "float64"; None reads PYNN_SPARSEGPU_PRECISION, default float64 on the CPU and
     float32 on CuPy.
     """
     if backend is None:
@@ -107,8 +135,18 @@ def select_backend(backend: str | None = None, precision: str | None = None) -> 
     if backend == "cupy":
         cupy, device = _probe_cupy()  # raises BackendError with the reason
         return Backend("cupy", cupy, np.dtype(precision or "float32"), device, "requested cupy")
+    if backend == "cpu":
+        compiler = _probe_compiler()  # raises BackendError with the reason
+        return Backend("cpu", np, np.dtype(precision or "float64"), "cpu", "requested cpu", compiler)
     try:
         cupy, device = _probe_cupy()
-    except BackendError as err:
-        return Backend("numpy", np, np.dtype(precision or "float64"), "cpu", f"auto: {err}")
+    except BackendError as gpu_err:
+        try:
+            compiler = _probe_compiler()
+        except BackendError as err:
+            warnings.warn(f"pynn_sparsegpu runs on the NumPy reference path, which is much slower: {err}. "
+                          "Install a C++ compiler (g++ or clang++), or set PYNN_SPARSEGPU_CXX to one.",
+                          RuntimeWarning, stacklevel=3)
+            return Backend("numpy", np, np.dtype(precision or "float64"), "cpu", f"auto: {gpu_err}; {err}")
+        return Backend("cpu", np, np.dtype(precision or "float64"), "cpu", f"auto: {gpu_err}", compiler)
     return Backend("cupy", cupy, np.dtype(precision or "float32"), device, "auto: CUDA device usable")

@@ -39,6 +39,7 @@ class Network:
         self.step_index = 0
         self.min_slots = 1
         self._primed = False
+        self.engine = None        # the compiled path's runner (compiled/runner.py), made at the first run
 
     @property
     def t(self) -> float:
@@ -120,6 +121,12 @@ class Network:
             for electrode in self.electrodes:    # the current of step 0 is A(0)
                 electrode.inject(0.0, dt)
             self._primed = True
+        if self.backend.compiled:
+            if self.engine is None:
+                from .compiled.runner import CompiledEngine
+                self.engine = CompiledEngine(self)
+            self.engine.run(n_steps)
+            return
         # what each step touches, gathered once per run (nothing of this changes during a run)
         contexts = [StepContext(xp=xp, dt=dt, t=0.0, step=0, rng=group.rng) for group in self.groups]
         stimulated = list({id(g): g for e in self.electrodes for g, _ in e.targets}.values())

@@ -23,6 +23,8 @@ def _selector(index, device_index):
 class SpikeBuffer:
     def __init__(self, backend, index: np.ndarray, chunk: int = CHUNK_STEPS):
         self.backend, self.index = backend, backend.xp.asarray(index)
+        self._host_index = np.asarray(index)
+        self._compiled = None    # the compiled path's event buffer for this recording (compiled/runner.py)
         self._select = _selector(index, self.index)
         self.n = len(index)
         # spike flags while every writer gives flags (bools); widened to int32 counts at the first count array
@@ -54,12 +56,22 @@ class SpikeBuffer:
         self._buf[:self._fill] = 0
         self._fill = 0
 
+    def add_events(self, steps, channels, counts) -> None:
+        """Append spikes recorded elsewhere (the compiled path): (step, channel, spike count) triples."""
+        counts = np.asarray(counts, dtype=np.int64)
+        self.steps.append(np.repeat(np.asarray(steps, dtype=np.int64), counts))
+        self.channels.append(np.repeat(np.asarray(channels, dtype=np.int64), counts))
+
     def events(self):
-        """All recorded spikes as (steps, channels), sorted by step."""
+        """All recorded spikes as (steps, channels), sorted by step, then channel."""
         self.flush()
         if not self.steps:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         steps, chans = np.concatenate(self.steps), np.concatenate(self.channels)
+        key = steps * max(self.n, 1) + chans
+        if key.shape[0] > 1 and bool(np.any(key[1:] < key[:-1])):
+            order = np.argsort(key, kind="stable")
+            steps, chans = steps[order], chans[order]
         self.steps, self.channels = [steps], [chans]
         return steps, chans
 
@@ -71,6 +83,8 @@ class SpikeBuffer:
 class StateBuffer:
     def __init__(self, backend, index: np.ndarray, interval: int, chunk: int = CHUNK_STEPS):
         self.backend, self.index = backend, backend.xp.asarray(index)
+        self._host_index = np.asarray(index)
+        self._compiled = None    # set by the compiled path when a step kernel writes the rows
         self._select = _selector(index, self.index)
         self.interval = int(interval)
         self._buf = backend.xp.zeros((chunk, len(index)), dtype=backend.dtype)

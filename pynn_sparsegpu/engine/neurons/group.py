@@ -123,6 +123,10 @@ class NeuronGroup:
         xp = self.backend.xp
         if self._derived is None or self._dt != dt:
             self._derived = self.model.derived(self.params, dt, xp)
+            if not self.model.is_source:      # propagators in the working precision: no float64 on float32
+                self._derived = {k: v.astype(self.backend.dtype) if getattr(v, "dtype", None) is not None
+                                 and v.dtype.kind == "f" and v.dtype != self.backend.dtype else v
+                                 for k, v in self._derived.items()}
             self._dt = dt
             self._fused = None
             if self.backend.is_gpu:

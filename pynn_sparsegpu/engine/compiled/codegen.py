@@ -1,0 +1,549 @@
+"""Population step kernels generated from the neuron models' own Python steps.
+
+One source of truth: a neuron model's `step(s, p, d, syn, i_stim, ctx)` is element-wise array code (the NumPy
+reference runs it). To compile it, the step is run once on symbolic per-neuron values (`Sym`) with a symbolic
+array module (`SymXP`); every operation it performs is recorded as one C++ statement, in the order NumPy
+performs it, with NumPy's types (NEP 50 promotion: a Python scalar takes the array's type). Loops over a fixed
+number of substeps unroll. The statements become the body of a kernel (psg_neuron.cuh) that reads and clears
+the neuron's ring slot and injected current, runs the body, stores the state, and publishes the spike count.
+The same C++ compiles with the host compiler (the compiled CPU path) and with NVRTC or nvcc (CUDA), so the
+model is written once, in Python, for three paths.
+
+Models whose step cannot be traced (random numbers, per-step host logic, data-dependent Python control flow,
+arrays that are not one value per neuron) raise TraceError; the engine runs those on the reference path.
+
+Arithmetic is emitted operation by operation with explicit casts, so the compiled kernel does the same IEEE
+operations as NumPy: models without transcendental functions in their step (the LIF models, Izhikevich,
+e-prop cells) give bit-identical results in float64. exp, log and friends come from the C library in the
+kernel and from NumPy's own SIMD code in the reference; they agree to within an ulp or so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import numbers
+import re
+
+import numpy as np
+
+from ..neurons.base import StepContext
+
+_CTYPE = {np.dtype(np.float64): "double", np.dtype(np.float32): "float", np.dtype(np.int32): "int",
+          np.dtype(np.int64): "long long", np.dtype(np.bool_): "bool", np.dtype(np.uint8): "unsigned char",
+          np.dtype(np.int16): "short", np.dtype(np.int8): "signed char", np.dtype(np.uint16): "unsigned short",
+          np.dtype(np.uint32): "unsigned int", np.dtype(np.uint64): "unsigned long long"}
+
+
+class TraceError(Exception):
+    """The model's step cannot be turned into a kernel (the message says what it did)."""
+
+
+def ctype(dtype) -> str:
+    dtype = np.dtype(dtype)
+    if dtype not in _CTYPE:
+        raise TraceError(f"no C type for dtype {dtype}")
+    return _CTYPE[dtype]
+
+
+def literal(value, dtype=None) -> str:
+    """A C++ literal for a Python or NumPy scalar, exact (floats in hexadecimal)."""
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, numbers.Integral):
+        text = f"{int(value)}LL"
+        return text if dtype is None else f"(({ctype(dtype)}){text})"
+    value = float(value)
+    if math.isnan(value):
+        text = "psg_nan()"
+    elif math.isinf(value):
+        text = "psg_inf()" if value > 0 else "(-psg_inf())"
+    else:
+        text = value.hex()
+    return text if dtype is None else f"(({ctype(dtype)}){text})"
+
+
+class Sym:
+    """One value per neuron, known by name in the kernel being generated."""
+    __array_ufunc__ = None          # NumPy scalars and arrays defer to our operators
+    ndim = 1
+
+    def __init__(self, tracer, name: str, dtype):
+        self.tracer, self.name, self.dtype = tracer, name, np.dtype(dtype)
+
+    @property
+    def shape(self):
+        return (self.tracer.n_symbol,)
+
+    def __bool__(self):
+        raise TraceError("the step branches in Python on a per-neuron value")
+
+    def __len__(self):
+        raise TraceError("the step takes the length of a per-neuron array")
+
+    def __iter__(self):
+        raise TraceError("the step iterates over a per-neuron array")
+
+    def __getitem__(self, key):
+        raise TraceError("the step indexes a per-neuron array")
+
+    def __array__(self, *args, **kwargs):
+        raise TraceError("the step converts a per-neuron value to a NumPy array")
+
+    def astype(self, dtype, copy=True):
+        return self.tracer.cast(self, np.dtype(dtype))
+
+    def copy(self):
+        return self
+
+    def sum(self, *args, **kwargs):
+        raise TraceError("the step reduces over neurons")
+
+    any = all = max = min = mean = sum
+
+    # arithmetic
+    def __add__(self, o): return self.tracer.binary("add", self, o)
+    def __radd__(self, o): return self.tracer.binary("add", o, self)
+    def __sub__(self, o): return self.tracer.binary("subtract", self, o)
+    def __rsub__(self, o): return self.tracer.binary("subtract", o, self)
+    def __mul__(self, o): return self.tracer.binary("multiply", self, o)
+    def __rmul__(self, o): return self.tracer.binary("multiply", o, self)
+    def __truediv__(self, o): return self.tracer.binary("true_divide", self, o)
+    def __rtruediv__(self, o): return self.tracer.binary("true_divide", o, self)
+    def __pow__(self, o): return self.tracer.power(self, o)
+    def __rpow__(self, o): return self.tracer.power(o, self)
+    def __lt__(self, o): return self.tracer.binary("less", self, o)
+    def __le__(self, o): return self.tracer.binary("less_equal", self, o)
+    def __gt__(self, o): return self.tracer.binary("greater", self, o)
+    def __ge__(self, o): return self.tracer.binary("greater_equal", self, o)
+    def __eq__(self, o): return self.tracer.binary("equal", self, o)
+    def __ne__(self, o): return self.tracer.binary("not_equal", self, o)
+    def __and__(self, o): return self.tracer.binary("bitwise_and", self, o)
+    def __rand__(self, o): return self.tracer.binary("bitwise_and", o, self)
+    def __or__(self, o): return self.tracer.binary("bitwise_or", self, o)
+    def __ror__(self, o): return self.tracer.binary("bitwise_or", o, self)
+    def __xor__(self, o): return self.tracer.binary("bitwise_xor", self, o)
+    def __rxor__(self, o): return self.tracer.binary("bitwise_xor", o, self)
+    def __neg__(self): return self.tracer.unary("negative", self)
+    def __pos__(self): return self
+    def __invert__(self): return self.tracer.unary("invert", self)
+    def __abs__(self): return self.tracer.unary("absolute", self)
+
+    def __floordiv__(self, o):
+        raise TraceError("floor division is not supported in a compiled step")
+
+    __rfloordiv__ = __mod__ = __rmod__ = __floordiv__
+    __hash__ = object.__hash__
+
+
+_BINARY_C = {"add": "+", "subtract": "-", "multiply": "*", "true_divide": "/", "less": "<", "less_equal": "<=",
+             "greater": ">", "greater_equal": ">=", "equal": "==", "not_equal": "!="}
+_COMPARISONS = {"less", "less_equal", "greater", "greater_equal", "equal", "not_equal"}
+_UNARY_MATH = {"exp", "expm1", "log", "log1p", "sqrt", "sin", "cos", "tanh", "floor", "ceil", "rint", "log2",
+               "log10", "exp2", "tan", "arctan", "arcsin", "arccos", "sinh", "cosh", "cbrt"}
+_C_MATH = {"arctan": "atan", "arcsin": "asin", "arccos": "acos"}
+
+
+def _dummy(x):
+    """A stand-in with the same NumPy typing behaviour: a 1-element array for a Sym, the scalar itself else."""
+    if isinstance(x, Sym):
+        return np.ones(1, dtype=x.dtype)
+    return x
+
+
+class Tracer:
+    """Records the statements of one traced step."""
+
+    def __init__(self):
+        self.lines = []
+        self.count = 0
+        self.n_symbol = 1 << 30       # a stand-in for n in shapes (never emitted)
+
+    def fresh(self, dtype, expr: str) -> Sym:
+        name = f"t{self.count}"
+        self.count += 1
+        self.lines.append(f"const {ctype(dtype)} {name} = {expr};")
+        return Sym(self, name, dtype)
+
+    # --- operands ---------------------------------------------------------------------------------
+    def operand(self, x, dtype) -> str:
+        """x as a C expression of type `dtype`."""
+        if isinstance(x, Sym):
+            return x.name if x.dtype == np.dtype(dtype) else f"(({ctype(dtype)}){x.name})"
+        if isinstance(x, (numbers.Number, np.generic)):
+            return literal(x.item() if isinstance(x, np.generic) else x, dtype)
+        raise TraceError(f"the step combines a per-neuron value with {type(x).__name__}")
+
+    @staticmethod
+    def _check(x):
+        if not isinstance(x, (Sym, numbers.Number, np.generic)):
+            raise TraceError(f"the step uses a {type(x).__name__} where a per-neuron value is expected "
+                             "(only one value per neuron can be compiled)")
+
+    def _typed(self, fn, *args):
+        with np.errstate(all="ignore"):
+            return np.asarray(fn(*[_dummy(a) for a in args])).dtype
+
+    # --- operations -------------------------------------------------------------------------------
+    def binary(self, op: str, a, b):
+        self._check(a)
+        self._check(b)
+        result = self._typed(getattr(np, op), a, b)
+        if op in _COMPARISONS:
+            work = self._typed(np.add, a, b) if not (self._is_bool(a) and self._is_bool(b)) else np.dtype(bool)
+            if work == np.dtype(bool) and op not in ("equal", "not_equal"):
+                work = np.dtype(np.int8)
+            return self.fresh(result, f"{self.operand(a, work)} {_BINARY_C[op]} {self.operand(b, work)}")
+        if op.startswith("bitwise_"):
+            c_op = {"bitwise_and": "&", "bitwise_or": "|", "bitwise_xor": "^"}[op]
+            if result == np.dtype(bool):
+                return self.fresh(result, f"(bool)({self.operand(a, result)} {c_op} {self.operand(b, result)})")
+            if result.kind not in "iu":
+                raise TraceError(f"{op} on {result}")
+            return self.fresh(result, f"({ctype(result)})({self.operand(a, result)} {c_op} {self.operand(b, result)})")
+        if result == np.dtype(bool):
+            raise TraceError(f"{op} of booleans is not supported in a compiled step")
+        return self.fresh(result, f"{self.operand(a, result)} {_BINARY_C[op]} {self.operand(b, result)}")
+
+    @staticmethod
+    def _is_bool(x):
+        return isinstance(x, (bool, np.bool_)) or (isinstance(x, Sym) and x.dtype == np.dtype(bool))
+
+    def unary(self, op: str, a):
+        self._check(a)
+        result = self._typed(getattr(np, op), a)
+        x = self.operand(a, result)
+        if op == "negative":
+            return self.fresh(result, f"-{x}")
+        if op == "invert":
+            return self.fresh(result, f"!{x}" if result == np.dtype(bool) else f"({ctype(result)})(~{x})")
+        if op == "absolute":
+            if result.kind == "f":
+                return self.fresh(result, f"{'fabsf' if result == np.float32 else 'fabs'}({x})")
+            return self.fresh(result, f"({x} < 0 ? -{x} : {x})")
+        if op in _UNARY_MATH:
+            if result.kind != "f":
+                raise TraceError(f"{op} of {result}")
+            name = _C_MATH.get(op, op)
+            return self.fresh(result, f"{name}{'f' if result == np.float32 else ''}({x})")
+        raise TraceError(f"{op} is not supported in a compiled step")
+
+    def power(self, a, b):
+        self._check(a)
+        self._check(b)
+        result = self._typed(np.power, a, b)
+        if isinstance(a, Sym) and isinstance(b, (numbers.Number, np.generic)) and result.kind == "f":
+            e = float(b)
+            x = self.operand(a, result)
+            if e == 2.0:                 # NumPy's fast scalar powers
+                return self.fresh(result, f"{x} * {x}")
+            if e == 1.0:
+                return self.fresh(result, x)
+            if e == 0.5:
+                return self.fresh(result, f"{'sqrtf' if result == np.float32 else 'sqrt'}({x})")
+            if e == -1.0:
+                return self.fresh(result, f"{literal(1.0, result)} / {x}")
+        if result.kind != "f":
+            raise TraceError("integer powers are not supported in a compiled step")
+        name = "powf" if result == np.float32 else "pow"
+        return self.fresh(result, f"{name}({self.operand(a, result)}, {self.operand(b, result)})")
+
+    def cast(self, a, dtype):
+        self._check(a)
+        if isinstance(a, Sym) and a.dtype == dtype:
+            return a
+        if dtype == np.dtype(bool):
+            return self.fresh(dtype, f"({self.operand(a, a.dtype if isinstance(a, Sym) else np.float64)} != 0)")
+        return self.fresh(dtype, self.operand(a, dtype))
+
+    def where(self, c, a, b):
+        for x in (c, a, b):
+            self._check(x)
+        result = self._typed(np.where, np.ones(1, bool) if isinstance(c, Sym) else c, a, b)
+        cond = self.operand(c, np.dtype(bool))
+        return self.fresh(result, f"{cond} ? {self.operand(a, result)} : {self.operand(b, result)}")
+
+    def extremum(self, which, a, b):
+        self._check(a)
+        self._check(b)
+        result = self._typed(getattr(np, which), a, b)
+        fn = "psg_minimum" if which == "minimum" else "psg_maximum"
+        return self.fresh(result, f"{fn}<{ctype(result)}>({self.operand(a, result)}, {self.operand(b, result)})")
+
+    def constant(self, value, dtype):
+        dtype = np.dtype(dtype)
+        return self.fresh(dtype, literal(value, dtype) if dtype != np.dtype(bool) else literal(bool(value)))
+
+
+class SymXP:
+    """The array-module stand-in handed to a traced step as ctx.xp (and as `xp` to the helpers it calls)."""
+
+    def __init__(self, tracer: Tracer):
+        self._t = tracer
+
+    def __getattr__(self, name):
+        value = getattr(np, name, None)
+        if isinstance(value, type) and issubclass(value, np.generic) or name in ("inf", "nan", "pi", "e",
+                                                                                 "newaxis", "dtype"):
+            return value
+        raise TraceError(f"xp.{name} is not supported in a compiled step")
+
+    # element-wise functions
+    def where(self, c, a, b):
+        return self._t.where(c, a, b)
+
+    def minimum(self, a, b):
+        return self._t.extremum("minimum", a, b)
+
+    def maximum(self, a, b):
+        return self._t.extremum("maximum", a, b)
+
+    def clip(self, a, lo, hi):
+        return self.minimum(self.maximum(a, lo), hi)
+
+    def abs(self, a):
+        return self._t.unary("absolute", a) if isinstance(a, Sym) else abs(a)
+
+    absolute = fabs = abs
+
+    def isnan(self, a):
+        return self._t.binary("not_equal", a, a) if isinstance(a, Sym) else np.isnan(a)
+
+    def isinf(self, a):
+        if not isinstance(a, Sym):
+            return np.isinf(a)
+        return self._t.binary("equal", self.abs(a), np.inf)
+
+    def isfinite(self, a):
+        if not isinstance(a, Sym):
+            return np.isfinite(a)
+        return self._t.binary("less", self.abs(a), np.inf)
+
+    def logical_and(self, a, b):
+        return self._t.binary("bitwise_and", self._bool(a), self._bool(b))
+
+    def logical_or(self, a, b):
+        return self._t.binary("bitwise_or", self._bool(a), self._bool(b))
+
+    def logical_xor(self, a, b):
+        return self._t.binary("bitwise_xor", self._bool(a), self._bool(b))
+
+    def logical_not(self, a):
+        return self._t.unary("invert", self._bool(a))
+
+    def _bool(self, a):
+        return a.astype(bool) if isinstance(a, Sym) else bool(a)
+
+    def power(self, a, b):
+        return self._t.power(a, b)
+
+    def square(self, a):
+        return self._t.binary("multiply", a, a)
+
+    # constructors: one value per neuron
+    def asarray(self, x, dtype=None):
+        if isinstance(x, Sym):
+            return x if dtype is None else self._t.cast(x, np.dtype(dtype))
+        if isinstance(x, (numbers.Number, np.generic)):
+            return x if dtype is None else self._t.constant(x, dtype)
+        raise TraceError(f"xp.asarray of {type(x).__name__} in a compiled step")
+
+    array = asarray
+
+    def zeros(self, shape, dtype=float):
+        return self._t.constant(0, dtype)
+
+    def ones(self, shape, dtype=float):
+        return self._t.constant(1, dtype)
+
+    def full(self, shape, value, dtype=None):
+        return self._t.constant(value, dtype if dtype is not None else np.asarray(value).dtype)
+
+    def zeros_like(self, a, dtype=None):
+        return self._t.constant(0, dtype or a.dtype)
+
+    def ones_like(self, a, dtype=None):
+        return self._t.constant(1, dtype or a.dtype)
+
+    def full_like(self, a, value, dtype=None):
+        return self._t.constant(value, dtype or a.dtype)
+
+    def ndim(self, a):
+        return 1 if isinstance(a, Sym) else np.ndim(a)
+
+
+def _unary_fn(name):
+    def fn(self, a):
+        if not isinstance(a, Sym):
+            return getattr(np, name)(a)
+        return self._t.unary(name, a)
+    fn.__name__ = name
+    return fn
+
+
+for _name in _UNARY_MATH:
+    setattr(SymXP, _name, _unary_fn(_name))
+
+
+# --- the kernel --------------------------------------------------------------------------------------------
+def _c_name(prefix, index):
+    return f"{prefix}{index}"
+
+
+class NeuronKernelSource:
+    """The generated kernel of one population: `source` (C++), `name` (the kernel's symbol) and the order in which
+    the runner must pass the model's arrays (`slots`: (kind, key) with kind state / param / derived / scalar)."""
+
+    def __init__(self, name, source, slots):
+        self.name, self.source, self.slots = name, source, slots
+
+
+def _is_scalar_array(value):
+    return hasattr(value, "shape") and getattr(value, "ndim", None) == 0
+
+
+def is_shared(arr) -> bool:
+    """One value for every neuron (then the kernel takes it as a scalar)."""
+    if arr.shape[0] == 0:
+        return True
+    first = arr.reshape(-1)[:1]
+    return bool((arr == first).all()) or (arr.dtype.kind == "f" and bool(np.isnan(arr).all()))
+
+
+def generate_neuron_kernel(model, state, params, derived, n_receptors: int, dt: float, real_dtype,
+                           n: int | None = None) -> NeuronKernelSource:
+    """Trace `model.step` and return its kernel. `state`, `params` and `derived` are the group's arrays: their
+    dtypes, and which parameters and constants are the same for every neuron, type the kernel, not their
+    values. Raises TraceError."""
+    if n is None:
+        n = next(iter(state.values())).shape[0] if state else next(iter(params.values())).shape[0]
+    real = np.dtype(real_dtype)
+    if real not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TraceError(f"precision {real} is not supported")
+    tracer = Tracer()
+    xp = SymXP(tracer)
+    slots = []
+    decls = []
+    loads = []
+    n_first = "PSG_NEURON_SLOTS"
+
+    def slot_ptr(kind, key, arr, writable):
+        k = len(slots)
+        slots.append((kind, key))
+        const = "" if writable else "const "
+        name = _c_name({"state": "st", "param": "pa", "derived": "de"}[kind], k)
+        decls.append(f"{const}{ctype(arr.dtype)}* PSG_RESTRICT {name} = "
+                     f"PSG_PTR({const}{ctype(arr.dtype)}, a, {n_first} + {k});  // {kind} {key!r}")
+        return name
+
+    def per_neuron(arr):
+        return hasattr(arr, "shape") and tuple(arr.shape) == (n,) and hasattr(arr, "dtype")
+
+    def scalar_slot(kind, key, dtype):
+        """A value shared by all neurons, passed in a slot (a parameter the same for every neuron, or a 0-d
+        derived constant): one register instead of one array read per neuron."""
+        k = len(slots)
+        slots.append((kind, key))
+        dtype = np.dtype(dtype)
+        if dtype.kind == "f":
+            decls.append(f"const {ctype(dtype)} sc{k} = ({ctype(dtype)})PSG_REAL(a, {n_first} + {k});  // {key!r}")
+        elif dtype.kind in "iub":
+            decls.append(f"const {ctype(dtype)} sc{k} = ({ctype(dtype)})PSG_INT(a, {n_first} + {k});  // {key!r}")
+        else:
+            raise TraceError(f"{key!r} has dtype {dtype}")
+        return Sym(tracer, f"sc{k}", dtype)
+
+    def array_slot(kind, key, arr):
+        ptr = slot_ptr(kind, key, arr, False)
+        sym = Sym(tracer, f"v_{ptr}", arr.dtype)
+        loads.append(f"const {ctype(arr.dtype)} {sym.name} = {ptr}[i];")
+        return sym
+
+    sym_state, ptr_state = {}, {}
+    for key, arr in state.items():
+        if not per_neuron(arr):
+            raise TraceError(f"state {key!r} is not one value per neuron")
+        ptr = slot_ptr("state", key, arr, True)
+        ptr_state[key] = ptr
+        sym = Sym(tracer, f"v_{ptr}", arr.dtype)
+        loads.append(f"const {ctype(arr.dtype)} {sym.name} = {ptr}[i];")
+        sym_state[key] = sym
+    sym_params = {}
+    for key, arr in params.items():
+        if isinstance(arr, list) or not per_neuron(arr):
+            raise TraceError(f"parameter {key!r} is not one value per neuron")
+        sym_params[key] = scalar_slot("param_shared", key, arr.dtype) if is_shared(arr) else \
+            array_slot("param", key, arr)
+    sym_derived = {}
+    for key, value in derived.items():
+        if isinstance(value, (bool, np.bool_)) or isinstance(value, numbers.Number) and not isinstance(value, np.generic):
+            sym_derived[key] = value              # Python scalars stay Python scalars (weakly typed, compile-time)
+        elif isinstance(value, np.generic) or _is_scalar_array(value):
+            sym_derived[key] = scalar_slot("derived_scalar", key, value.dtype)
+        elif per_neuron(value):
+            sym_derived[key] = scalar_slot("derived_shared", key, value.dtype) if is_shared(value) else \
+                array_slot("derived", key, value)
+        else:
+            raise TraceError(f"derived constant {key!r} is not one value per neuron")
+
+    syn = [Sym(tracer, f"syn{r}", real) for r in range(n_receptors)]
+    i_stim = Sym(tracer, "i_stim_i", real)
+    s = dict(sym_state)
+    ctx = StepContext(xp=xp, dt=float(dt), t=None, step=None, rng=None)
+    try:
+        with np.errstate(all="ignore"):
+            spikes = model.step(s, dict(sym_params), dict(sym_derived), syn, i_stim, ctx)
+    except TraceError:
+        raise
+    except Exception as err:          # the step needs something only the reference path has (ctx.t, ctx.rng, ...)
+        raise TraceError(f"{type(err).__name__}: {err}") from err
+    if set(s) != set(sym_state):
+        raise TraceError(f"the step changes the set of state variables ({sorted(set(s) ^ set(sym_state))})")
+
+    stores = []
+    for key, value in s.items():
+        if value is sym_state[key]:
+            continue
+        target = state[key].dtype
+        if isinstance(value, Sym):
+            stores.append(f"{ptr_state[key]}[i] = {tracer.operand(value, target)};")
+        elif isinstance(value, (numbers.Number, np.generic)):
+            stores.append(f"{ptr_state[key]}[i] = {literal(value, target)};")
+        else:
+            raise TraceError(f"state {key!r} is set to a {type(value).__name__}")
+    if isinstance(spikes, Sym):
+        spike_expr = tracer.operand(spikes, np.dtype(np.int32)) if spikes.dtype != np.dtype(bool) \
+            else f"({spikes.name} ? 1 : 0)"
+    elif isinstance(spikes, (numbers.Number, np.generic)):
+        spike_expr = str(int(spikes))
+    else:
+        raise TraceError(f"the step returns a {type(spikes).__name__}")
+
+    used = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", "\n".join(tracer.lines + stores + [spike_expr])))
+    loads = [line for line in loads if line.split(" = ")[0].split()[-1] in used]
+    used |= set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", "\n".join(loads)))
+    decls = [line for line in decls if line.split(" = ")[0].split()[-1] in used]
+    rt = ctype(real)
+    decls += [f"{rt}* PSG_RESTRICT ring{r} = psg_neuron_ring(c, {r});  // this step's slot, receptor {r}"
+              for r in range(n_receptors)]
+    decls += [f"{rt}* PSG_RESTRICT i_stim = c.i_stim;", "int* PSG_RESTRICT counts = c.counts;",
+              "const long long n = c.n;"]
+    update = ["    " * 2 + line for line in
+              [f"const {rt} syn{r} = ring{r}[i];" for r in range(n_receptors)]
+              + [f"const {rt} i_stim_i = i_stim[i];"]
+              + loads + tracer.lines + stores + [f"counts[i] = {spike_expr};"]]
+    # cleared in a loop of their own: a read and a clear of one element in the update loop keeps GCC from
+    # vectorising it
+    clear = ["    " * 2 + line for line in [f"ring{r}[i] = 0;" for r in range(n_receptors)] + ["i_stim[i] = 0;"]]
+    header = (f"// Step kernel of {type(model).__module__}.{type(model).__qualname__}, generated by "
+              f"pynn_sparsegpu.engine.compiled.codegen (dt = {float(dt)!r} ms, {real.name}).\n")
+    text = "\n".join([header + '#include "psg_neuron.cuh"', "",
+                      "PSG_KERNEL void KERNEL_NAME(const psg_slot* PSG_RESTRICT a)", "{",
+                      f"    const psg_neuron_common<{ctype(real)}> c = psg_neuron_unpack<{ctype(real)}>(a);"]
+                     + ["    " + d for d in decls]
+                     + ["    psg_neuron_begin(c);", "    PSG_FOR_EACH(i, n) {"] + update + ["    }"]
+                     + ["    PSG_FOR_EACH(i, n) {"] + clear + ["    }",
+                                                                                "    psg_neuron_publish(c);", "}", ""])
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    name = f"pynn_sparsegpu_neuron_{type(model).__name__.lower()}_{digest}"
+    return NeuronKernelSource(name, text.replace("KERNEL_NAME", name), slots)
