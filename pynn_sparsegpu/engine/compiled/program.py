@@ -18,7 +18,10 @@ import numpy as np
 
 from .toolchain import KERNEL_DIR, default_toolchain
 
-CORE_SOURCES = ("psg_propagation.cu", "psg_driver.cpp")
+def core_sources() -> list:
+    """The hand-written kernel sources (every engine/kernels/psg_*.cu) and the CPU driver, in a fixed order."""
+    names = sorted(n for n in os.listdir(KERNEL_DIR) if n.startswith("psg_") and n.endswith(".cu"))
+    return names + ["psg_driver.cpp"]
 
 
 def _pointer(array) -> int:
@@ -116,7 +119,8 @@ class Args:
 
 
 class _Op(ctypes.Structure):
-    _fields_ = [("fn", ctypes.c_void_p), ("args", ctypes.c_void_p)]
+    _fields_ = [("fn", ctypes.c_void_p), ("args", ctypes.c_void_p), ("period", ctypes.c_longlong),
+                ("phase", ctypes.c_longlong)]
 
 
 class CpuLibraries:
@@ -125,7 +129,7 @@ class CpuLibraries:
     def __init__(self, toolchain=None):
         self.toolchain = toolchain or default_toolchain()
         parts = []
-        for name in CORE_SOURCES:
+        for name in core_sources():
             with open(os.path.join(KERNEL_DIR, name)) as f:
                 parts.append(f"// ---- {name}\n" + f.read())
         self.core = self.toolchain.build("\n".join(parts), "pynn_sparsegpu_core")
@@ -135,7 +139,7 @@ class CpuLibraries:
                         ctypes.c_void_p, ctypes.c_longlong, ctypes.c_void_p]
         run_ops = self.core.pynn_sparsegpu_run_ops
         run_ops.restype = None
-        run_ops.argtypes = [ctypes.c_void_p, ctypes.c_longlong, ctypes.c_void_p]
+        run_ops.argtypes = [ctypes.c_void_p, ctypes.c_longlong, ctypes.c_void_p, ctypes.c_void_p]
         self._run, self._run_ops = run, run_ops
 
     def function(self, name: str, lib=None) -> int:
@@ -174,7 +178,8 @@ class Counters:
 
 
 class CpuDriver:
-    """A list of kernel calls (address, Args) run step after step by pynn_sparsegpu_run."""
+    """A list of kernel calls run step after step by pynn_sparsegpu_run. A call is any object with `function`
+    (an address), `args` (Args), `period` and `phase` (called at the steps k with (k + phase) % period == 0)."""
 
     def __init__(self, libraries: CpuLibraries, counters: Counters):
         self.lib, self.counters = libraries, counters
@@ -183,9 +188,11 @@ class CpuDriver:
     @staticmethod
     def op_array(calls):
         ops = (_Op * max(len(calls), 1))()
-        for k, (fn, args) in enumerate(calls):
-            ops[k].fn = fn
-            ops[k].args = args.address
+        for k, call in enumerate(calls):
+            ops[k].fn = call.function
+            ops[k].args = call.args.address
+            ops[k].period = max(int(getattr(call, "period", 1)), 1)
+            ops[k].phase = int(getattr(call, "phase", 0))
         return ops
 
     def run(self, ops, n_ops: int, clock: np.ndarray, n_steps: int, stops: np.ndarray) -> int:
@@ -197,8 +204,9 @@ class CpuDriver:
         self.counters.steps += int(done)
         return int(done)
 
-    def run_ops(self, ops, n_ops: int) -> None:
+    def run_ops(self, ops, n_ops: int, clock: np.ndarray) -> None:
+        """Call the kernels due at step *clock once, without advancing the clock."""
         if n_ops:
             self._launches[0] = 0
-            self.lib._run_ops(ctypes.addressof(ops), n_ops, self._launches.ctypes.data)
+            self.lib._run_ops(ctypes.addressof(ops), n_ops, clock.ctypes.data, self._launches.ctypes.data)
             self.counters.launches += int(self._launches[0])

@@ -114,22 +114,54 @@ class CompiledStateRecorder:
             self.buf.flush()
 
 
-class _PyItem:
+class Unsupported(Exception):
+    """This part of the network has no kernel (the message says why): it runs on the reference path."""
+
+
+class PyItem:
     """A part of the step that runs the reference code (called with the step index)."""
 
     def __init__(self, fn, label):
         self.fn, self.label = fn, label
 
 
-class _Hook(_PyItem):
-    """Reference code at the end of the steps it names (a rewiring batch)."""
+class Hook(PyItem):
+    """Reference code at the end of the steps that `due` names (due(k): the first such step >= k)."""
 
-    def __call__(self, k):
-        self.fn(k)
+    def __init__(self, fn, label, due):
+        super().__init__(fn, label)
+        self.due = due
+
+
+class Kernel:
+    """A compiled part of the step: kernel `function` (an address) called with `args`, at every step or, with a
+    period, at the steps k with (k + phase) % period == 0. `spike_recs`/`state_recs` are the record buffers it
+    fills; `finish()` (optional) runs after every run() (e.g. to read back counters)."""
+
+    def __init__(self, function, args, label, period=1, phase=0, spike_recs=(), state_recs=(), finish=None):
+        self.function, self.args, self.label = function, args, label
+        self.period, self.phase = int(period), int(phase)
+        self.spike_recs, self.state_recs = list(spike_recs), list(state_recs)
+        self.finish = finish
+
+
+class GroupKernel:
+    """A population's step kernel: `function` (an address) whose argument slots are the common ones of
+    psg_neuron.cuh followed by what `add_model_args(args)` appends."""
+
+    def __init__(self, name, function, add_model_args):
+        self.name, self.function, self.add_model_args = name, function, add_model_args
 
 
 class CompiledEngine:
-    """Runs a Network's steps through compiled kernels (the backend's "cpu" path)."""
+    """Runs a Network's steps through compiled kernels (the backend's "cpu" path).
+
+    Plug-ins give the kernels of each kind of part (each raises Unsupported when it has none):
+      sources.group_kernel(engine, group)           -> GroupKernel   spike sources
+      electrodes.electrode_kernels(engine)          -> [Kernel]      current sources
+      plasticity.propagation_kernel(engine, proj)   -> Kernel        projections with synapse dynamics
+      rewiring.rewiring_parts(engine, proj)         -> ([Kernel], [Hook])   structural plasticity
+    """
 
     def __init__(self, network):
         self.net = network
@@ -143,6 +175,15 @@ class CompiledEngine:
         self.compiled_groups = {}      # gid -> kernel name, or the reason the group runs on the reference path
         self.reference_parts = []      # what the last run did on the reference path, and why
 
+    @property
+    def real(self) -> str:
+        """The suffix of the hand-written kernels for this precision ("f32" or "f64")."""
+        return "f64" if np.dtype(self.backend.dtype) == np.float64 else "f32"
+
+    def function(self, name: str) -> int:
+        """The address of a hand-written kernel (engine/kernels/psg_*.cu, built into the core library)."""
+        return self.libs.function(name)
+
     # --- the parts -------------------------------------------------------------------------------------------
     def runtime(self, group) -> GroupRuntime:
         rt = self._runtime.get(group.gid)
@@ -150,54 +191,62 @@ class CompiledEngine:
             rt = self._runtime[group.gid] = GroupRuntime(group)
         return rt
 
-    def neuron_kernel(self, group):
-        """(function address, NeuronKernelSource) of the group's step kernel, or None (reason recorded)."""
+    def group_kernel(self, group):
+        """The group's GroupKernel, or None (the reason is kept in compiled_groups)."""
         cached = self._kernels.get(group.gid)
         if cached is not None and cached[0] is group._derived:
             return cached[1]
         result = None
-        if group.model.is_source:
-            self.compiled_groups[group.gid] = "reference path: spike sources have no compiled kernel yet"
-        else:
-            try:
-                src = generate_neuron_kernel(group.model, group.state, group.params, group._derived,
-                                             len(group.model.receptors), self.net.dt, self.backend.dtype, group.n)
-                lib = self.libs.kernel_library(src.source, src.name)
-                result = (self.libs.function(src.name, lib), src)
-                self.compiled_groups[group.gid] = src.name
-            except TraceError as err:
-                self.compiled_groups[group.gid] = f"reference path: {err}"
+        try:
+            if group.model.is_source:
+                from . import sources
+                result = sources.group_kernel(self, group)
+            else:
+                result = self._traced_kernel(group)
+            self.compiled_groups[group.gid] = result.name
+        except (TraceError, Unsupported) as err:
+            self.compiled_groups[group.gid] = f"reference path: {err}"
         self._kernels[group.gid] = (group._derived, result)
         return result
 
-    def _neuron_args(self, group, src, spike_recs, state_recs) -> Args:
-        rt = self.runtime(group)
-        a = (Args().ptr(self.clock).int(group.n).ptr(lambda: group.ring).int(lambda: group.ring.shape[0])
-             .int(len(group.model.receptors)).ptr(lambda: group.i_stim).ptr(rt.counts).ptr(rt.spike_list)
-             .ptr(rt.spike_count)
-             .ptr(lambda: group.history.stamps if group.history is not None else None)
-             .ptr(lambda: group.history.count if group.history is not None else None)
-             .int(lambda: group.history.depth if group.history is not None else 0)
-             .ptr(lambda: group.last_spike)
-             .int(len(spike_recs)).table([r.row() for r in spike_recs])
-             .int(len(state_recs)).table([r.row() for r in state_recs]))
-        for kind, key in src.slots:
-            if kind == "state":
-                a.ptr(lambda key=key: group.state[key])
-            elif kind == "param":
-                a.ptr(lambda key=key: group.params[key])
-            elif kind == "derived":
-                a.ptr(lambda key=key: group._derived[key])
-            else:
-                source = group.params if kind == "param_shared" else group._derived
-                value = source[key]
-                first = (lambda key=key, source=source: np.asarray(source[key]).reshape(-1)[0]) if group.n or \
-                    kind == "derived_scalar" else (lambda: 0)
-                if np.dtype(value.dtype).kind == "f":
-                    a.real(lambda first=first: float(first()))
+    def _traced_kernel(self, group) -> GroupKernel:
+        src = generate_neuron_kernel(group.model, group.state, group.params, group._derived,
+                                     len(group.model.receptors), self.net.dt, self.backend.dtype, group.n)
+        lib = self.libs.kernel_library(src.source, src.name)
+
+        def add_model_args(a: Args) -> None:
+            for kind, key in src.slots:
+                if kind == "state":
+                    a.ptr(lambda key=key: group.state[key])
+                elif kind == "param":
+                    a.ptr(lambda key=key: group.params[key])
+                elif kind == "derived":
+                    a.ptr(lambda key=key: group._derived[key])
                 else:
-                    a.int(lambda first=first: int(first()))
-        return a
+                    source = group.params if kind == "param_shared" else group._derived
+                    floating = np.dtype(source[key].dtype).kind == "f"
+
+                    def first(key=key, source=source):
+                        values = np.asarray(source[key]).reshape(-1)
+                        return values[0] if values.shape[0] else 0
+                    if floating:
+                        a.real(lambda first=first: float(first()))
+                    else:
+                        a.int(lambda first=first: int(first()))
+        return GroupKernel(src.name, self.libs.function(src.name, lib), add_model_args)
+
+    def group_args(self, group, spike_recs=(), state_recs=()) -> Args:
+        """The argument slots common to every population kernel (psg_neuron.cuh, slots 0 .. 16)."""
+        rt = self.runtime(group)
+        return (Args().ptr(self.clock).int(group.n).ptr(lambda: group.ring).int(lambda: group.ring.shape[0])
+                .int(lambda: group.ring.shape[1]).ptr(lambda: group.i_stim).ptr(rt.counts).ptr(rt.spike_list)
+                .ptr(rt.spike_count)
+                .ptr(lambda: group.history.stamps if group.history is not None else None)
+                .ptr(lambda: group.history.count if group.history is not None else None)
+                .int(lambda: group.history.depth if group.history is not None else 0)
+                .ptr(lambda: group.last_spike)
+                .int(len(spike_recs)).table([r.row() for r in spike_recs])
+                .int(len(state_recs)).table([r.row() for r in state_recs]))
 
     def _static_args(self, projections, pre) -> Args:
         rt = self.runtime(pre)
@@ -212,115 +261,131 @@ class CompiledEngine:
                 .table(rows))
 
     # --- the plan --------------------------------------------------------------------------------------------
-    def _plan(self):
-        """(items, hooks, spike recorders, state recorders): items in step order, each ("c", fn, Args) or
-        ("py", _PyItem); hooks run at the end of a step, only at the steps they name."""
+    def _group_items(self, group, tail):
+        """The items of one population's step; its reference-path record writes go to `tail` (they run after
+        the electrodes, as in the reference loop)."""
         net, xp, dt = self.net, self.backend.xp, self.net.dt
-        real = "f64" if np.dtype(self.backend.dtype) == np.float64 else "f32"
-        items, spike_recs, state_recs = [], [], []
-        for group in net.groups:
-            kernel = self.neuron_kernel(group)
-            rt = self.runtime(group)
-            if kernel is None:
-                ctx = StepContext(xp=xp, dt=dt, t=0.0, step=0, rng=group.rng)
+        kernel = self.group_kernel(group)
+        rt = self.runtime(group)
+        name = group.label or type(group.model).__name__
 
-                def step_group(k, group=group, rt=rt, ctx=ctx):
-                    ctx.t, ctx.step, ctx.rng = k * dt, k, group.rng
-                    rt.publish(group.step(ctx), k)
-                name = group.label or type(group.model).__name__
-                items.append(("py", _PyItem(step_group, f"population {name!r} ({type(group.model).__name__}): "
-                                                        f"{self.compiled_groups[group.gid]}")))
-                for buf in net.spike_buffers.get(group.gid, []):
-                    items_write = _PyItem(lambda k, buf=buf, rt=rt: buf.write(k, rt.counts),
-                                          "spike recording of a population on the reference path")
-                    spike_recs.append(("py", items_write))
-                for variable, buf in net.state_buffers.get(group.gid, []):
-                    def write(k, buf=buf, group=group, variable=variable):
-                        if (k + 1) % buf.interval == 0:
-                            buf.write(group.state[variable])
-                    state_recs.append(("py", _PyItem(write, "state recording of a population on the reference path")))
-                continue
-            fn, src = kernel
-            g_spike, g_state = [], []
+        def write_spikes(k, buf, rt=rt):
+            buf.write(k, rt.counts)
+
+        def write_state(k, buf, group=group):
+            if (k + 1) % buf.interval == 0:
+                buf.write(group.state[buf._variable])
+
+        if kernel is None:
+            ctx = StepContext(xp=xp, dt=dt, t=0.0, step=0, rng=group.rng)
+
+            def step_group(k, group=group, rt=rt, ctx=ctx):
+                ctx.t, ctx.step, ctx.rng = k * dt, k, group.rng
+                rt.publish(group.step(ctx), k)
+            tail_label = f"recording of population {name!r} (on the reference path)"
             for buf in net.spike_buffers.get(group.gid, []):
-                if _unique_index(buf._host_index):
-                    rec = buf._compiled
-                    if rec is None or rec.chan_of.shape[0] != group.n:
-                        rec = buf._compiled = CompiledSpikeRecorder(buf, group.n)
-                    g_spike.append(rec)
-                else:
-                    spike_recs.append(("py", _PyItem(lambda k, buf=buf, rt=rt: buf.write(k, rt.counts),
-                                                     "spike recording of repeated cells")))
+                tail.append(PyItem(lambda k, buf=buf: write_spikes(k, buf), tail_label))
             for variable, buf in net.state_buffers.get(group.gid, []):
-                ok = (_unique_index(buf._host_index) and group.state[variable].dtype == buf._buf.dtype)
-                if ok:
-                    rec = buf._compiled
-                    if rec is None or rec.group is not group:
-                        rec = buf._compiled = CompiledStateRecorder(buf, group, variable)
-                    g_state.append(rec)
-                else:
-                    def write(k, buf=buf, group=group, variable=variable):
-                        if (k + 1) % buf.interval == 0:
-                            buf.write(group.state[variable])
-                    state_recs.append(("py", _PyItem(write, f"recording of {variable!r}: repeated cells or "
-                                                            "another dtype")))
-            items.append(("c", fn, self._neuron_args(group, src, g_spike, g_state), g_spike, g_state))
+                buf._variable = variable
+                tail.append(PyItem(lambda k, buf=buf: write_state(k, buf), tail_label))
+            return [PyItem(step_group, f"population {name!r} ({type(group.model).__name__}): "
+                                       f"{self.compiled_groups[group.gid]}")]
+        g_spike, g_state = [], []
+        for buf in net.spike_buffers.get(group.gid, []):
+            if _unique_index(buf._host_index):
+                rec = buf._compiled
+                if rec is None or rec.chan_of.shape[0] != group.n:
+                    rec = buf._compiled = CompiledSpikeRecorder(buf, group.n)
+                g_spike.append(rec)
+            else:
+                tail.append(PyItem(lambda k, buf=buf: write_spikes(k, buf),
+                                   f"spike recording of population {name!r}: cells recorded twice"))
+        for variable, buf in net.state_buffers.get(group.gid, []):
+            if _unique_index(buf._host_index) and group.state[variable].dtype == buf._buf.dtype:
+                rec = buf._compiled
+                if rec is None or rec.group is not group:
+                    rec = buf._compiled = CompiledStateRecorder(buf, group, variable)
+                g_state.append(rec)
+            else:
+                buf._variable = variable
+                tail.append(PyItem(lambda k, buf=buf: write_state(k, buf),
+                                   f"recording of {variable!r} of population {name!r}: cells recorded twice"))
+        args = self.group_args(group, g_spike, g_state)
+        kernel.add_model_args(args)
+        return [Kernel(kernel.function, args, f"population {name!r}", spike_recs=g_spike, state_recs=g_state)]
+
+    def _plan(self):
+        """(items, hooks): items in step order, each a Kernel or a PyItem; hooks run at the end of the steps
+        they name."""
+        from . import electrodes, plasticity, rewiring
+        net, dt = self.net, self.net.dt
+        items, tail, hooks = [], [], []
+        for group in net.groups:
+            items.extend(self._group_items(group, tail))
         # propagation, in network order; consecutive static projections from one source share a launch
         run, run_pre = [], None
         for p in net.projections + [None]:
             static = p is not None and type(p) is SynapseGroup
             if run and (not static or p.pre is not run_pre):
-                items.append(("c", self.libs.function(f"pynn_sparsegpu_propagation_static_{real}"),
-                              self._static_args(run, run_pre), [], []))
+                items.append(Kernel(self.function(f"pynn_sparsegpu_propagation_static_{self.real}"),
+                                    self._static_args(run, run_pre), "static propagation"))
                 run = []
             if p is None:
                 break
             if static:
                 run.append(p)
                 run_pre = p.pre
-            else:
+                continue
+            try:
+                items.append(plasticity.propagation_kernel(self, p))
+            except Unsupported as err:
                 pre_rt = self.runtime(p.pre)
-                items.append(("py", _PyItem(lambda k, p=p, rt=pre_rt: p.propagate(rt.counts, k),
-                                            f"projection {p.label!r} ({type(p.model).__name__} synapses): "
-                                            "reference path")))
+                items.append(PyItem(lambda k, p=p, rt=pre_rt: p.propagate(rt.counts, k),
+                                    f"projection {p.label!r} ({type(p.model).__name__} synapses): {err}"))
         if net.electrodes:
-            stimulated = list({id(g): g for e in net.electrodes for g, _ in e.targets}.values())
+            try:
+                items.extend(electrodes.electrode_kernels(self))
+            except Unsupported as err:
+                stimulated = list({id(g): g for e in net.electrodes for g, _ in e.targets}.values())
 
-            def electrodes(k):
-                for group in stimulated:
-                    group.i_stim[...] = 0
-                for electrode in net.electrodes:
-                    electrode.inject((k + 1) * dt, dt)
-            items.append(("py", _PyItem(electrodes, "current sources: reference path")))
-        items.extend(spike_recs)
-        items.extend(state_recs)
-        hooks = []
+                def inject(k):
+                    for group in stimulated:
+                        group.i_stim[...] = 0
+                    for electrode in net.electrodes:
+                        electrode.inject((k + 1) * dt, dt)
+                items.append(PyItem(inject, f"current sources: {err}"))
+        items.extend(tail)
         for p in net.projections:
             if getattr(type(p), "after_step", None) is not SynapseGroup.after_step:
-                hooks.append((_Hook(p.after_step, f"projection {p.label!r}: per-step hook"), lambda k: k))
-            if p.rewirer is not None:
-                hooks.append((_Hook(p.rewirer.after_step, f"projection {p.label!r}: rewiring (reference path)"),
-                              _rewirer_due(p.rewirer)))
+                hooks.append(Hook(p.after_step, f"projection {p.label!r}: per-step hook", lambda k: k))
+            if p.rewirer is None:
+                continue
+            try:
+                kernels, extra_hooks = rewiring.rewiring_parts(self, p)
+                items.extend(kernels)
+                hooks.extend(extra_hooks)
+            except Unsupported as err:
+                hooks.append(Hook(p.rewirer.after_step, f"rewiring of projection {p.label!r}: {err}",
+                                  _rewirer_due(p.rewirer)))
         return items, hooks
 
     # --- running ---------------------------------------------------------------------------------------------
     def run(self, n_steps: int) -> None:
         items, hooks = self._plan()
-        self.reference_parts = [item[1].label for item in items if item[0] == "py"]
-        self.reference_parts += [getattr(hook, "label", "a hook") for hook, _ in hooks]
+        compiled = [item for item in items if isinstance(item, Kernel)]
+        self.reference_parts = [item.label for item in items if not isinstance(item, Kernel)]
+        self.reference_parts += [hook.label for hook in hooks]
         for rt in self._runtime.values():
             rt.spike_count[:] = 0
-        for item in items:
-            if item[0] == "c":
-                item[2].refresh()
-        compiled = [item for item in items if item[0] == "c"]
-        spike_recs = [r for item in compiled for r in item[3]]
-        state_recs = [r for item in compiled for r in item[4]]
+        for item in compiled:
+            item.args.refresh()
+        spike_recs = [r for item in compiled for r in item.spike_recs]
+        state_recs = [r for item in compiled for r in item.state_recs]
         k = self.net.step_index
         end = k + int(n_steps)
         self.clock[0] = k
         try:
-            if all(item[0] == "c" for item in items):
+            if len(compiled) == len(items):
                 self._run_chunks(compiled, hooks, spike_recs, state_recs, k, end)
             else:
                 self._run_mixed(items, hooks, spike_recs, state_recs, k, end)
@@ -328,18 +393,25 @@ class CompiledEngine:
             for rec in spike_recs:
                 rec.drain()
             self.net.step_index = int(self.clock[0])
+            for item in compiled:
+                if item.finish is not None:
+                    item.finish()
 
-    def _refresh(self, compiled):
+    @staticmethod
+    def _refresh(compiled):
         for item in compiled:
-            item[2].refresh()
+            item.args.refresh()
 
     def _run_chunks(self, compiled, hooks, spike_recs, state_recs, k, end):
-        ops = CpuDriver.op_array([(item[1], item[2]) for item in compiled])
+        ops = CpuDriver.op_array(compiled)
         stops = np.array([v for r in spike_recs for v in (r.ev_n.ctypes.data, r.limit)], dtype=np.int64)
         while k < end:
+            for rec in state_recs:
+                if rec.rows_left() == 0:
+                    rec.buf.flush()
             m = end - k
-            for _, due in hooks:
-                m = min(m, due(k) - k + 1)
+            for hook in hooks:
+                m = min(m, hook.due(k) - k + 1)
             for rec in state_recs:
                 m = min(m, rec.max_steps(k))
             for rec in state_recs:
@@ -352,9 +424,9 @@ class CompiledEngine:
                     rec.drain()
             k += done
             ran_hook = False
-            for hook, due in hooks:
-                if due(k - 1) == k - 1:
-                    hook(k - 1)
+            for hook in hooks:
+                if hook.due(k - 1) == k - 1:
+                    hook.fn(k - 1)
                     ran_hook = True
             if ran_hook:             # a hook may replace arrays the kernels hold (rewired rows)
                 self._refresh(compiled)
@@ -362,35 +434,35 @@ class CompiledEngine:
     def _run_mixed(self, items, hooks, spike_recs, state_recs, k, end):
         segments, run = [], []
         for item in items:
-            if item[0] == "c":
+            if isinstance(item, Kernel):
                 run.append(item)
                 continue
             if run:
-                segments.append(("c", CpuDriver.op_array([(i[1], i[2]) for i in run]), len(run)))
+                segments.append((CpuDriver.op_array(run), len(run)))
                 run = []
-            segments.append(("py", item[1].fn))
+            segments.append(item.fn)
         if run:
-            segments.append(("c", CpuDriver.op_array([(i[1], i[2]) for i in run]), len(run)))
-        compiled = [item for item in items if item[0] == "c"]
+            segments.append((CpuDriver.op_array(run), len(run)))
+        compiled = [item for item in items if isinstance(item, Kernel)]
         while k < end:
             for rec in state_recs:
                 if rec.rows_left() == 0:
                     rec.buf.flush()
                 rec.begin(k)
             for segment in segments:
-                if segment[0] == "c":
-                    self.driver.run_ops(segment[1], segment[2])
+                if isinstance(segment, tuple):
+                    self.driver.run_ops(segment[0], segment[1], self.clock)
                 else:
-                    segment[1](k)
+                    segment(k)
             for rec in state_recs:
                 rec.end(k, k + 1)
             for rec in spike_recs:
                 if rec.ev_n[0] > rec.limit:
                     rec.drain()
             ran_hook = False
-            for hook, due in hooks:
-                if due(k) == k:
-                    hook(k)
+            for hook in hooks:
+                if hook.due(k) == k:
+                    hook.fn(k)
                     ran_hook = True
             k += 1
             self.clock[0] = k
