@@ -11,7 +11,7 @@ from pyNN.recording import get_io
 from . import simulator
 
 # keyword arguments other backends take; accepted and ignored here, as pyNN.nest ignores NEURON's
-IGNORED_SETUP_ARGUMENTS = ("threads", "t_flush", "verbosity", "spike_precision", "recording_precision",
+IGNORED_SETUP_ARGUMENTS = ("t_flush", "verbosity", "spike_precision", "recording_precision",
                            "use_cvode", "rtol", "atol", "default_maxstep", "grng_seed", "rng_seeds",
                            "rng_seeds_seed", "build_dependencies", "compile", "debug", "spike_buffer_size")
 
@@ -40,10 +40,11 @@ def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, **extra_params
       rng_seed   integer seed from which every random stream of the engine is derived (default
                  DEFAULT_RNG_SEED: as in NEST, a script that gives no seed gets the same results every run;
                  give different seeds for independent runs)
+      threads    CPU threads of the compiled path (default 1, as pyNN.nest); results do not depend on it
       spike_precision  "off_grid" (default, as NEST): spike sources with given times report those times;
                  "on_grid": every spike is reported at the end of the step that emitted it. Propagation is
                  on the time grid in both cases.
-    Arguments meant for other backends (threads, t_flush, verbosity, spike_precision, ...) are ignored.
+    Arguments meant for other backends (t_flush, verbosity, ...) are ignored.
     """
     max_delay = extra_params.get("max_delay", DEFAULT_MAX_DELAY)
     _check_time("timestep", timestep)
@@ -53,8 +54,11 @@ def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, **extra_params
         raise ValueError(f"min_delay={min_delay} ms is not allowed: it must be >= timestep ({timestep} ms)")
     if min_delay != "auto" and max_delay != "auto" and min_delay > max_delay:
         raise ValueError(f"min_delay={min_delay} ms is larger than max_delay={max_delay} ms")
+    threads = extra_params.get("threads", 1)
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
+        raise ValueError(f"threads={threads!r} is not allowed; it must be an integer >= 1")
     common.setup(timestep, min_delay, **extra_params)
-    known = {"max_delay", "backend", "precision", "rng_seed", "seed"} | set(IGNORED_SETUP_ARGUMENTS)
+    known = {"max_delay", "backend", "precision", "rng_seed", "seed", "threads"} | set(IGNORED_SETUP_ARGUMENTS)
     unknown = set(extra_params) - known
     if unknown:
         import warnings
@@ -67,7 +71,7 @@ def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, **extra_params
         raise ValueError(f"spike_precision={spike_precision!r} is not allowed; use 'on_grid' or 'off_grid'")
     simulator.state.setup(timestep, min_delay, max_delay, backend=extra_params.get("backend"),
                           precision=extra_params.get("precision"), rng_seed=seed,
-                          spike_precision=spike_precision)
+                          spike_precision=spike_precision, threads=int(threads))
     return rank()
 
 

@@ -40,8 +40,13 @@ class State(common.control.BaseState):
 
     # --- lifecycle ----------------------------------------------------------------------------------
     def setup(self, timestep, min_delay, max_delay, backend=None, precision=None, rng_seed=None,
-              spike_precision="off_grid"):
+              spike_precision="off_grid", threads=1):
         self.backend = select_backend(backend, precision)
+        self.backend.threads = int(threads)
+        if threads > 1 and self.backend.compiled and "no OpenMP" in (self.backend.compiler or ""):
+            import warnings
+            warnings.warn(f"threads={threads}: the C++ compiler has no OpenMP, so the compiled path runs on one "
+                          "thread", RuntimeWarning, stacklevel=3)
         self.dt = float(timestep)
         self._min_delay = min_delay
         self._max_delay = max_delay

@@ -268,3 +268,40 @@ def test_philox_known_answers_in_numpy_and_compiled(tmp_path, monkeypatch):
         lib.uniforms(0xDEADBEEF12345678, index, draw, step, u.ctypes.data)
         a, b = uniform_pair(0xDEADBEEF12345678, index, draw, step)
         assert (float(a), float(b)) == (u[0], u[1])
+
+
+def _threaded_network(sim, threads):
+    """Large enough for the threaded code: populations above PSG_OMP_MIN_ELEMENTS neurons and more than that many
+    synaptic events per step."""
+    sim.setup(timestep=0.1, backend="cpu", threads=threads, rng_seed=11)
+    rng = NumpyRNG(seed=4)
+    cells = sim.Population(6000, sim.IF_curr_exp(tau_refrac=2.0))
+    cells.set(i_offset=RandomDistribution("uniform", low=0.7, high=1.6, rng=rng))
+    cells.initialize(v=RandomDistribution("uniform", low=-65.0, high=-50.0, rng=rng))
+    sim.Projection(cells, cells, sim.FixedProbabilityConnector(0.05, rng=rng),
+                   sim.StaticSynapse(weight=RandomDistribution("uniform", low=0.0, high=0.04, rng=rng), delay=0.5))
+    cells.record("spikes")
+    cells[:50].record("v")
+    sim.run(60.0)
+    seg = cells.get_data().segments[0]
+    out = ([np.asarray(st) for st in seg.spiketrains], np.asarray(seg.analogsignals[0]),
+           sim.backend_info()["threads"])
+    sim.end()
+    return out
+
+
+def test_results_do_not_depend_on_the_number_of_threads(sim):
+    one = _threaded_network(sim, 1)
+    two = _threaded_network(sim, 2)
+    assert (one[2], two[2]) == (1, 2)
+    n_spikes = sum(len(s) for s in one[0])
+    events_per_step = n_spikes * 300 / 600          # ~300 synapses per row, 600 steps
+    assert events_per_step > 2 * 4096, "too few events per step to exercise the threaded propagation"
+    assert _same_spikes(one[0], two[0])
+    np.testing.assert_array_equal(one[1], two[1])
+
+
+@pytest.mark.parametrize("threads", [0, -2, 1.5, "2", True])
+def test_bad_thread_counts_are_refused(sim, threads):
+    with pytest.raises(ValueError, match="threads"):
+        sim.setup(threads=threads)

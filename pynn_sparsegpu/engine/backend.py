@@ -41,6 +41,7 @@ class Backend:
     device: str = "cpu"
     reason: str = ""               # why this path was chosen
     compiler: str | None = None    # the C++ compiler of the compiled CPU path
+    threads: int = 1               # CPU threads of the compiled path (sim.setup(threads=N))
     _kernel_cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -73,7 +74,8 @@ class Backend:
         path = {"cpu": "compiled kernels on the CPU", "cupy": "CuPy on the GPU",
                 "numpy": "NumPy array code (reference)"}[self.name]
         return {"backend": self.name, "path": path, "device": self.device,
-                "precision": np.dtype(self.dtype).name, "compiler": self.compiler, "reason": self.reason}
+                "precision": np.dtype(self.dtype).name, "compiler": self.compiler,
+                "threads": self.threads if self.compiled else 1, "reason": self.reason}
 
 
 def _probe_cupy():

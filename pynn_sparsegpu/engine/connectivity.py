@@ -90,12 +90,14 @@ class RaggedRows:
 
     def synapse_slots(self, rows=None):
         """(row, slot) of every synapse of `rows` (default: all rows), as device arrays in row order."""
+        from .generation import repeat_index
         xp = self.backend.xp
         rows = xp.arange(self.n_pre) if rows is None else rows
         lengths = self.row_length[rows].astype(xp.int64)
         starts = xp.cumsum(lengths) - lengths
-        slots = xp.arange(int(lengths.sum())) - xp.repeat(starts, lengths)
-        return xp.repeat(rows, lengths), slots
+        owner = repeat_index(xp, lengths)         # CuPy's repeat takes no array of counts
+        slots = xp.arange(owner.shape[0]) - starts[owner]
+        return rows[owner], slots
 
     # --- editing ------------------------------------------------------------------------------------
     def add_synapses(self, pre, post, values: dict, check: bool = True) -> np.ndarray:

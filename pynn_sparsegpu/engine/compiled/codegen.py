@@ -410,6 +410,15 @@ def is_shared(arr) -> bool:
     return bool((arr == first).all()) or (arr.dtype.kind == "f" and bool(np.isnan(arr).all()))
 
 
+def _each(body):
+    """An element-wise loop over i in [0, n) with `body` (lines indented for the loop): on the CPU with OpenMP a
+    threaded copy for large n and a vectorised one otherwise (a parallel region, even of one thread, moves the
+    loop into an outlined function where the compiler no longer vectorises it)."""
+    return (["#if PSG_OPENMP", "    if (n >= PSG_OMP_MIN_ELEMENTS && psg_threads() > 1) {",
+             "#pragma omp parallel for simd schedule(static)", "    for (long long i = 0; i < n; ++i) {"]
+            + body + ["    }", "    } else", "#endif", "    PSG_FOR_EACH(i, n) {"] + body + ["    }"])
+
+
 def generate_neuron_kernel(model, state, params, derived, n_receptors: int, dt: float, real_dtype,
                            n: int | None = None) -> NeuronKernelSource:
     """Trace `model.step` and return its kernel. `state`, `params` and `derived` are the group's arrays: their
@@ -541,8 +550,7 @@ def generate_neuron_kernel(model, state, params, derived, n_receptors: int, dt: 
                       "PSG_KERNEL void KERNEL_NAME(const psg_slot* PSG_RESTRICT a)", "{",
                       f"    const psg_neuron_common<{ctype(real)}> c = psg_neuron_unpack<{ctype(real)}>(a);"]
                      + ["    " + d for d in decls]
-                     + ["    psg_neuron_begin(c);", "    PSG_FOR_EACH(i, n) {"] + update + ["    }"]
-                     + ["    PSG_FOR_EACH(i, n) {"] + clear + ["    }",
+                     + ["    psg_neuron_begin(c);"] + _each(update) + _each(clear) + [
                                                                                 "    psg_neuron_publish(c);", "}", ""])
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     name = f"pynn_sparsegpu_neuron_{type(model).__name__.lower()}_{digest}"

@@ -141,6 +141,10 @@ class CpuLibraries:
         run_ops.restype = None
         run_ops.argtypes = [ctypes.c_void_p, ctypes.c_longlong, ctypes.c_void_p, ctypes.c_void_p]
         self._run, self._run_ops = run, run_ops
+        set_threads = self.core.pynn_sparsegpu_set_threads
+        set_threads.restype = ctypes.c_int
+        set_threads.argtypes = [ctypes.c_int]
+        self._set_threads = set_threads
 
     def function(self, name: str, lib=None) -> int:
         """The address of kernel `name` (in the core library, or in `lib`)."""
@@ -194,6 +198,10 @@ class CpuDriver:
             ops[k].period = max(int(getattr(call, "period", 1)), 1)
             ops[k].phase = int(getattr(call, "phase", 0))
         return ops
+
+    def set_threads(self, threads: int) -> int:
+        """Let the kernels use `threads` CPU threads; returns how many they will use (1 without OpenMP)."""
+        return int(self.lib._set_threads(int(threads)))
 
     def run(self, ops, n_ops: int, clock: np.ndarray, n_steps: int, stops: np.ndarray) -> int:
         """Run up to n_steps steps; returns the steps done (fewer when a stop condition held)."""

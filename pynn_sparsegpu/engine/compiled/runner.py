@@ -381,6 +381,7 @@ class CompiledEngine:
             item.args.refresh()
         spike_recs = [r for item in compiled for r in item.spike_recs]
         state_recs = [r for item in compiled for r in item.state_recs]
+        self.driver.set_threads(self.backend.threads)
         k = self.net.step_index
         end = k + int(n_steps)
         self.clock[0] = k

@@ -28,6 +28,7 @@ CXX_ENV = "PYNN_SPARSEGPU_CXX"
 CACHE_ENV = "PYNN_SPARSEGPU_CACHE_DIR"
 FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-march=native", "-ffp-contract=off", "-fno-math-errno",
          "-fvisibility=hidden")
+OPENMP_FLAG = "-fopenmp"
 
 
 class CompilerError(RuntimeError):
@@ -74,13 +75,27 @@ class Toolchain:
         if out.returncode != 0:
             raise CompilerError(f"the C++ compiler {self.cxx} cannot be run: {out.stderr.strip()[:500]}")
         self.version = (out.stdout.strip().splitlines() or ["unknown"])[0]
-        self.flags = FLAGS
+        self.openmp = self._probe_openmp()
+        self.flags = FLAGS + ((OPENMP_FLAG,) if self.openmp else ())
         self._loaded = {}
         self._lock = threading.Lock()
         self.compiled = 0          # libraries compiled by this process (cache misses)
 
     def describe(self) -> str:
-        return f"{self.version} ({self.cxx})"
+        return f"{self.version} ({self.cxx}){', OpenMP' if self.openmp else ', no OpenMP'}"
+
+    def _probe_openmp(self) -> bool:
+        """Whether the compiler builds and links OpenMP code (threads=N needs it)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            src = os.path.join(tmp, "probe.cpp")
+            with open(src, "w") as f:
+                f.write("#include <omp.h>\nextern \"C\" int probe() { return omp_get_max_threads(); }\n")
+            try:
+                out = subprocess.run([self.cxx, "-shared", "-fPIC", OPENMP_FLAG, "-o", os.path.join(tmp, "p.so"), src],
+                                     capture_output=True, timeout=120)
+            except (OSError, subprocess.SubprocessError):
+                return False
+            return out.returncode == 0
 
     def key(self, source: str) -> str:
         text = "\n".join((source, _headers(), self.version, " ".join(self.flags), platform.machine(),

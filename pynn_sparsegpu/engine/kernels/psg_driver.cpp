@@ -55,6 +55,18 @@ PSG_KERNEL long long pynn_sparsegpu_run(const psg_op* ops, long long n_ops, long
     return done;
 }
 
+// The number of CPU threads the kernels may use (sim.setup(threads=N); 1 without OpenMP).
+PSG_KERNEL int pynn_sparsegpu_set_threads(int threads)
+{
+#if PSG_OPENMP
+    omp_set_num_threads(threads > 0 ? threads : 1);
+    return omp_get_max_threads();
+#else
+    (void)threads;
+    return 1;
+#endif
+}
+
 PSG_KERNEL void pynn_sparsegpu_run_ops(const psg_op* ops, long long n_ops, const long long* clock,
                                        long long* launches)
 {

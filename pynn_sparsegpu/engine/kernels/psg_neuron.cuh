@@ -92,12 +92,11 @@ PSG_FN void psg_neuron_begin(const psg_neuron_common<REAL>& c)
     PSG_ONCE { c.spike_count[(c.step + 1) & 1] = 0; }
 }
 
-// Step 4 for one neuron that fired `count` spikes.
+// Step 4 for one neuron that fired `count` spikes, once it is in the spike list: its post-spike history,
+// last-spike stamp and spike records.
 template <typename REAL>
-PSG_FN void psg_neuron_emit(const psg_neuron_common<REAL>& c, long long i, int count)
+PSG_FN void psg_neuron_after_spike(const psg_neuron_common<REAL>& c, long long i, int count)
 {
-    const int k = psg_atomic_inc(&c.spike_count[c.step & 1]);
-    c.spike_list[k] = (int)i;
     if (c.hist_stamps) {
         long long* row = c.hist_stamps + i * c.hist_depth;
         for (long long j = c.hist_depth - 1; j > 0; --j) {
@@ -125,16 +124,68 @@ PSG_FN void psg_neuron_emit(const psg_neuron_common<REAL>& c, long long i, int c
     }
 }
 
+#if PSG_OPENMP
+// The spike list of a large population with several threads: each thread compacts a contiguous block of
+// neurons, and the blocks are concatenated in order, so the list is in index order as with one thread.
+template <typename REAL>
+static void psg_neuron_compact_parallel(const psg_neuron_common<REAL>& c)
+{
+    int offsets[PSG_MAX_THREADS + 1];
+    int total = 0;
+    const int threads = psg_threads() < PSG_MAX_THREADS ? psg_threads() : PSG_MAX_THREADS;
+#pragma omp parallel num_threads(threads)
+    {
+        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        const long long lo = c.n * t / nt, hi = c.n * (t + 1) / nt;
+        int local = 0;
+        for (long long i = lo; i < hi; ++i) {
+            local += c.counts[i] > 0;
+        }
+        offsets[t + 1] = local;
+#pragma omp barrier
+#pragma omp single
+        {
+            offsets[0] = 0;
+            for (int k = 0; k < nt; ++k) {
+                offsets[k + 1] += offsets[k];
+            }
+            total = offsets[nt];
+        }
+        int k = offsets[t];
+        for (long long i = lo; i < hi; ++i) {
+            if (c.counts[i] > 0) {
+                c.spike_list[k++] = (int)i;
+            }
+        }
+    }
+    c.spike_count[c.step & 1] = total;
+}
+#endif
+
 // Steps 4 and 5, after the update loop has written counts[i]: the spiking neurons are published (in index
-// order on the CPU), and the state recorders due this step take their samples. Each thread reads only the
-// neurons it updated (the same grid-stride mapping), so no synchronisation is needed between the loops.
+// order on the CPU), and the state recorders due this step take their samples. On CUDA each thread reads only
+// the neurons it updated (the same grid-stride mapping), so no synchronisation is needed between the loops.
 template <typename REAL>
 PSG_FN void psg_neuron_publish(const psg_neuron_common<REAL>& c)
 {
-    PSG_FOR(i, c.n) {
-        const int count = c.counts[i];
-        if (count > 0) {
-            psg_neuron_emit(c, i, count);
+#if PSG_OPENMP
+    if (c.n >= PSG_OMP_MIN_ELEMENTS && psg_threads() > 1) {
+        psg_neuron_compact_parallel(c);
+        const int n_spikes = c.spike_count[c.step & 1];
+        for (int s = 0; s < n_spikes; ++s) {
+            const int i = c.spike_list[s];
+            psg_neuron_after_spike(c, i, c.counts[i]);
+        }
+    } else
+#endif
+    {
+        PSG_FOR(i, c.n) {
+            const int count = c.counts[i];
+            if (count > 0) {
+                const int k = psg_atomic_inc(&c.spike_count[c.step & 1]);
+                c.spike_list[k] = (int)i;
+                psg_neuron_after_spike(c, i, count);
+            }
         }
     }
     for (long long r = 0; r < c.n_state_rec; ++r) {

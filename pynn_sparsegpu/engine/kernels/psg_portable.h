@@ -25,6 +25,11 @@
 //
 // On the CPU the loops run in index order, so results are deterministic and equal to the NumPy reference where
 // that adds in the same order. NVRTC sees no standard headers, so nothing here includes one on CUDA.
+//
+// Threads on the CPU (OpenMP, sim.setup(threads=N)): PSG_OPENMP is 1 when the CPU build has OpenMP. Kernels use
+// threads only where the result cannot depend on them: element-wise loops over at least PSG_OMP_MIN_ELEMENTS
+// elements, spike lists compacted in index order, and sums into ring buffers split by target, so that every
+// target still receives its inputs in the serial order. psg_threads() is the number of threads to use.
 
 #ifndef PYNN_SPARSEGPU_PORTABLE_H
 #define PYNN_SPARSEGPU_PORTABLE_H
@@ -44,6 +49,7 @@ typedef unsigned long long psg_slot;
 #define PSG_FOR_BLOCKS(i, n) for (long long i = blockIdx.x; i < (long long)(n); i += gridDim.x)
 #define PSG_FOR_THREADS(j, n) for (long long j = threadIdx.x; j < (long long)(n); j += blockDim.x)
 #define PSG_ONCE if (blockIdx.x == 0 && threadIdx.x == 0)
+#define PSG_OPENMP 0
 
 PSG_FN float psg_atomic_add(float* p, float v) { return atomicAdd(p, v); }
 PSG_FN double psg_atomic_add(double* p, double v) { return atomicAdd(p, v); }
@@ -58,6 +64,12 @@ PSG_FN int psg_atomic_inc(int* p) { return atomicAdd(p, 1); }
 
 #include <cmath>
 #include <cstring>
+#if defined(_OPENMP)
+#include <omp.h>
+#define PSG_OPENMP 1
+#else
+#define PSG_OPENMP 0
+#endif
 
 #define PSG_KERNEL extern "C" __attribute__((visibility("default")))
 #define PSG_FN static inline
@@ -81,7 +93,16 @@ using std::fabs;
 template <typename T> PSG_FN T psg_atomic_add(T* p, T v) { const T old = *p; *p = old + v; return old; }
 PSG_FN int psg_atomic_inc(int* p) { return (*p)++; }
 
+#if PSG_OPENMP
+PSG_FN int psg_threads() { return omp_get_max_threads(); }
+#else
+PSG_FN int psg_threads() { return 1; }
 #endif
+
+#endif
+
+#define PSG_OMP_MIN_ELEMENTS 4096
+#define PSG_MAX_THREADS 256
 
 // --- argument slots ----------------------------------------------------------------------------------------
 #define PSG_PTR(T, a, k) ((T*)(a)[k])

@@ -22,6 +22,50 @@
 #define PSG_STATIC_PROJECTION_SLOTS 11
 
 template <typename REAL>
+struct psg_static_projection {
+    const void* ind;
+    int index_bytes;
+    const int* row_length;
+    const REAL* weight;
+    const int* delay;
+    long long capacity;
+    REAL* ring;
+    long long n_slots, n_receptors, receptor, n_post;
+};
+
+template <typename REAL>
+PSG_FN psg_static_projection<REAL> psg_static_unpack(const psg_slot* t)
+{
+    psg_static_projection<REAL> p;
+    p.ind = PSG_PTR(const void, t, 0);
+    p.index_bytes = (int)PSG_INT(t, 1);
+    p.row_length = PSG_PTR(const int, t, 2);
+    p.weight = PSG_PTR(const REAL, t, 3);
+    p.delay = PSG_PTR(const int, t, 4);
+    p.capacity = PSG_INT(t, 5);
+    p.ring = PSG_PTR(REAL, t, 6);
+    p.n_slots = PSG_INT(t, 7);
+    p.n_receptors = PSG_INT(t, 8);
+    p.receptor = PSG_INT(t, 9);
+    p.n_post = PSG_INT(t, 10);
+    return p;
+}
+
+// One synapse: its weight times the spike count into the target's slot at step + delay. Only targets in
+// [lo, hi) are taken (all of them with one thread; a thread's share with several, see below).
+template <typename REAL>
+PSG_FN void psg_static_synapse(const psg_static_projection<REAL>& p, long long syn, long long step, REAL multiplicity,
+                               long long lo, long long hi)
+{
+    const long long post = psg_load_index(p.ind, p.index_bytes, syn);
+    if (post < lo || post >= hi) {
+        return;
+    }
+    const long long slot = (step + p.delay[syn]) % p.n_slots;
+    psg_atomic_add(&p.ring[(slot * p.n_receptors + p.receptor) * p.n_post + post], p.weight[syn] * multiplicity);
+}
+
+template <typename REAL>
 PSG_FN void psg_propagation_static(const psg_slot* PSG_RESTRICT a)
 {
     const long long step = *PSG_PTR(const long long, a, 0);
@@ -30,29 +74,48 @@ PSG_FN void psg_propagation_static(const psg_slot* PSG_RESTRICT a)
     const int n_spikes = PSG_PTR(const int, a, 3)[step & 1];
     const long long n_projections = PSG_INT(a, 4);
     const psg_slot* table = PSG_PTR(const psg_slot, a, 5);
-    for (long long p = 0; p < n_projections; ++p) {
-        const psg_slot* t = table + p * PSG_STATIC_PROJECTION_SLOTS;
-        const void* ind = PSG_PTR(const void, t, 0);
-        const int index_bytes = (int)PSG_INT(t, 1);
-        const int* row_length = PSG_PTR(const int, t, 2);
-        const REAL* weight = PSG_PTR(const REAL, t, 3);
-        const int* delay = PSG_PTR(const int, t, 4);
-        const long long capacity = PSG_INT(t, 5);
-        REAL* ring = PSG_PTR(REAL, t, 6);
-        const long long n_slots = PSG_INT(t, 7);
-        const long long n_receptors = PSG_INT(t, 8);
-        const long long receptor = PSG_INT(t, 9);
-        const long long n_post = PSG_INT(t, 10);
+#if PSG_OPENMP
+    // With several threads each takes the targets in its share of [0, n_post) and walks every spiking row: every
+    // target still receives its inputs in the serial order, so the sums do not depend on the thread count.
+    if (psg_threads() > 1 && n_spikes > 0) {
+        long long events = 0;
+        for (long long p = 0; p < n_projections; ++p) {
+            const int* row_length = PSG_PTR(const int, table + p * PSG_STATIC_PROJECTION_SLOTS, 2);
+            for (int s = 0; s < n_spikes; ++s) {
+                events += row_length[spike_list[s]];
+            }
+        }
+        if (events >= PSG_OMP_MIN_ELEMENTS) {
+#pragma omp parallel
+            {
+                const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+                for (long long q = 0; q < n_projections; ++q) {
+                    const psg_static_projection<REAL> p =
+                        psg_static_unpack<REAL>(table + q * PSG_STATIC_PROJECTION_SLOTS);
+                    const long long lo = p.n_post * t / nt, hi = p.n_post * (t + 1) / nt;
+                    for (int s = 0; s < n_spikes; ++s) {
+                        const int pre = spike_list[s];
+                        const long long base = (long long)pre * p.capacity;
+                        const REAL multiplicity = (REAL)counts[pre];
+                        for (int j = 0; j < p.row_length[pre]; ++j) {
+                            psg_static_synapse(p, base + j, step, multiplicity, lo, hi);
+                        }
+                    }
+                }
+            }
+            return;
+        }
+    }
+#endif
+    for (long long q = 0; q < n_projections; ++q) {
+        const psg_static_projection<REAL> p = psg_static_unpack<REAL>(table + q * PSG_STATIC_PROJECTION_SLOTS);
         PSG_FOR_BLOCKS(s, n_spikes) {
             const int pre = spike_list[s];
             const REAL multiplicity = (REAL)counts[pre];
-            const long long base = (long long)pre * capacity;
-            const int length = row_length[pre];
+            const long long base = (long long)pre * p.capacity;
+            const int length = p.row_length[pre];
             PSG_FOR_THREADS(j, length) {
-                const long long syn = base + j;
-                const long long slot = (step + delay[syn]) % n_slots;
-                const long long target = (slot * n_receptors + receptor) * n_post + psg_load_index(ind, index_bytes, syn);
-                psg_atomic_add(&ring[target], weight[syn] * multiplicity);
+                psg_static_synapse(p, base + j, step, multiplicity, 0LL, p.n_post);
             }
         }
     }
