@@ -101,18 +101,22 @@ def backend_info() -> dict:
 
 
 def kernel_statistics() -> dict:
-    """What the compiled engine did in the current simulation: steps run, kernel launches and host
-    synchronisations (in total and per step; on the CPU build a launch is one kernel call), and the parts of
-    the network that ran on the reference path instead of a kernel, with the reason (an empty list means the
-    whole step ran as kernels). On the NumPy path there are no kernels and the counts are None."""
+    """What the compiled engine did in the current simulation: steps run; kernel launches (kernels executed;
+    on the CPU build one launch is one kernel call) and host launches (launch calls from the host: a CUDA graph
+    replay of many steps is one); device-to-host synchronisations inside the loop, and the copies that empty
+    record buffers, each in total and per step; and the parts of the network that ran on the reference path
+    instead of a kernel, with the reason (an empty list means the whole step ran as kernels). On the NumPy path
+    there are no kernels and the counts are None."""
     state = simulator.state
     state.check_alive()
     engine = state.network.engine
     if engine is None:
-        return {"backend": state.backend.name, "steps": None, "launches": None, "syncs": None,
-                "launches_per_step": None, "syncs_per_step": None,
+        return {"backend": state.backend.name, "steps": None, "launches": None, "host_launches": None,
+                "syncs": None, "record_syncs": None, "launches_per_step": None, "host_launches_per_step": None,
+                "syncs_per_step": None, "record_syncs_per_step": None,
                 "reference_parts": [] if state.backend.compiled else ["everything (NumPy reference path)"]}
     counters = engine.counters
     return {"backend": state.backend.name, "steps": counters.steps, "launches": counters.launches,
-            "syncs": counters.syncs, **{k: v for k, v in counters.per_step().items() if k != "steps"},
+            "host_launches": counters.host_launches, "syncs": counters.syncs, "record_syncs": counters.record_syncs,
+            **{k: v for k, v in counters.per_step().items() if k != "steps"},
             "reference_parts": list(engine.reference_parts)}

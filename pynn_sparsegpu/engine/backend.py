@@ -3,7 +3,8 @@
   cpu     the engine's kernels (engine/kernels, and the step kernels generated from the neuron models) built by
           the host C++ compiler and run inside compiled code; arrays are NumPy arrays, so every part without a
           kernel yet runs the reference code on the same arrays
-  cupy    CuPy on an NVIDIA GPU
+  cupy    the same kernels compiled by NVRTC and launched through CuPy on an NVIDIA GPU (CUDA graphs); parts
+          without a kernel run the array code on CuPy arrays
   numpy   the array-code reference that tests compare the other paths with
   auto    cupy when a CUDA device is usable, else cpu when a C++ compiler works, else numpy (with a warning
           that says why)
@@ -50,8 +51,9 @@ class Backend:
 
     @property
     def compiled(self) -> bool:
-        """Steps run through compiled kernels (the engine's compiled/ runner)."""
-        return self.name == "cpu"
+        """Steps run through compiled kernels (the engine's compiled/ runner): the CPU build, or the same
+        kernels through NVRTC on the GPU."""
+        return self.name in ("cpu", "cupy")
 
     def asarray(self, values, dtype=None):
         return self.xp.asarray(values, dtype=self.dtype if dtype is None else dtype)
@@ -71,11 +73,11 @@ class Backend:
         return np.random.default_rng(seed)
 
     def info(self) -> dict:
-        path = {"cpu": "compiled kernels on the CPU", "cupy": "CuPy on the GPU",
+        path = {"cpu": "compiled kernels on the CPU", "cupy": "compiled kernels on the GPU (NVRTC, CuPy)",
                 "numpy": "NumPy array code (reference)"}[self.name]
         return {"backend": self.name, "path": path, "device": self.device,
                 "precision": np.dtype(self.dtype).name, "compiler": self.compiler,
-                "threads": self.threads if self.compiled else 1, "reason": self.reason}
+                "threads": self.threads if self.name == "cpu" else 1, "reason": self.reason}
 
 
 def _probe_cupy():

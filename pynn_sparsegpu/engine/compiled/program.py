@@ -11,6 +11,7 @@ kernel calls for many steps inside compiled code (psg_driver.cpp).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 
@@ -48,8 +49,8 @@ class Args:
     A getter may also be a plain value.
     """
 
-    def __init__(self, xp=np):
-        self.xp = xp
+    def __init__(self):
+        self.xp = np
         self._entries = []
         self._slots = None
         self._tables = []
@@ -93,6 +94,8 @@ class Args:
                 out[k] = _double_bits(float(value))
             else:
                 rows = list(value)
+                for row in rows:
+                    row.xp = self.xp
                 flat = np.concatenate([row.host_values() for row in rows]) if rows else np.zeros(1, np.uint64)
                 for row in rows:
                     keep.extend(row._keep)
@@ -102,8 +105,11 @@ class Args:
         self._keep, self._tables = keep, tables
         return out
 
-    def refresh(self):
-        """Re-read every entry into the slot array (same address after the first call); returns the array."""
+    def refresh(self, xp=None):
+        """Re-read every entry into the slot array (same address after the first call; on the GPU path `xp` is
+        cupy and the slots live in device memory); returns the array."""
+        if xp is not None and xp is not self.xp:
+            self.xp, self._slots = xp, None
         values = self.host_values()
         if self._slots is None or self._slots.shape != values.shape:
             self._slots = self.xp.asarray(values)
@@ -172,22 +178,57 @@ class Counters:
         self.reset()
 
     def reset(self):
-        self.launches = 0
-        self.syncs = 0
+        self.launches = 0          # kernels executed (on the CPU build: kernel calls)
+        self.host_launches = 0     # launch calls made by the host (a CUDA graph replay is one)
+        self.syncs = 0             # device-to-host synchronisations inside the loop
+        self.record_syncs = 0      # device-to-host copies that empty record buffers
         self.steps = 0
 
     def per_step(self) -> dict:
         steps = max(self.steps, 1)
-        return {"steps": self.steps, "launches_per_step": self.launches / steps, "syncs_per_step": self.syncs / steps}
+        return {"steps": self.steps, "launches_per_step": self.launches / steps,
+                "host_launches_per_step": self.host_launches / steps, "syncs_per_step": self.syncs / steps,
+                "record_syncs_per_step": self.record_syncs / steps}
 
 
 class CpuDriver:
-    """A list of kernel calls run step after step by pynn_sparsegpu_run. A call is any object with `function`
-    (an address), `args` (Args), `period` and `phase` (called at the steps k with (k + phase) % period == 0)."""
+    """Runs kernel calls on the CPU build. A call is any object with `function` (a kernel from function() or
+    kernel()), `args` (Args), `period` and `phase` (called at the steps k with (k + phase) % period == 0).
+
+    The driver interface (shared with cuda.LaunchDriver): xp; function(name); kernel(source, name);
+    program(calls); set_threads(n); run(program, clock, k, n_steps, stops) -> steps done;
+    run_ops(program, clock, k); advance(clock, k); chunk_limit(spike recorders); session();
+    host(array, record=True) -> NumPy array (a copy that empties a record buffer when `record`, else a
+    synchronisation inside the loop; counted on the GPU)."""
+
+    xp = np
+    target = "cpu"
 
     def __init__(self, libraries: CpuLibraries, counters: Counters):
         self.lib, self.counters = libraries, counters
         self._launches = np.zeros(1, dtype=np.int64)
+
+    def function(self, name: str) -> int:
+        """A hand-written kernel of the core library."""
+        return self.lib.function(name)
+
+    def kernel(self, source: str, name: str) -> int:
+        """Kernel `name` of a generated source (compiled on first use, cached)."""
+        return self.lib.function(name, self.lib.kernel_library(source, name))
+
+    def program(self, calls):
+        return (self.op_array(calls), len(calls))
+
+    @staticmethod
+    def chunk_limit(spike_recs) -> int | None:
+        return None                    # the C driver stops by itself when a spike buffer might overflow
+
+    def host(self, array, record: bool = True):
+        return np.asarray(array)
+
+    @staticmethod
+    def session():
+        return contextlib.nullcontext()
 
     @staticmethod
     def op_array(calls):
@@ -203,18 +244,27 @@ class CpuDriver:
         """Let the kernels use `threads` CPU threads; returns how many they will use (1 without OpenMP)."""
         return int(self.lib._set_threads(int(threads)))
 
-    def run(self, ops, n_ops: int, clock: np.ndarray, n_steps: int, stops: np.ndarray) -> int:
-        """Run up to n_steps steps; returns the steps done (fewer when a stop condition held)."""
+    def run(self, program, clock: np.ndarray, k: int, n_steps: int, stops: np.ndarray) -> int:
+        """Run up to n_steps steps from step k (= clock[0]); returns the steps done (fewer when a stop condition
+        held)."""
+        ops, n_ops = program
         self._launches[0] = 0
         done = self.lib._run(ctypes.addressof(ops), n_ops, clock.ctypes.data, int(n_steps),
                              stops.ctypes.data if stops.size else None, stops.size // 2, self._launches.ctypes.data)
         self.counters.launches += int(self._launches[0])
+        self.counters.host_launches += int(self._launches[0])
         self.counters.steps += int(done)
         return int(done)
 
-    def run_ops(self, ops, n_ops: int, clock: np.ndarray) -> None:
-        """Call the kernels due at step *clock once, without advancing the clock."""
+    def run_ops(self, program, clock: np.ndarray, k: int) -> None:
+        """Call the kernels due at step k (= clock[0]) once, without advancing the clock."""
+        ops, n_ops = program
         if n_ops:
             self._launches[0] = 0
             self.lib._run_ops(ctypes.addressof(ops), n_ops, clock.ctypes.data, self._launches.ctypes.data)
             self.counters.launches += int(self._launches[0])
+            self.counters.host_launches += int(self._launches[0])
+
+    def advance(self, clock, k: int) -> None:
+        """Set the clock to step k (between the Python-driven steps of a mixed run)."""
+        clock[0] = k

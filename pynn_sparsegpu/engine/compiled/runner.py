@@ -30,18 +30,20 @@ SPIKE_EVENT_MIN_CAPACITY = 1 << 16
 
 class GroupRuntime:
     """What a population's step publishes: counts[n] (int32), the compact spike list and spike_count[2]
-    (double-buffered by step parity, psg_neuron.cuh)."""
+    (double-buffered by step parity, psg_neuron.cuh), on the engine's array module."""
 
-    def __init__(self, group):
-        self.counts = np.zeros(group.n, dtype=np.int32)
-        self.spike_list = np.zeros(max(group.n, 1), dtype=np.int32)
-        self.spike_count = np.zeros(2, dtype=np.int32)
+    def __init__(self, group, xp=np):
+        self.xp = xp
+        self.counts = xp.zeros(group.n, dtype=xp.int32)
+        self.spike_list = xp.zeros(max(group.n, 1), dtype=xp.int32)
+        self.spike_count = xp.zeros(2, dtype=xp.int32)
 
     def publish(self, counts, step: int) -> None:
         """Store a step's counts computed by the reference path (a Python item)."""
-        np.copyto(self.counts, counts, casting="unsafe")
-        fired = np.flatnonzero(self.counts)
-        self.spike_list[:fired.shape[0]] = fired
+        xp = self.xp
+        self.counts[...] = xp.asarray(counts).astype(xp.int32, copy=False)
+        fired = xp.flatnonzero(self.counts)
+        self.spike_list[:fired.shape[0]] = fired       # (a host synchronisation on the GPU: reference path)
         self.spike_count[step & 1] = fired.shape[0]
 
 
@@ -50,46 +52,51 @@ def _unique_index(index) -> bool:
     return index.ndim == 1 and np.unique(index).shape[0] == index.shape[0]
 
 
-def _channel_map(n, index):
+def _channel_map(n, index, xp=np):
     chan = np.full(n, -1, dtype=np.int32)
     chan[np.asarray(index, dtype=np.int64)] = np.arange(len(index), dtype=np.int32)
-    return chan
+    return xp.asarray(chan)
 
 
 class CompiledSpikeRecorder:
     """A SpikeBuffer filled by a population's step kernel with compact events (step, channel, count)."""
 
-    def __init__(self, buf, n):
-        self.buf = buf
+    def __init__(self, buf, n, driver):
+        self.buf, self.driver = buf, driver
+        xp = driver.xp
         self.n_rec = int(buf.n)
-        self.chan_of = _channel_map(n, buf.index)
+        self.chan_of = _channel_map(n, buf._host_index, xp)
         self.capacity = max(SPIKE_EVENT_MIN_CAPACITY, 4 * self.n_rec)
-        self.ev_step = np.zeros(self.capacity, dtype=np.int64)
-        self.ev_chan = np.zeros(self.capacity, dtype=np.int32)
-        self.ev_mult = np.zeros(self.capacity, dtype=np.int32)
-        self.ev_n = np.zeros(1, dtype=np.int64)
+        self.ev_step = xp.zeros(self.capacity, dtype=xp.int64)
+        self.ev_chan = xp.zeros(self.capacity, dtype=xp.int32)
+        self.ev_mult = xp.zeros(self.capacity, dtype=xp.int32)
+        self.ev_n = xp.zeros(1, dtype=xp.int64)
         self.limit = self.capacity - self.n_rec      # after a step with more, the next might not fit
+
+    def pending(self) -> int:
+        return int(self.driver.host(self.ev_n)[0])
 
     def row(self) -> Args:
         return (Args().ptr(self.chan_of).ptr(self.ev_step).ptr(self.ev_chan).ptr(self.ev_mult).ptr(self.ev_n)
                 .int(self.capacity))
 
     def drain(self) -> None:
-        n = int(self.ev_n[0])
+        n = self.pending()
         if n > self.capacity:
             raise RuntimeError("internal error: a spike record buffer overflowed (events were lost)")
         if n:
-            self.buf.add_events(self.ev_step[:n], self.ev_chan[:n], self.ev_mult[:n])
-            self.ev_n[0] = 0
+            host = self.driver.host
+            self.buf.add_events(host(self.ev_step[:n]), host(self.ev_chan[:n]), host(self.ev_mult[:n]))
+            self.ev_n[...] = 0
 
 
 class CompiledStateRecorder:
     """A StateBuffer filled by a population's step kernel: row (step + 1) / interval + row_offset."""
 
-    def __init__(self, buf, group, variable):
+    def __init__(self, buf, group, variable, driver):
         self.buf, self.group, self.variable = buf, group, variable
-        self.chan_of = _channel_map(group.n, np.asarray(buf._host_index))
-        self.row_offset = np.zeros(1, dtype=np.int64)
+        self.chan_of = _channel_map(group.n, buf._host_index, driver.xp)
+        self.row_offset = driver.xp.zeros(1, dtype=np.int64)
         self.interval = int(buf.interval)
 
     def row(self) -> Args:
@@ -105,7 +112,7 @@ class CompiledStateRecorder:
         return interval * (k0 // interval + self.rows_left()) - k0
 
     def begin(self, k0: int) -> None:
-        self.row_offset[0] = self.buf._fill - (k0 // self.interval) - 1
+        self.row_offset[...] = self.buf._fill - (k0 // self.interval) - 1
 
     def end(self, k0: int, k1: int) -> None:
         """Steps k0 .. k1 - 1 ran: count their samples, and flush a full buffer."""
@@ -138,9 +145,11 @@ class Kernel:
     period, at the steps k with (k + phase) % period == 0. `spike_recs`/`state_recs` are the record buffers it
     fills; `finish()` (optional) runs after every run() (e.g. to read back counters)."""
 
-    def __init__(self, function, args, label, period=1, phase=0, spike_recs=(), state_recs=(), finish=None):
+    def __init__(self, function, args, label, period=1, phase=0, spike_recs=(), state_recs=(), finish=None,
+                 launch=None):
         self.function, self.args, self.label = function, args, label
         self.period, self.phase = int(period), int(phase)
+        self.launch = launch           # (blocks, threads per block) on CUDA; None: the driver's default
         self.spike_recs, self.state_recs = list(spike_recs), list(state_recs)
         self.finish = finish
 
@@ -149,8 +158,9 @@ class GroupKernel:
     """A population's step kernel: `function` (an address) whose argument slots are the common ones of
     psg_neuron.cuh followed by what `add_model_args(args)` appends."""
 
-    def __init__(self, name, function, add_model_args):
+    def __init__(self, name, function, add_model_args, threads_per_block=256):
         self.name, self.function, self.add_model_args = name, function, add_model_args
+        self.threads_per_block = threads_per_block
 
 
 class CompiledEngine:
@@ -163,13 +173,19 @@ class CompiledEngine:
       rewiring.rewiring_parts(engine, proj)         -> ([Kernel], [Hook])   structural plasticity
     """
 
-    def __init__(self, network):
+    def __init__(self, network, driver=None):
         self.net = network
         self.backend = network.backend
-        self.libs = cpu_libraries()
         self.counters = Counters()
-        self.driver = CpuDriver(self.libs, self.counters)
-        self.clock = np.zeros(1, dtype=np.int64)
+        if driver is not None:
+            self.driver = driver(self.counters)
+        elif self.backend.is_gpu:
+            from .cuda import LaunchDriver
+            self.driver = LaunchDriver(self.backend, self.counters)
+        else:
+            self.driver = CpuDriver(cpu_libraries(), self.counters)
+        self.xp = self.driver.xp
+        self.clock = self.xp.zeros(1, dtype=np.int64)
         self._runtime = {}
         self._kernels = {}
         self.compiled_groups = {}      # gid -> kernel name, or the reason the group runs on the reference path
@@ -180,15 +196,15 @@ class CompiledEngine:
         """The suffix of the hand-written kernels for this precision ("f32" or "f64")."""
         return "f64" if np.dtype(self.backend.dtype) == np.float64 else "f32"
 
-    def function(self, name: str) -> int:
-        """The address of a hand-written kernel (engine/kernels/psg_*.cu, built into the core library)."""
-        return self.libs.function(name)
+    def function(self, name: str):
+        """A hand-written kernel (engine/kernels/psg_*.cu, built into the core library or module)."""
+        return self.driver.function(name)
 
     # --- the parts -------------------------------------------------------------------------------------------
     def runtime(self, group) -> GroupRuntime:
         rt = self._runtime.get(group.gid)
         if rt is None or rt.counts.shape[0] != group.n:
-            rt = self._runtime[group.gid] = GroupRuntime(group)
+            rt = self._runtime[group.gid] = GroupRuntime(group, self.xp)
         return rt
 
     def group_kernel(self, group):
@@ -212,7 +228,7 @@ class CompiledEngine:
     def _traced_kernel(self, group) -> GroupKernel:
         src = generate_neuron_kernel(group.model, group.state, group.params, group._derived,
                                      len(group.model.receptors), self.net.dt, self.backend.dtype, group.n)
-        lib = self.libs.kernel_library(src.source, src.name)
+        function = self.driver.kernel(src.source, src.name)
 
         def add_model_args(a: Args) -> None:
             for kind, key in src.slots:
@@ -227,13 +243,13 @@ class CompiledEngine:
                     floating = np.dtype(source[key].dtype).kind == "f"
 
                     def first(key=key, source=source):
-                        values = np.asarray(source[key]).reshape(-1)
-                        return values[0] if values.shape[0] else 0
+                        values = source[key].reshape(-1)
+                        return values[0] if values.shape[0] else 0      # (read once per run, not per step)
                     if floating:
                         a.real(lambda first=first: float(first()))
                     else:
                         a.int(lambda first=first: int(first()))
-        return GroupKernel(src.name, self.libs.function(src.name, lib), add_model_args)
+        return GroupKernel(src.name, function, add_model_args)
 
     def group_args(self, group, spike_recs=(), state_recs=()) -> Args:
         """The argument slots common to every population kernel (psg_neuron.cuh, slots 0 .. 16)."""
@@ -294,8 +310,8 @@ class CompiledEngine:
         for buf in net.spike_buffers.get(group.gid, []):
             if _unique_index(buf._host_index):
                 rec = buf._compiled
-                if rec is None or rec.chan_of.shape[0] != group.n:
-                    rec = buf._compiled = CompiledSpikeRecorder(buf, group.n)
+                if rec is None or rec.chan_of.shape[0] != group.n or rec.driver is not self.driver:
+                    rec = buf._compiled = CompiledSpikeRecorder(buf, group.n, self.driver)
                 g_spike.append(rec)
             else:
                 tail.append(PyItem(lambda k, buf=buf: write_spikes(k, buf),
@@ -303,8 +319,8 @@ class CompiledEngine:
         for variable, buf in net.state_buffers.get(group.gid, []):
             if _unique_index(buf._host_index) and group.state[variable].dtype == buf._buf.dtype:
                 rec = buf._compiled
-                if rec is None or rec.group is not group:
-                    rec = buf._compiled = CompiledStateRecorder(buf, group, variable)
+                if rec is None or rec.group is not group or rec.chan_of.__class__ is not self.clock.__class__:
+                    rec = buf._compiled = CompiledStateRecorder(buf, group, variable, self.driver)
                 g_state.append(rec)
             else:
                 buf._variable = variable
@@ -312,7 +328,9 @@ class CompiledEngine:
                                    f"recording of {variable!r} of population {name!r}: cells recorded twice"))
         args = self.group_args(group, g_spike, g_state)
         kernel.add_model_args(args)
-        return [Kernel(kernel.function, args, f"population {name!r}", spike_recs=g_spike, state_recs=g_state)]
+        block = kernel.threads_per_block
+        return [Kernel(kernel.function, args, f"population {name!r}", spike_recs=g_spike, state_recs=g_state,
+                       launch=(max(1, min((group.n + block - 1) // block, 65535)), block))]
 
     def _plan(self):
         """(items, hooks): items in step order, each a Kernel or a PyItem; hooks run at the end of the steps
@@ -328,7 +346,8 @@ class CompiledEngine:
             static = p is not None and type(p) is SynapseGroup
             if run and (not static or p.pre is not run_pre):
                 items.append(Kernel(self.function(f"pynn_sparsegpu_propagation_static_{self.real}"),
-                                    self._static_args(run, run_pre), "static propagation"))
+                                    self._static_args(run, run_pre), "static propagation",
+                                    launch=(max(1, min(run_pre.n, 8192)), 128)))
                 run = []
             if p is None:
                 break
@@ -376,36 +395,51 @@ class CompiledEngine:
         self.reference_parts = [item.label for item in items if not isinstance(item, Kernel)]
         self.reference_parts += [hook.label for hook in hooks]
         for rt in self._runtime.values():
-            rt.spike_count[:] = 0
-        for item in compiled:
-            item.args.refresh()
+            rt.spike_count[...] = 0
+        self._refresh(compiled)
         spike_recs = [r for item in compiled for r in item.spike_recs]
         state_recs = [r for item in compiled for r in item.state_recs]
         self.driver.set_threads(self.backend.threads)
         k = self.net.step_index
         end = k + int(n_steps)
-        self.clock[0] = k
+        self.driver.advance(self.clock, k)
+        self._k = k
         try:
-            if len(compiled) == len(items):
-                self._run_chunks(compiled, hooks, spike_recs, state_recs, k, end)
-            else:
-                self._run_mixed(items, hooks, spike_recs, state_recs, k, end)
+            with self.driver.session():
+                if len(compiled) == len(items):
+                    self._run_chunks(compiled, hooks, spike_recs, state_recs, k, end)
+                else:
+                    self._run_mixed(items, hooks, spike_recs, state_recs, k, end)
         finally:
             for rec in spike_recs:
                 rec.drain()
-            self.net.step_index = int(self.clock[0])
+            self.net.step_index = self._k
             for item in compiled:
                 if item.finish is not None:
                     item.finish()
 
-    @staticmethod
-    def _refresh(compiled):
+    def _refresh(self, compiled):
         for item in compiled:
-            item.args.refresh()
+            item.args.refresh(self.xp)
+
+    def _drain_full(self, spike_recs, steps_done):
+        """Empty the spike record buffers that might not hold another step (on the CPU the driver read their
+        counters; on the GPU they are emptied after as many steps as are sure to fit)."""
+        for rec in spike_recs:
+            rec.since_drain = getattr(rec, "since_drain", 0) + steps_done
+            if self.driver.target == "cpu":
+                full = int(rec.ev_n[0]) > rec.limit
+            else:
+                full = rec.since_drain >= max(rec.capacity // max(rec.n_rec, 1) - 1, 1)
+            if full:
+                rec.drain()
+                rec.since_drain = 0
 
     def _run_chunks(self, compiled, hooks, spike_recs, state_recs, k, end):
-        ops = CpuDriver.op_array(compiled)
-        stops = np.array([v for r in spike_recs for v in (r.ev_n.ctypes.data, r.limit)], dtype=np.int64)
+        program = self.driver.program(compiled)
+        stops = np.array([v for r in spike_recs for v in (r.ev_n.ctypes.data, r.limit)], dtype=np.int64) \
+            if self.driver.target == "cpu" else np.zeros(0, np.int64)
+        safe = self.driver.chunk_limit(spike_recs)
         while k < end:
             for rec in state_recs:
                 if rec.rows_left() == 0:
@@ -415,15 +449,16 @@ class CompiledEngine:
                 m = min(m, hook.due(k) - k + 1)
             for rec in state_recs:
                 m = min(m, rec.max_steps(k))
+            if safe is not None:
+                m = min(m, max(safe - max(getattr(r, "since_drain", 0) for r in spike_recs), 1))
             for rec in state_recs:
                 rec.begin(k)
-            done = self.driver.run(ops, len(compiled), self.clock, m, stops)
+            done = self.driver.run(program, self.clock, k, m, stops)
             for rec in state_recs:
                 rec.end(k, k + done)
-            for rec in spike_recs:
-                if rec.ev_n[0] > rec.limit:
-                    rec.drain()
+            self._drain_full(spike_recs, done)
             k += done
+            self._k = k
             ran_hook = False
             for hook in hooks:
                 if hook.due(k - 1) == k - 1:
@@ -439,11 +474,11 @@ class CompiledEngine:
                 run.append(item)
                 continue
             if run:
-                segments.append((CpuDriver.op_array(run), len(run)))
+                segments.append(self.driver.program(run))
                 run = []
             segments.append(item.fn)
         if run:
-            segments.append((CpuDriver.op_array(run), len(run)))
+            segments.append(self.driver.program(run))
         compiled = [item for item in items if isinstance(item, Kernel)]
         while k < end:
             for rec in state_recs:
@@ -451,22 +486,21 @@ class CompiledEngine:
                     rec.buf.flush()
                 rec.begin(k)
             for segment in segments:
-                if isinstance(segment, tuple):
-                    self.driver.run_ops(segment[0], segment[1], self.clock)
-                else:
+                if callable(segment):
                     segment(k)
+                else:
+                    self.driver.run_ops(segment, self.clock, k)
             for rec in state_recs:
                 rec.end(k, k + 1)
-            for rec in spike_recs:
-                if rec.ev_n[0] > rec.limit:
-                    rec.drain()
+            self._drain_full(spike_recs, 1)
             ran_hook = False
             for hook in hooks:
                 if hook.due(k) == k:
                     hook.fn(k)
                     ran_hook = True
             k += 1
-            self.clock[0] = k
+            self._k = k
+            self.driver.advance(self.clock, k)
             self.counters.steps += 1
             if ran_hook:
                 self._refresh(compiled)
