@@ -29,12 +29,13 @@ struct psg_static_projection {
     const REAL* weight;
     const int* delay;
     long long capacity;
-    REAL* ring;
-    long long n_slots, n_receptors, receptor, n_post;
+    REAL* ring;                    // the target's ring at this projection's receptor, slot 0
+    long long n_slots, slot_stride, n_post;
+    long long slot_now;            // step % n_slots: a delay d lands in slot_now + d, less n_slots if past the end
 };
 
 template <typename REAL>
-PSG_FN psg_static_projection<REAL> psg_static_unpack(const psg_slot* t)
+PSG_FN psg_static_projection<REAL> psg_static_unpack(const psg_slot* t, long long step)
 {
     psg_static_projection<REAL> p;
     p.ind = PSG_PTR(const void, t, 0);
@@ -43,26 +44,49 @@ PSG_FN psg_static_projection<REAL> psg_static_unpack(const psg_slot* t)
     p.weight = PSG_PTR(const REAL, t, 3);
     p.delay = PSG_PTR(const int, t, 4);
     p.capacity = PSG_INT(t, 5);
-    p.ring = PSG_PTR(REAL, t, 6);
     p.n_slots = PSG_INT(t, 7);
-    p.n_receptors = PSG_INT(t, 8);
-    p.receptor = PSG_INT(t, 9);
     p.n_post = PSG_INT(t, 10);
+    p.slot_stride = PSG_INT(t, 8) * p.n_post;
+    p.ring = PSG_PTR(REAL, t, 6) + PSG_INT(t, 9) * p.n_post;
+    p.slot_now = step % p.n_slots;
     return p;
 }
 
-// One synapse: its weight times the spike count into the target's slot at step + delay. Only targets in
-// [lo, hi) are taken (all of them with one thread; a thread's share with several, see below).
-template <typename REAL>
-PSG_FN void psg_static_synapse(const psg_static_projection<REAL>& p, long long syn, long long step, REAL multiplicity,
-                               long long lo, long long hi)
+// The synapses j in [first, length) (stride `stride`) of one spiking row: weight times the spike count into the
+// target's slot at step + delay (delays are below n_slots, so one subtraction wraps). Only targets in [lo, hi)
+// are taken: all of them with one thread; a thread's share with several (see below).
+template <typename REAL, typename INDEX>
+PSG_FN void psg_static_row(const psg_static_projection<REAL>& p, long long base, long long first, long long length,
+                           long long stride, REAL multiplicity, long long lo, long long hi)
 {
-    const long long post = psg_load_index(p.ind, p.index_bytes, syn);
-    if (post < lo || post >= hi) {
-        return;
+    const INDEX* ind = (const INDEX*)p.ind + base;
+    const REAL* weight = p.weight + base;
+    const int* delay = p.delay + base;
+    for (long long j = first; j < length; j += stride) {
+        const long long post = (long long)ind[j];
+        if (post < lo || post >= hi) {
+            continue;
+        }
+        long long slot = p.slot_now + delay[j];
+        if (slot >= p.n_slots) {
+            slot -= p.n_slots;
+        }
+        psg_atomic_add(&p.ring[slot * p.slot_stride + post], weight[j] * multiplicity);
     }
-    const long long slot = (step + p.delay[syn]) % p.n_slots;
-    psg_atomic_add(&p.ring[(slot * p.n_receptors + p.receptor) * p.n_post + post], p.weight[syn] * multiplicity);
+}
+
+template <typename REAL>
+PSG_FN void psg_static_spike(const psg_static_projection<REAL>& p, int pre, REAL multiplicity, long long first,
+                             long long stride, long long lo, long long hi)
+{
+    const long long base = (long long)pre * p.capacity;
+    const long long length = p.row_length[pre];
+    switch (p.index_bytes) {
+    case 1: psg_static_row<REAL, unsigned char>(p, base, first, length, stride, multiplicity, lo, hi); break;
+    case 2: psg_static_row<REAL, unsigned short>(p, base, first, length, stride, multiplicity, lo, hi); break;
+    case 4: psg_static_row<REAL, unsigned int>(p, base, first, length, stride, multiplicity, lo, hi); break;
+    default: psg_static_row<REAL, unsigned long long>(p, base, first, length, stride, multiplicity, lo, hi); break;
+    }
 }
 
 template <typename REAL>
@@ -91,15 +115,11 @@ PSG_FN void psg_propagation_static(const psg_slot* PSG_RESTRICT a)
                 const int t = omp_get_thread_num(), nt = omp_get_num_threads();
                 for (long long q = 0; q < n_projections; ++q) {
                     const psg_static_projection<REAL> p =
-                        psg_static_unpack<REAL>(table + q * PSG_STATIC_PROJECTION_SLOTS);
+                        psg_static_unpack<REAL>(table + q * PSG_STATIC_PROJECTION_SLOTS, step);
                     const long long lo = p.n_post * t / nt, hi = p.n_post * (t + 1) / nt;
                     for (int s = 0; s < n_spikes; ++s) {
                         const int pre = spike_list[s];
-                        const long long base = (long long)pre * p.capacity;
-                        const REAL multiplicity = (REAL)counts[pre];
-                        for (int j = 0; j < p.row_length[pre]; ++j) {
-                            psg_static_synapse(p, base + j, step, multiplicity, lo, hi);
-                        }
+                        psg_static_spike(p, pre, (REAL)counts[pre], 0, 1, lo, hi);
                     }
                 }
             }
@@ -108,15 +128,14 @@ PSG_FN void psg_propagation_static(const psg_slot* PSG_RESTRICT a)
     }
 #endif
     for (long long q = 0; q < n_projections; ++q) {
-        const psg_static_projection<REAL> p = psg_static_unpack<REAL>(table + q * PSG_STATIC_PROJECTION_SLOTS);
+        const psg_static_projection<REAL> p = psg_static_unpack<REAL>(table + q * PSG_STATIC_PROJECTION_SLOTS, step);
         PSG_FOR_BLOCKS(s, n_spikes) {
             const int pre = spike_list[s];
-            const REAL multiplicity = (REAL)counts[pre];
-            const long long base = (long long)pre * p.capacity;
-            const int length = p.row_length[pre];
-            PSG_FOR_THREADS(j, length) {
-                psg_static_synapse(p, base + j, step, multiplicity, 0LL, p.n_post);
-            }
+#if defined(PSG_CUDA)
+            psg_static_spike(p, pre, (REAL)counts[pre], threadIdx.x, blockDim.x, 0LL, p.n_post);
+#else
+            psg_static_spike(p, pre, (REAL)counts[pre], 0, 1, 0LL, p.n_post);
+#endif
         }
     }
 }
