@@ -20,6 +20,12 @@ over the attempts it decides (computed on first use): distance, displacement, pr
 weight (elimination only), time since the last pre/post spike, and `c.xp` (numpy or cupy) for the maths.
 A rule written with `c.xp` runs unchanged on both paths.
 
+Random numbers: every draw of an attempt comes from a Philox4x32-10 stream of the projection (engine/random.py;
+key from the projection's seed sequence). Attempt a of the projection's b-th batch (b counts batches since the
+Rewirer was made, across runs and resets, so a reset never replays a batch) has the counter (a, 0, b) for its
+target and partner uniforms and (a, 1, b) for its elimination and formation uniforms; a uniform u becomes an
+index in [0, m) as floor(u m). The compiled kernels (kernels/psg_rewiring.cu) draw the same numbers.
+
 Times and distances are in the units of the face (ms, and the units of the populations' positions).
 """
 
@@ -29,6 +35,7 @@ import numpy as np
 
 from .neurons.group import NEVER
 from .plastic import Events
+from .random import stream_key, uniform_pair
 
 
 # --- rules ------------------------------------------------------------------------------------------
@@ -97,11 +104,16 @@ class RandomByWeightElimination(EliminationRule):
         return c.xp.where(c.xp.abs(c.weight) < self.threshold, self.prob_elim_depressed, self.prob_elim_potentiated)
 
 
+def index_draw(xp, u, m):
+    """Indices in [0, m) from uniforms u on [0, 1): floor(u m) (the kernels compute the same product)."""
+    return (u * m).astype(xp.int64)
+
+
 class RandomSelection(PartnerSelection):
     """A source drawn uniformly among the projection's presynaptic neurons."""
 
     def choose(self, c, n):
-        return c.rng.integers(0, c.n_pre, n)
+        return index_draw(c.xp, c.partner_uniform, c.n_pre)
 
 
 class LastNeuronSelection(PartnerSelection):
@@ -120,7 +132,7 @@ class LastNeuronSelection(PartnerSelection):
         m = int(recent.shape[0])                              # synchronize! (once per batch)
         if m == 0:
             return xp.full(n, -1, dtype=xp.int64)
-        return recent[c.rng.integers(0, m, n)].astype(xp.int64)
+        return recent[index_draw(xp, c.partner_uniform, m)].astype(xp.int64)
 
 
 # --- what a rule sees -------------------------------------------------------------------------------
@@ -129,6 +141,8 @@ class RuleContext:
 
     xp, rng, t (ms), dt, interval (ms), lateral (bool), n_pre, n_post
     pre, post                    projection-local indices of each candidate pair
+    partner_uniform              (partner selection) one uniform on [0, 1) per attempt from the projection's
+                                 rewiring stream: what the built-in selections turn into a source
     pre_position, post_position  (n, 3) positions (post scaled and offset as the Space says)
     displacement                 (n, 3) pre minus post position per axis, wrapped to [-L/2, L/2] on periodic axes
     distance                     Euclidean norm of the displacement over the Space's axes
@@ -138,8 +152,9 @@ class RuleContext:
     time_since_post_spike        ms since the target last fired (inf if never)
     """
 
-    def __init__(self, rewirer, pre, post, t, weight=None):
+    def __init__(self, rewirer, pre, post, t, weight=None, partner_uniform=None):
         self._r, self.pre, self.post, self.t = rewirer, pre, post, t
+        self.partner_uniform = partner_uniform
         self.xp, self.rng, self.dt, self.lateral = rewirer.xp, rewirer.rng, rewirer.dt, rewirer.lateral
         self.interval = rewirer.interval * rewirer.dt
         self.n_pre, self.n_post = rewirer.n_pre, rewirer.n_post
@@ -205,6 +220,9 @@ class Rewirer:
     Counters (host ints, totals since creation): attempts, formations, eliminations, failed (row full),
     rejected (self connection refused, or pair already formed in the batch), no_partner, target_full (the
     target held max_in_degree synapses).
+
+    `key` is the projection's Philox key and `batches` the number of batches carried out so far (the counter
+    of the next batch's draws); the compiled path (compiled/rewiring.py) keeps both, and `_due`, in step.
     """
 
     COUNTERS = ("attempts", "formations", "eliminations", "failed", "rejected", "no_partner", "target_full")
@@ -230,7 +248,9 @@ class Rewirer:
         self.geometry = geometry or Geometry(xp, np.zeros((self.n_pre, 3)), np.zeros((self.n_post, 3)))
         self.model_values = dict(model_values or {})
         self._seed = seed_sequence
-        self.rng = self.backend.rng(seed_sequence)
+        self.rng = self.backend.rng(seed_sequence)            # for user partner rules that draw for themselves
+        self.key = stream_key(seed_sequence.spawn(1)[0])      # the attempts' own draws (Philox)
+        self.batches = 0
         self.totals = dict.fromkeys(self.COUNTERS, 0)
         self._due = 0.0
         self.dt = None
@@ -258,19 +278,34 @@ class Rewirer:
         if self.recorder is not None:
             self.recorder.after_step(self, step)
 
+    def attempts_per_batch(self) -> float:
+        """Attempts owed per batch (the fraction carries over to the next batch)."""
+        return self.f_rew * self.interval * self.dt / 1000.0
+
+    def uniforms(self, n: int, batch: int):
+        """The uniforms of the n attempts of batch number `batch`: (target, partner, elimination, formation)."""
+        index = self.xp.arange(n, dtype=self.xp.int64)
+        u_target, u_partner = uniform_pair(self.key, index, 0, batch, self.xp)
+        u_elim, u_form = uniform_pair(self.key, index, 1, batch, self.xp)
+        return u_target, u_partner, u_elim, u_form
+
     def rewire(self, step: int) -> dict:
         """Carry out the attempts due at the end of `step`; returns this batch's counts."""
         xp, rows = self.xp, self.group.rows
-        self._due += self.f_rew * self.interval * self.dt / 1000.0
+        self._due += self.attempts_per_batch()
         n = int(self._due)
         self._due -= n
+        batch = self.batches
+        self.batches += 1
         counts = dict.fromkeys(self.COUNTERS, 0)
         counts["attempts"] = n
         if n == 0 or (self.formation is None and self.elimination is None):
             return self._count(counts)
         t = (step + 1) * self.dt
-        post = self.rng.integers(0, self.n_post, n).astype(xp.int64)
-        pre = xp.asarray(self.partner.choose(RuleContext(self, None, post, t), n), dtype=xp.int64)
+        u_target, u_partner, u_elim, u_form = self.uniforms(n, batch)
+        post = index_draw(xp, u_target, self.n_post)
+        pre = xp.asarray(self.partner.choose(RuleContext(self, None, post, t, partner_uniform=u_partner), n),
+                         dtype=xp.int64)
         has_partner = pre >= 0
         pre = xp.where(has_partner, pre, 0)
         i, j = self.pre_ix[pre], self.post_ix[post]                       # engine indices
@@ -280,14 +315,13 @@ class Rewirer:
         match = (rows.ind[i] == j[:, None]) & (cols[None, :] < rows.row_length[i][:, None])
         exists = match.any(axis=1) & allowed
         slot = xp.argmax(match, axis=1)
-        draws = self.rng.random((2, n))
         kill = xp.zeros(n, dtype=bool)
         if self.elimination is not None:
             e = xp.nonzero(exists)[0]
             if e.shape[0]:
                 c = RuleContext(self, pre[e], post[e], t, weight=self._current_weight(i[e], slot[e], step))
                 p = xp.asarray(self.elimination.probability(c), dtype=float)
-                kill[e] = draws[0, e] < p
+                kill[e] = u_elim[e] < p
             # two attempts on one synapse in a batch eliminate it once
             key = xp.where(kill, i * rows.capacity + slot, -1)
             kill &= _first_occurrence(xp, key)
@@ -297,7 +331,7 @@ class Rewirer:
             f = xp.nonzero(candidates)[0]
             if f.shape[0]:
                 p = xp.asarray(self.formation.probability(RuleContext(self, pre[f], post[f], t)), dtype=float)
-                form[f] = draws[1, f] < p
+                form[f] = u_form[f] < p
             if not self.with_replacement:
                 duplicate = form & ~_first_occurrence(xp, xp.where(form, i * self.post_group.n + j, -1))
                 counts["rejected"] += int(duplicate.sum())

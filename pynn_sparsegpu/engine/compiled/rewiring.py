@@ -1,13 +1,252 @@
-"""Compiled structural plasticity: rewiring batches as kernels that run inside the compiled step loop.
+"""Compiled structural plasticity: a projection's rewiring batches as kernels inside the compiled step loop.
 
-Not built yet: rewiring batches run on the reference path at the steps they are due.
+`rewiring_parts(engine, projection)` gives the six batch kernels of kernels/psg_rewiring.cu, called at the batch
+steps only (period = the rewiring interval, phase 1: the steps k with (k + 1) % interval == 0), on the ragged rows
+in place; and, when the projection's rewiring is recorded, a hook at the recorder's sampling steps that reads the
+device counters and event buffer. Nothing else leaves the device during a run: at its end (Kernel.finish) the
+totals, the fractional attempt accumulator, the stream's batch counter, the recorder's open interval and size,
+and the last events come back, so `Rewirer.totals` and the recorder are right after every run and a later run
+(compiled or not) continues where this one stopped.
+
+The kernels carry out exactly what Rewirer.rewire does (engine/structural.py), with the same Philox draws, for
+the built-in rules only (exact types: DistanceDependentFormation, RandomByWeightElimination, RandomSelection,
+LastNeuronSelection); anything else raises Unsupported and the Rewirer runs as array code on the reference path.
 """
 
 from __future__ import annotations
 
-from .runner import Unsupported
+import numpy as np
+
+from ..structural import (DistanceDependentFormation, LastNeuronSelection, RandomByWeightElimination,
+                          RandomSelection, RewiringRecorder, Rewirer)
+from .program import Args
+from .runner import Hook, Kernel, Unsupported
+
+OPS = ("begin", "decide", "resolve", "settle", "append", "commit")
+
+# st[] layout and option bits: kernels/psg_rewiring.cu
+ST_N, ST_SERIAL, ST_N_RECENT, ST_EV_N, ST_SIZE, ST_ERROR = 0, 1, 3, 5, 6, 7
+ST_TOTALS, ST_OPEN, ST_SLOTS = 15, 22, 26
+FORMATION, ELIMINATION, LAST_NEURON, ALLOW_SELF, LATERAL, WITH_REPLACEMENT, MAX_IN_DEGREE, EVENTS = \
+    1, 2, 4, 8, 16, 32, 64, 128
+VAR_KIND_BITS, VAR_KIND_STEP = 0, 1
+
+EVENT_BUFFER_LIMIT = 1 << 20     # events held on the device between two reads (more often read when reached)
+
+_UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def _check_supported(rewirer: Rewirer) -> None:
+    for role, rule, allowed in (("formation", rewirer.formation, (DistanceDependentFormation,)),
+                                ("elimination", rewirer.elimination, (RandomByWeightElimination,)),
+                                ("partner selection", rewirer.partner, (RandomSelection, LastNeuronSelection))):
+        if rule is not None and type(rule) not in allowed:
+            raise Unsupported(f"the {role} rule {type(rule).__name__} is not a built-in rule (rules written as "
+                              "array code run on the reference path)")
+    if rewirer.elimination is not None and hasattr(rewirer.group.model, "current_weight"):
+        raise Unsupported(f"the elimination rule reads the weight of {type(rewirer.group.model).__name__} "
+                          "synapses as of the attempt (the potentiation they are owed included): rewiring of "
+                          "such projections runs on the reference path until the compiled STDP weight is "
+                          "available")
+    if len(rewirer.geometry.axes) > 3:
+        raise Unsupported(f"the Space's axes {rewirer.geometry.axes} repeat an axis")
+
+
+class CompiledRewiring:
+    """The device state of one projection's rewiring for one run, and what the host does with it."""
+
+    def __init__(self, engine, projection):
+        r = projection.rewirer
+        _check_supported(r)
+        self.engine, self.group, self.rewirer = engine, projection, r
+        self.k0 = engine.net.step_index
+        rows = projection.rows
+        self.per_batch = r.attempts_per_batch()
+        self.n_max = int(self.per_batch) + 2
+        recorder = r.recorder
+        events = recorder is not None and recorder.events
+        options = ((FORMATION if r.formation is not None else 0) | (ELIMINATION if r.elimination is not None else 0)
+                   | (LAST_NEURON if type(r.partner) is LastNeuronSelection else 0)
+                   | (ALLOW_SELF if r.allow_self else 0) | (LATERAL if r.lateral else 0)
+                   | (WITH_REPLACEMENT if r.with_replacement else 0)
+                   | (MAX_IN_DEGREE if r.max_in_degree is not None else 0) | (EVENTS if events else 0))
+        # state kept on the device between batches, copied in here and out in finish()
+        self.st = np.zeros(ST_SLOTS, dtype=np.int64)
+        self.st[ST_SERIAL] = r.batches
+        if recorder is not None:
+            self.st[ST_SIZE] = recorder.size
+            for k, name in enumerate(RewiringRecorder.FIELDS):
+                self.st[ST_OPEN + k] = recorder._open[name]
+        self.due = np.array([r._due], dtype=np.float64)
+        # the rules' constants, computed as the reference computes them
+        p_form = two_sigma2 = threshold = p_dep = p_pot = 0.0
+        if r.formation is not None:
+            f = r.formation
+            p_form, sigma = ((f.p_form_lateral, f.sigma_form_lateral) if r.lateral
+                             else (f.p_form_forward, f.sigma_form_forward))
+            two_sigma2 = 2.0 * sigma ** 2
+        if r.elimination is not None:
+            e = r.elimination
+            threshold, p_dep, p_pot = e.threshold, e.prob_elim_depressed, e.prob_elim_potentiated
+        window = 0.0
+        if options & LAST_NEURON:
+            window = r.interval * r.dt if r.partner.window is None else r.partner.window
+        geometry = r.geometry
+        self.pre_pos = np.ascontiguousarray(geometry.pre_pos, dtype=np.float64)
+        self.post_pos = np.ascontiguousarray(geometry.post_pos, dtype=np.float64)
+        spans = [np.nan if s is None else float(s) for s in geometry.spans]
+        axes = list(geometry.axes) + [0] * (3 - len(geometry.axes))
+        self.pre_ix = np.ascontiguousarray(r.pre_ix, dtype=np.int64)
+        self.post_ix = np.ascontiguousarray(r.post_ix, dtype=np.int64)
+        # scratch: the attempt arrays, the per-row / per-target attempt lists, the removal marks
+        n_max, n_rows, n_targets = self.n_max, projection.pre.n, projection.post.n
+        self.recent = np.zeros(max(r.n_pre, 1), dtype=np.int32)
+        self.att_i = np.zeros(n_max, dtype=np.int64)
+        self.att_j = np.zeros(n_max, dtype=np.int64)
+        self.att_int = np.zeros((5, n_max), dtype=np.int32)       # slot, flags, resolve, settle, append
+        self.att_length = np.zeros(n_max, dtype=np.int64)
+        self.next_row = np.zeros(n_max, dtype=np.int32)
+        self.head_row = np.full(max(n_rows, 1), -1, dtype=np.int32)
+        self.next_tgt = np.zeros(n_max, dtype=np.int32)
+        self.head_tgt = np.full(max(n_targets, 1) if options & MAX_IN_DEGREE else 1, -1, dtype=np.int32)
+        self.mask = np.zeros(max(n_rows * rows.capacity, 1), dtype=np.uint8)
+        self.touched = np.zeros(max(n_rows, 1), dtype=np.int32)
+        self.touched_flag = np.zeros(max(n_rows, 1), dtype=np.int32)
+        # the event buffer, sized to hold what can happen between two reads
+        self.drain_period = None             # steps between extra reads when the buffer cannot hold a sample's
+        capacity = 1
+        if events:
+            per_batch_events = 2 * n_max
+            batches = -(-recorder.interval // r.interval) + 1
+            capacity = max(min(per_batch_events * batches, EVENT_BUFFER_LIMIT), per_batch_events)
+            if capacity < per_batch_events * batches:
+                self.drain_period = (capacity // per_batch_events) * r.interval
+        self.ev_capacity = capacity
+        self.ev = np.zeros((4, capacity), dtype=np.int64)        # step, pre, post, attempt
+        self.ev_formed = np.zeros(capacity, dtype=np.uint8)
+        self.var_rows = self._var_table(r, rows)
+
+        group = projection
+        self.args = (Args().ptr(engine.clock).ptr(self.st).ptr(self.due).real(self.per_batch).int(n_max)
+                     .int(r.key).int(options).int(r.n_pre).int(r.n_post).ptr(self.pre_ix).ptr(self.post_ix)
+                     .ptr(lambda: group.rows.ind).int(lambda: group.rows.ind.dtype.itemsize)
+                     .ptr(lambda: group.rows.row_length).int(lambda: group.rows.capacity)
+                     .ptr(lambda: group.rows.vars["weight"]).int(len(self.var_rows)).table(self._var_args)
+                     .ptr(lambda: r.in_degree if options & MAX_IN_DEGREE else None)
+                     .int(r.max_in_degree if r.max_in_degree is not None else 0)
+                     .ptr(self.pre_pos).ptr(self.post_pos).real(spans[0]).real(spans[1]).real(spans[2])
+                     .int(len(geometry.axes)).int(axes[0]).int(axes[1]).int(axes[2])
+                     .real(p_form).real(two_sigma2 if two_sigma2 else 1.0).real(threshold).real(p_dep).real(p_pot)
+                     .ptr(lambda: r.pre_group.last_spike if options & LAST_NEURON else None).real(window)
+                     .real(r.dt).ptr(self.recent)
+                     .ptr(self.att_i).ptr(self.att_j).ptr(self.att_int[0]).ptr(self.att_int[1])
+                     .ptr(self.att_int[2]).ptr(self.att_int[3]).ptr(self.att_int[4]).ptr(self.att_length)
+                     .ptr(self.next_row).ptr(self.head_row).ptr(self.next_tgt).ptr(self.head_tgt)
+                     .ptr(self.mask).ptr(self.touched).ptr(self.touched_flag)
+                     .ptr(self.ev[0]).ptr(self.ev[1]).ptr(self.ev[2]).ptr(self.ev[3]).ptr(self.ev_formed)
+                     .int(capacity))
+
+    @staticmethod
+    def _var_table(r, rows):
+        """(name, element bytes, bits of a new synapse's value, kind) per per-synapse variable: what
+        Rewirer._initial_values gives, in the variable's dtype as RaggedRows.add_synapses stores it; a
+        synapse's clock (`_tlast`) is the step after the batch's, written by the kernel."""
+        values = r._initial_values(1, 0)
+        clock = "_tlast" in r.group.model.state
+        table = []
+        for name, arr in rows.vars.items():
+            size = arr.dtype.itemsize
+            if size not in _UINT:
+                raise Unsupported(f"the per-synapse variable {name!r} has {size}-byte elements")
+            if name == "_tlast" and clock:
+                if arr.dtype != np.int64:
+                    raise Unsupported(f"the synapse clock {name!r} is {arr.dtype}, not int64")
+                table.append((name, size, 0, VAR_KIND_STEP))
+                continue
+            value = np.asarray(values.get(name, 0), dtype=arr.dtype).reshape(1)
+            table.append((name, size, int(value.view(_UINT[size])[0]), VAR_KIND_BITS))
+        return table
+
+    def _var_args(self):
+        return [Args().ptr(lambda name=name: self.group.rows.vars[name]).int(size).int(bits).int(kind)
+                for name, size, bits, kind in self.var_rows]
+
+    # --- the parts ---------------------------------------------------------------------------------------
+    def parts(self):
+        r, engine = self.rewirer, self.engine
+        label = f"rewiring of projection {self.group.label!r}"
+        kernels = [Kernel(engine.function(f"pynn_sparsegpu_rewiring_{op}_{engine.real}"), self.args,
+                          f"{label}: {op}", period=r.interval, phase=1) for op in OPS]
+        kernels[-1].finish = self.finish
+        hooks = []
+        if r.recorder is not None:
+            hooks.append(Hook(self.read, f"{label}: recorder read at its sampling steps", self.due_reads,
+                              reference=False))
+        return kernels, hooks
+
+    def due_reads(self, k: int) -> int:
+        """The first step >= k at whose end the host reads: a sample of the recorder, or an event buffer
+        that could not hold another sampling interval's events."""
+        due = k + (-(k + 1)) % self.rewirer.recorder.interval
+        if self.drain_period is not None:
+            due = min(due, k + (-(k + 1)) % self.drain_period)
+        return due
+
+    def read(self, k: int) -> None:
+        """At the end of step k: the recorder's sample (when due) and the events so far."""
+        self.engine.counters.syncs += 1            # on a device: one copy of the counters and events to the host
+        recorder = self.rewirer.recorder
+        self._first_step(recorder)
+        if (k + 1) % recorder.interval == 0:
+            for i, name in enumerate(RewiringRecorder.FIELDS):
+                recorder.samples[name].append(int(self.st[ST_OPEN + i]))
+                self.st[ST_OPEN + i] = 0
+            recorder.samples["size"].append(int(self.st[ST_SIZE]))
+        self._drain_events(recorder)
+
+    def _first_step(self, recorder):
+        if recorder.first_step is None and int(self.engine.clock[0]) > self.k0:
+            recorder.first_step = self.k0 - self.k0 % recorder.interval
+
+    def _drain_events(self, recorder):
+        n = int(self.st[ST_EV_N])
+        if n > self.ev_capacity:
+            raise RuntimeError("internal error: the rewiring event buffer overflowed (events were lost)")
+        if n == 0 or not recorder.events:
+            return
+        step, pre, post, attempt = (column[:n] for column in self.ev)
+        formed = self.ev_formed[:n].astype(bool)
+        order = np.lexsort((attempt, formed, step))     # per batch: eliminations, then formations, by attempt
+        t = (step[order] + 1) * self.rewirer.dt
+        recorder.event_log.append((t, pre[order].copy(), post[order].copy(), formed[order]))
+        self.st[ST_EV_N] = 0
+
+    def finish(self) -> None:
+        """After a run: everything the host keeps comes back from the device."""
+        r = self.rewirer
+        error = int(self.st[ST_ERROR])
+        if error:
+            raise RuntimeError(f"internal error in the compiled rewiring of projection {self.group.label!r} "
+                               f"(code {error}): " + ("a batch had more attempts than its arrays hold"
+                                                      if error & 1 else "the event buffer overflowed"))
+        r._due = float(self.due[0])
+        r.batches = int(self.st[ST_SERIAL])
+        for i, name in enumerate(Rewirer.COUNTERS):
+            r.totals[name] += int(self.st[ST_TOTALS + i])
+            if name == "failed":
+                self.group.rows.failed_additions += int(self.st[ST_TOTALS + i])
+            self.st[ST_TOTALS + i] = 0
+        recorder = r.recorder
+        if recorder is not None:
+            self._first_step(recorder)
+            for i, name in enumerate(RewiringRecorder.FIELDS):
+                recorder._open[name] = int(self.st[ST_OPEN + i])
+            recorder.size = int(self.st[ST_SIZE])
+            self._drain_events(recorder)
 
 
 def rewiring_parts(engine, projection):
     """([Kernel], [Hook]) carrying out the projection's rewiring (raises Unsupported when there are none)."""
-    raise Unsupported("rewiring has no compiled kernel yet")
+    if engine.backend.is_gpu:
+        raise Unsupported("the compiled rewiring runs on the CPU build")
+    return CompiledRewiring(engine, projection).parts()

@@ -133,11 +133,13 @@ class PyItem:
 
 
 class Hook(PyItem):
-    """Reference code at the end of the steps that `due` names (due(k): the first such step >= k)."""
+    """Python code at the end of the steps that `due` names (due(k): the first such step >= k): reference code,
+    or (reference=False) the host side of a compiled part, e.g. reading its device counters."""
 
-    def __init__(self, fn, label, due):
+    def __init__(self, fn, label, due, reference=True):
         super().__init__(fn, label)
         self.due = due
+        self.reference = reference
 
 
 class Kernel:
@@ -393,7 +395,7 @@ class CompiledEngine:
         items, hooks = self._plan()
         compiled = [item for item in items if isinstance(item, Kernel)]
         self.reference_parts = [item.label for item in items if not isinstance(item, Kernel)]
-        self.reference_parts += [hook.label for hook in hooks]
+        self.reference_parts += [hook.label for hook in hooks if hook.reference]
         for rt in self._runtime.values():
             rt.spike_count[...] = 0
         self._refresh(compiled)
