@@ -248,5 +248,6 @@ class CompiledRewiring:
 def rewiring_parts(engine, projection):
     """([Kernel], [Hook]) carrying out the projection's rewiring (raises Unsupported when there are none)."""
     if engine.backend.is_gpu:
-        raise Unsupported("the compiled rewiring runs on the CPU build")
+        raise Unsupported("the compiled rewiring keeps its state in host memory: on the GPU it runs as array "
+                          "code on the device")
     return CompiledRewiring(engine, projection).parts()
