@@ -18,6 +18,7 @@ from .neurons.batch import make_batches
 from .neurons.group import NeuronGroup
 from .recording import SpikeBuffer, StateBuffer
 from .synapses import SynapseGroup
+from .variates import object_key
 
 
 class Network:
@@ -71,7 +72,9 @@ class Network:
     def make_electrode(self, cls):
         """A new electrode with its own random stream; it acts once passed to add_electrode()."""
         seed = self._electrode_seeds.spawn(1)[0]
-        return cls(self.backend, self.backend.rng(seed))
+        electrode = cls(self.backend, self.backend.rng(seed))
+        electrode.key = object_key(seed)
+        return electrode
 
     def add_electrode(self, electrode) -> None:
         if electrode not in self.electrodes:

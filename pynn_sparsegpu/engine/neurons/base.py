@@ -30,6 +30,7 @@ class StepContext:
     t: float            # time at the start of the step (ms)
     step: int           # index of the step (t = step * dt)
     rng: object         # the population's random stream (numpy.random.Generator or cupy equivalent)
+    key: int = 0        # the population's counter-based stream key (engine/random.py), set by NeuronGroup.step
 
 
 class NeuronModel:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..variates import object_key
 from .base import NeuronModel, StepContext
 
 NEVER = -(2 ** 40)      # spike stamp meaning "never fired" (PostHistory and last_spike use it)
@@ -28,6 +29,7 @@ class NeuronGroup:
         self.model, self.n, self.backend, self.label = model, int(n), backend, label
         xp = backend.xp
         self._seed = seed_sequence
+        self.key = object_key(seed_sequence)      # the population's Philox stream (counter-based draws)
         self.params = {}
         for name, default in model.parameters.items():
             if _is_ragged(default):
@@ -145,6 +147,7 @@ class NeuronGroup:
         """One update; returns integer spike counts (0 = no spike) for this step."""
         slot = ctx.step % self.ring.shape[0]
         syn = self.ring[slot]
+        ctx.key = self.key
         counts = None
         if self._fused is not None and not self._fused.failed:
             try:
