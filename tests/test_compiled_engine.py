@@ -20,14 +20,16 @@ from pynn_sparsegpu.engine.compiled.toolchain import KERNEL_DIR
 
 EXACT = ["IF_curr_exp", "IF_curr_alpha", "IF_curr_delta", "IF_cond_exp", "IF_cond_alpha", "IF_cond_exp_gsfa_grr",
          "Izhikevich"]
-TRANSCENDENTAL = ["EIF_cond_exp_isfa_ista", "EIF_cond_alpha_isfa_ista", "HH_cond_exp"]
+TRANSCENDENTAL = ["EIF_cond_exp_isfa_ista", "EIF_cond_alpha_isfa_ista", "HH_cond_exp", "GIF_cond_exp"]
 DRIVE = {"IF_curr_delta": 0.8, "Izhikevich": 0.012, "HH_cond_exp": 0.25, "EIF_cond_exp_isfa_ista": 0.8,
-         "EIF_cond_alpha_isfa_ista": 0.8}
+         "EIF_cond_alpha_isfa_ista": 0.8, "GIF_cond_exp": 0.9}
 WEIGHTS = {  # (excitatory, inhibitory) weights in the model's receptor units
     "IF_curr_exp": (0.3, -0.6), "IF_curr_alpha": (0.3, -0.6), "IF_curr_delta": (0.6, -1.2),
     "IF_cond_exp": (0.004, 0.02), "IF_cond_alpha": (0.004, 0.02), "IF_cond_exp_gsfa_grr": (0.004, 0.02),
     "Izhikevich": (2.0, -4.0), "EIF_cond_exp_isfa_ista": (0.004, 0.02), "EIF_cond_alpha_isfa_ista": (0.004, 0.02),
-    "HH_cond_exp": (0.01, 0.04)}
+    "HH_cond_exp": (0.01, 0.04), "GIF_cond_exp": (0.004, 0.02)}
+CELL_PARAMETERS = {"GIF_cond_exp": dict(tau_eta=[10.0, 50.0], a_eta=[0.1, 0.05], tau_gamma=[20.0, 5.0, 100.0],
+                                        a_gamma=[5.0, 1.0, 2.0], lambda0=5.0)}
 
 
 def _network(sim, cell, backend, precision="float64", with_sources=True, run_plan=(120.0,), seed=7):
@@ -35,7 +37,7 @@ def _network(sim, cell, backend, precision="float64", with_sources=True, run_pla
     Returns ([spike times per neuron], v array, engine)."""
     sim.setup(timestep=0.1, min_delay=0.1, backend=backend, precision=precision, rng_seed=seed)
     rng = NumpyRNG(seed=seed)
-    celltype = getattr(sim, cell)()
+    celltype = getattr(sim, cell)(**CELL_PARAMETERS.get(cell, {}))
     cells = sim.Population(60, celltype)
     drive = DRIVE.get(cell, 1.0)
     cells.set(i_offset=RandomDistribution("uniform", low=0.6 * drive, high=1.2 * drive, rng=rng))
@@ -161,13 +163,16 @@ def test_launch_and_sync_counts(sim):
 
 
 def test_kernel_statistics_name_the_parts_on_the_reference_path(sim):
+    """A current source whose amplitude is recorded logs it on the host every step: it runs on the reference
+    path, and kernel_statistics says so and why."""
     sim.setup(timestep=0.1, backend="cpu")
-    gif = sim.Population(3, sim.GIF_cond_exp())
-    sim.Population(3, sim.IF_curr_exp())
-    sim.run(1.0)
+    cells = sim.Population(3, sim.IF_curr_exp())
+    source = sim.DCSource(amplitude=0.5, start=1.0, stop=5.0)
+    source.inject_into(cells)
+    source.record()
+    sim.run(2.0)
     parts = sim.kernel_statistics()["reference_parts"]
-    assert any("GIF" in p and "not one value per neuron" in p for p in parts), parts
-    assert gif.label in " ".join(parts) or "GIF" in " ".join(parts)
+    assert len(parts) == 1 and "current sources" in parts[0] and "recorded" in parts[0], parts
 
 
 def test_trace_errors_are_reported_not_raised():
@@ -196,7 +201,7 @@ def _all_generated_kernels():
     for precision in ("float64", "float32"):
         for cell in EXACT + TRANSCENDENTAL:
             sim.setup(backend="numpy", precision=precision)
-            pop = sim.Population(4, getattr(sim, cell)())
+            pop = sim.Population(4, getattr(sim, cell)(**CELL_PARAMETERS.get(cell, {})))
             pop[:2].set(i_offset=0.5)            # one per-neuron parameter, the rest shared
             group = pop._engine_group
             group.prepare(0.1, 2, 0)

@@ -85,6 +85,8 @@ class Sym:
         raise TraceError("the step iterates over a per-neuron array")
 
     def __getitem__(self, key):
+        if key == (slice(None), None):
+            return self                    # a per-neuron value broadcast along a neuron's sequence
         raise TraceError("the step indexes a per-neuron array")
 
     def __array__(self, *args, **kwargs):
@@ -134,6 +136,85 @@ class Sym:
 
     __rfloordiv__ = __mod__ = __rmod__ = __floordiv__
     __hash__ = object.__hash__
+
+
+class SymVec:
+    """A short sequence of values per neuron (an [n, K] array with K fixed when the kernel is generated, such
+    as GIF's adaptation elements): K per-neuron values, each operation applied to each in turn, as NumPy does
+    element by element."""
+    __array_ufunc__ = None
+    ndim = 2
+
+    def __init__(self, tracer, parts):
+        self.tracer, self.parts = tracer, list(parts)
+        self.dtype = parts[0].dtype if parts else np.dtype(np.float64)
+
+    @property
+    def shape(self):
+        return (self.tracer.n_symbol, len(self.parts))
+
+    def __bool__(self):
+        raise TraceError("the step branches in Python on a per-neuron value")
+
+    def _map(self, fn, other=None, right=False):
+        if isinstance(other, SymVec):
+            if len(other.parts) != len(self.parts):
+                raise TraceError("sequences of different lengths")
+            pairs = zip(self.parts, other.parts)
+        else:
+            pairs = ((x, other) for x in self.parts)
+        return SymVec(self.tracer, [fn(b, a) if right else fn(a, b) for a, b in pairs])
+
+    def sum(self, axis=None, **kwargs):
+        """NumPy's sum along the sequence: in order below 8 elements, else its pairwise scheme (8 partial sums,
+        combined as ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)), then the rest in order)."""
+        if axis not in (1, -1) or kwargs:
+            raise TraceError("a sequence can only be summed along its own axis")
+        t, parts = self.tracer, self.parts
+        add = lambda a, b: t.binary("add", a, b)          # noqa: E731
+        if not parts:
+            return t.constant(0.0, self.dtype)
+        if len(parts) < 8:
+            total = parts[0]
+            for x in parts[1:]:
+                total = add(total, x)
+            return total
+        if len(parts) > 128:
+            raise TraceError("sequences longer than 128 elements")
+        r = list(parts[:8])
+        i = 8
+        while i < len(parts) - len(parts) % 8:
+            r = [add(r[j], parts[i + j]) for j in range(8)]
+            i += 8
+        total = add(add(add(r[0], r[1]), add(r[2], r[3])), add(add(r[4], r[5]), add(r[6], r[7])))
+        for x in parts[i:]:
+            total = add(total, x)
+        return total
+
+    def astype(self, dtype, copy=True):
+        return SymVec(self.tracer, [x.astype(dtype) for x in self.parts])
+
+    def copy(self):
+        return self
+
+    def __getitem__(self, key):
+        raise TraceError("the step indexes a sequence")
+
+
+def _vec_binary(op, right=False):
+    def method(self, other):
+        return self._map(lambda a, b: self.tracer.binary(op, a, b), other, right)
+    return method
+
+
+for _op, _name in (("add", "add"), ("sub", "subtract"), ("mul", "multiply"), ("truediv", "true_divide"),
+                   ("and", "bitwise_and"), ("or", "bitwise_or")):
+    setattr(SymVec, f"__{_op}__", _vec_binary(_name))
+    setattr(SymVec, f"__r{_op}__", _vec_binary(_name, right=True))
+for _op, _name in (("lt", "less"), ("le", "less_equal"), ("gt", "greater"), ("ge", "greater_equal")):
+    setattr(SymVec, f"__{_op}__", _vec_binary(_name))
+SymVec.__neg__ = lambda self: SymVec(self.tracer, [-x for x in self.parts])
+SymVec.__hash__ = object.__hash__
 
 
 _BINARY_C = {"add": "+", "subtract": "-", "multiply": "*", "true_divide": "/", "less": "<", "less_equal": "<=",
@@ -275,6 +356,22 @@ class Tracer:
         return self.fresh(dtype, literal(value, dtype) if dtype != np.dtype(bool) else literal(bool(value)))
 
 
+def _per_element(fn):
+    """Apply an element-wise function to each element of the sequences among its arguments."""
+    def wrapper(self, *args, **kwargs):
+        widths = {len(a.parts) for a in args if isinstance(a, SymVec)}
+        if not widths:
+            return fn(self, *args, **kwargs)
+        if len(widths) > 1:
+            raise TraceError("sequences of different lengths")
+        width = widths.pop()
+        parts = [fn(self, *[a.parts[k] if isinstance(a, SymVec) else a for a in args], **kwargs)
+                 for k in range(width)]
+        return SymVec(self._t, parts)
+    wrapper.__name__ = fn.__name__
+    return wrapper
+
+
 class SymXP:
     """The array-module stand-in handed to a traced step as ctx.xp (and as `xp` to the helpers it calls)."""
 
@@ -289,31 +386,39 @@ class SymXP:
         raise TraceError(f"xp.{name} is not supported in a compiled step")
 
     # element-wise functions
+    @_per_element
     def where(self, c, a, b):
         return self._t.where(c, a, b)
 
+    @_per_element
     def minimum(self, a, b):
         return self._t.extremum("minimum", a, b)
 
+    @_per_element
     def maximum(self, a, b):
         return self._t.extremum("maximum", a, b)
 
+    @_per_element
     def clip(self, a, lo, hi):
         return self.minimum(self.maximum(a, lo), hi)
 
+    @_per_element
     def abs(self, a):
         return self._t.unary("absolute", a) if isinstance(a, Sym) else abs(a)
 
     absolute = fabs = abs
 
+    @_per_element
     def isnan(self, a):
         return self._t.binary("not_equal", a, a) if isinstance(a, Sym) else np.isnan(a)
 
+    @_per_element
     def isinf(self, a):
         if not isinstance(a, Sym):
             return np.isinf(a)
         return self._t.binary("equal", self.abs(a), np.inf)
 
+    @_per_element
     def isfinite(self, a):
         if not isinstance(a, Sym):
             return np.isfinite(a)
@@ -334,9 +439,11 @@ class SymXP:
     def _bool(self, a):
         return a.astype(bool) if isinstance(a, Sym) else bool(a)
 
+    @_per_element
     def power(self, a, b):
         return self._t.power(a, b)
 
+    @_per_element
     def square(self, a):
         return self._t.binary("multiply", a, a)
 
@@ -351,6 +458,8 @@ class SymXP:
     array = asarray
 
     def zeros(self, shape, dtype=float):
+        if isinstance(shape, tuple) and len(shape) == 2:
+            return SymVec(self._t, [self._t.constant(0, dtype) for _ in range(int(shape[1]))])
         return self._t.constant(0, dtype)
 
     def ones(self, shape, dtype=float):
@@ -373,6 +482,7 @@ class SymXP:
 
 
 def _unary_fn(name):
+    @_per_element
     def fn(self, a):
         if not isinstance(a, Sym):
             return getattr(np, name)(a)
@@ -400,6 +510,41 @@ class NeuronKernelSource:
 
 def _is_scalar_array(value):
     return hasattr(value, "shape") and getattr(value, "ndim", None) == 0
+
+
+class _Unavailable:
+    """A parameter the step must not read per neuron (a ragged sequence per neuron: models read those through
+    constants computed from them)."""
+
+    def __init__(self, key):
+        self.key = key
+
+    def __getattr__(self, name):
+        raise TraceError(f"the step reads the per-neuron sequence parameter {self.key!r} directly")
+
+
+class _TraceContext(StepContext):
+    """The StepContext of a traced step: `uniform(n, draw)` becomes a Philox draw of the population's stream at
+    counter (neuron, draw, step), exactly as StepContext.uniform draws on the reference path."""
+
+    def __init__(self, tracer, slots, decls, n_first, **fields):
+        super().__init__(**fields)
+        self._t, self._slots, self._decls, self._n_first = tracer, slots, decls, n_first
+        self._key = None
+
+    def uniform(self, n, draw=0):
+        if self._key is None:
+            k = len(self._slots)
+            self._slots.append(("key", None))
+            self._decls.append(f"const unsigned long long key = (unsigned long long)PSG_INT(a, {self._n_first} + "
+                               f"{k});  // the population's Philox key")
+            self._key = "key"
+        t = self._t
+        name = f"u{t.count}"
+        t.count += 1
+        t.lines.append(f"double {name}[2];")
+        t.lines.append(f"psg_uniform_pair({self._key}, i, {int(draw)}, c.step, {name});")
+        return Sym(t, f"{name}[0]", np.float64)
 
 
 def is_shared(arr) -> bool:
@@ -468,10 +613,29 @@ def generate_neuron_kernel(model, state, params, derived, n_receptors: int, dt: 
         loads.append(f"const {ctype(arr.dtype)} {sym.name} = {ptr}[i];")
         return sym
 
+    def sequence(arr):
+        """The width K of an [n, K] array (a short sequence per neuron), or None."""
+        if hasattr(arr, "shape") and len(arr.shape) == 2 and arr.shape[0] == n and hasattr(arr, "dtype"):
+            return int(arr.shape[1])
+        return None
+
+    def sequence_slot(kind, key, arr, writable):
+        ptr = slot_ptr(kind, key, arr, writable)
+        width = sequence(arr)
+        parts = []
+        for k in range(width):
+            sym = Sym(tracer, f"v_{ptr}_{k}", arr.dtype)
+            loads.append(f"const {ctype(arr.dtype)} {sym.name} = {ptr}[i * {width} + {k}];")
+            parts.append(sym)
+        return ptr, SymVec(tracer, parts)
+
     sym_state, ptr_state = {}, {}
     for key, arr in state.items():
+        if sequence(arr) is not None:
+            ptr_state[key], sym_state[key] = sequence_slot("state", key, arr, True)
+            continue
         if not per_neuron(arr):
-            raise TraceError(f"state {key!r} is not one value per neuron")
+            raise TraceError(f"state {key!r} is not one value (or a sequence of values) per neuron")
         ptr = slot_ptr("state", key, arr, True)
         ptr_state[key] = ptr
         sym = Sym(tracer, f"v_{ptr}", arr.dtype)
@@ -479,7 +643,10 @@ def generate_neuron_kernel(model, state, params, derived, n_receptors: int, dt: 
         sym_state[key] = sym
     sym_params = {}
     for key, arr in params.items():
-        if isinstance(arr, list) or not per_neuron(arr):
+        if isinstance(arr, list):
+            sym_params[key] = _Unavailable(key)        # ragged: a model reads these through its constants
+            continue
+        if not per_neuron(arr):
             raise TraceError(f"parameter {key!r} is not one value per neuron")
         sym_params[key] = scalar_slot("param_shared", key, arr.dtype) if is_shared(arr) else \
             array_slot("param", key, arr)
@@ -492,13 +659,15 @@ def generate_neuron_kernel(model, state, params, derived, n_receptors: int, dt: 
         elif per_neuron(value):
             sym_derived[key] = scalar_slot("derived_shared", key, value.dtype) if is_shared(value) else \
                 array_slot("derived", key, value)
+        elif sequence(value) is not None:
+            sym_derived[key] = sequence_slot("derived", key, value, False)[1]
         else:
             raise TraceError(f"derived constant {key!r} is not one value per neuron")
 
     syn = [Sym(tracer, f"syn{r}", real) for r in range(n_receptors)]
     i_stim = Sym(tracer, "i_stim_i", real)
     s = dict(sym_state)
-    ctx = StepContext(xp=xp, dt=float(dt), t=None, step=None, rng=None)
+    ctx = _TraceContext(tracer, slots, decls, n_first, xp=xp, dt=float(dt), t=None, step=None, rng=None)
     try:
         with np.errstate(all="ignore"):
             spikes = model.step(s, dict(sym_params), dict(sym_derived), syn, i_stim, ctx)
@@ -514,6 +683,15 @@ def generate_neuron_kernel(model, state, params, derived, n_receptors: int, dt: 
         if value is sym_state[key]:
             continue
         target = state[key].dtype
+        if isinstance(sym_state[key], SymVec):
+            width = len(sym_state[key].parts)
+            if not isinstance(value, SymVec) or len(value.parts) != width:
+                raise TraceError(f"state {key!r} changes shape")
+            stores += [f"{ptr_state[key]}[i * {width} + {k}] = {tracer.operand(x, target)};"
+                       for k, x in enumerate(value.parts)]
+            continue
+        if isinstance(value, SymVec):
+            raise TraceError(f"state {key!r} changes shape")
         if isinstance(value, Sym):
             stores.append(f"{ptr_state[key]}[i] = {tracer.operand(value, target)};")
         elif isinstance(value, (numbers.Number, np.generic)):
@@ -546,7 +724,7 @@ def generate_neuron_kernel(model, state, params, derived, n_receptors: int, dt: 
     clear = ["    " * 2 + line for line in [f"ring{r}[i] = 0;" for r in range(n_receptors)] + ["i_stim[i] = 0;"]]
     header = (f"// Step kernel of {type(model).__module__}.{type(model).__qualname__}, generated by "
               f"pynn_sparsegpu.engine.compiled.codegen (dt = {float(dt)!r} ms, {real.name}).\n")
-    text = "\n".join([header + '#include "psg_neuron.cuh"', "",
+    text = "\n".join([header + '#include "psg_neuron.cuh"\n#include "psg_random.h"', "",
                       "PSG_KERNEL void KERNEL_NAME(const psg_slot* PSG_RESTRICT a)", "{",
                       f"    const psg_neuron_common<{ctype(real)}> c = psg_neuron_unpack<{ctype(real)}>(a);"]
                      + ["    " + d for d in decls]

@@ -234,7 +234,9 @@ class CompiledEngine:
 
         def add_model_args(a: Args) -> None:
             for kind, key in src.slots:
-                if kind == "state":
+                if kind == "key":
+                    a.int(lambda: group.key)
+                elif kind == "state":
                     a.ptr(lambda key=key: group.state[key])
                 elif kind == "param":
                     a.ptr(lambda key=key: group.params[key])

@@ -32,6 +32,15 @@ class StepContext:
     rng: object         # the population's random stream (numpy.random.Generator or cupy equivalent)
     key: int = 0        # the population's counter-based stream key (engine/random.py), set by NeuronGroup.step
 
+    def uniform(self, n: int, draw: int = 0):
+        """One uniform on [0, 1) per neuron from the population's counter-based stream at counter (neuron,
+        draw, step): the same numbers on every path (the compiled kernels draw them with psg_random.h)."""
+        from ..variates import uniform
+        xp = self.xp
+        index = xp.arange(n, dtype=xp.int64)
+        u, _ = uniform(self.key, index, xp.full(n, int(draw), dtype=xp.int64), self.step, xp)
+        return u
+
 
 class NeuronModel:
     parameters: dict = {}

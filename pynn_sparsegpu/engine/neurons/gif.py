@@ -11,7 +11,8 @@ Step order (NEST): i_eta and v_t are summed from their elements, which then deca
 refractory) and the exponential conductances are integrated (conductances exactly, V with RK4) with i_eta
 held for the step; this step's input is added; a free neuron draws its spike (V is not reset at the spike);
 a refractory one counts down and is clamped to v_reset. tau_eta, tau_gamma, a_eta, a_gamma are
-per-neuron sequences (PyNN ArrayParameters); their elements are held as [n, K] arrays.
+per-neuron sequences (PyNN ArrayParameters); their elements are held as [n, K] arrays. The escape-noise draw of
+neuron i in step k is the first uniform of the population's Philox stream at counter (i, 0, k).
 """
 
 from __future__ import annotations
@@ -62,11 +63,15 @@ class GIFCondExp(NeuronModel):
                 "a_eta": _stack(p["a_eta"], xp, dtype, 0.0), "a_gamma": _stack(p["a_gamma"], xp, dtype, 0.0),
                 "p_rate": p["lambda0"] * 1e-3}
 
+    def fit_state(self, s, d, xp):
+        """The elements of eta and gamma, one row per neuron as wide as the longest sequence, start at 0 (made
+        before each run when the parameters changed their number, and after reset)."""
+        for name, shape in (("_eta", d["P_eta"].shape), ("_gamma", d["P_gamma"].shape)):
+            if s[name].shape != shape:
+                s[name] = xp.zeros(shape, dtype=s["v"].dtype)
+
     def step(self, s, p, d, syn, i_stim, ctx):
         xp = ctx.xp
-        for name, shape in (("_eta", d["P_eta"].shape), ("_gamma", d["P_gamma"].shape)):
-            if s[name].shape != shape:      # elements are created at the first step and after reset
-                s[name] = xp.zeros(shape, dtype=s["v"].dtype)
         s["i_eta"] = s["_eta"].sum(axis=1)
         s["_eta"] = s["_eta"] * d["P_eta"]
         s["v_t"] = p["v_t_star"] + s["_gamma"].sum(axis=1)
@@ -86,7 +91,7 @@ class GIFCondExp(NeuronModel):
         receive(s, self.synapses, d, syn)
 
         intensity = d["p_rate"] * xp.exp(xp.minimum((v - s["v_t"]) / p["delta_v"], 50.0))
-        draw = ctx.rng.random(v.shape[0], dtype=v.dtype)
+        draw = ctx.uniform(v.shape[0]).astype(v.dtype)     # the population's counter-based stream
         spiking = free & (draw < -xp.expm1(-intensity * ctx.dt))
         s["_eta"] = s["_eta"] + xp.where(spiking[:, None], d["a_eta"], 0.0)
         s["_gamma"] = s["_gamma"] + xp.where(spiking[:, None], d["a_gamma"], 0.0)

@@ -131,6 +131,8 @@ class NeuronGroup:
                                  for k, v in self._derived.items()}
             self._dt = dt
             self._fused = None
+        if hasattr(self.model, "fit_state"):        # state shaped by the parameters (GIF's sequences)
+            self.model.fit_state(self.state, self._derived, xp)
             if self.backend.is_gpu:
                 from .fused import build_fused_step
                 self._fused = build_fused_step(self.model, self.state, self.params, self._derived,
