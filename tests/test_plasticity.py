@@ -126,6 +126,7 @@ def test_simple_stochastic_synapse_transmits_with_probability_p(sim):
 def _release_counts(model, n_spikes, interval, **params):
     """Drive the engine model directly with regular presynaptic spikes; return what each spike transmitted."""
     from pynn_sparsegpu.engine.backend import select_backend
+    from pynn_sparsegpu.engine.random import synapse_uniform_pair
 
     class Ev:
         pass
@@ -139,7 +140,10 @@ def _release_counts(model, n_spikes, interval, **params):
     for k in range(n_spikes):
         ev = Ev()
         ev.xp, ev.dt, ev.size, ev.rng, ev.backend = np, 0.1, n, rng, backend
-        ev.t_pre = np.full(n, int(k * interval / 0.1) + 1, dtype=np.int64)
+        step = int(k * interval / 0.1)
+        ev.t_pre = np.full(n, step + 1, dtype=np.int64)
+        # n synapses in one row: the projection's stream (key 1) at their slots
+        ev.uniform_pair = lambda pair, step=step: synapse_uniform_pair(1, 0, np.arange(n), pair, step)
         ev.vars = {**pars, **state, "weight": np.ones(n)}
         ev.store = lambda name, values, st=state: st.__setitem__(name, values)
         out.append(model.on_pre(ev))

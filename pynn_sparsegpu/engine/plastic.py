@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .random import stream_key, synapse_uniform_pair
 from .synapse_models import PostHistory
 from .synapses import SynapseGroup
 
@@ -36,6 +37,11 @@ class Events:
         self.vars = {name: arr[src, col] for name, arr in self.rows.vars.items()}
         self.dendritic_delay = self.vars["delay"].astype(self.xp.int64) if dendritic_delay is None else dendritic_delay
         self.post_group, self.receptor, self.rng = group.post, group.receptor, group.rng
+        self.step = step
+
+    def uniform_pair(self, pair):
+        """Draw pair `pair` of each event's synapse in this step (engine/random.py): two uniform arrays."""
+        return synapse_uniform_pair(self.group.stream_key, self.src, self.col, pair, self.step, self.xp)
 
     def store(self, name, values):
         self.rows.vars[name][self.src, self.col] = values
@@ -55,6 +61,7 @@ class ModelSynapseGroup(SynapseGroup):
         super().__init__(backend, pre, post, receptor, label, model=model)
         self._seed = seed_sequence
         self.rng = backend.rng(seed_sequence)
+        self.stream_key = stream_key(seed_sequence)     # the Philox key of the synapses' random draws
         self._elapsed = 0
         self._queue = None        # (row, slot, arrival step, count) of events on their way along the axon
         if model.needs_history and (post.history is None or post.history.depth < history_depth):
@@ -115,7 +122,8 @@ class ModelSynapseGroup(SynapseGroup):
         return xp.minimum(axonal, delay - 1), delay
 
     def _deliver(self, ev, transmitted, step: int) -> None:
-        """Scatter-add what the events transmit into the target's ring buffer, D_d steps after arrival."""
+        """Scatter-add what the events transmit into the target's ring buffer, D_d steps after arrival (on the
+        CPU one event after the other, in event order, as the compiled kernel adds)."""
         xp, ring = self.backend.xp, self.post.ring
         slot = (step + ev.dendritic_delay) % ring.shape[0]
         flat = (slot * ring.shape[1] + self.receptor) * ring.shape[2] + ev.post
@@ -123,7 +131,7 @@ class ModelSynapseGroup(SynapseGroup):
             import cupyx
             cupyx.scatter_add(ring.reshape(-1), flat, transmitted.astype(ring.dtype))
         else:
-            ring.reshape(-1)[:] += np.bincount(flat, weights=transmitted, minlength=ring.size)
+            np.add.at(np.reshape(ring, -1, copy=False), flat, transmitted)
 
     def reset(self) -> None:
         """Weights and synaptic state persist across reset() (as in NEST); the clock of each synapse's

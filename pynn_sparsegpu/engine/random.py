@@ -9,6 +9,11 @@ synapse slot, an attempt), `draw` numbers the draws that one (index, step) needs
 uniforms on [0, 1) with 53 random bits each per counter.
 
 Keys come from the network's seed: `stream_key(seed_sequence)` draws one 64-bit key per stream.
+
+Synapses (stochastic release, engine/synapse_models.py): a projection's stream has one key; the draws of the
+synapse in (row, slot) at step k come in pairs, pair p from the counter
+(row, slot * 64 + p % 64, k & 0xFFFFFFFF, (k >> 32) + (p // 64) * 2**24) (`synapse_uniform_pair`, and
+psg_synapse_uniform_pair in kernels/psg_plasticity.cu). Rows longer than 2**26 slots would share counters.
 """
 
 from __future__ import annotations
@@ -53,4 +58,19 @@ def uniform_pair(key: int, index, draw, step, xp=np):
     """Two arrays of uniforms on [0, 1) for the counters (index, draw, step) (broadcast)."""
     step = xp.asarray(step, dtype=xp.int64).astype(xp.uint64)
     w = philox(key, index, draw, step & _MASK, step >> _SHIFT32, xp)
+    return _u53(w[0], w[1], xp), _u53(w[2], w[3], xp)
+
+
+SYNAPSE_PAIRS = 64      # pairs per synapse and step in the draw word; further pairs move to the step's high word
+
+
+def synapse_uniform_pair(key: int, row, slot, pair, step, xp=np):
+    """Two arrays of uniforms on [0, 1): draw pair `pair` of the synapses in (row, slot) at step `step`
+    (broadcast); see the module's docstring for the counter."""
+    step = xp.asarray(step, dtype=xp.int64).astype(xp.uint64)
+    pair = xp.asarray(pair, dtype=xp.int64).astype(xp.uint64)
+    slot = xp.asarray(slot, dtype=xp.int64).astype(xp.uint64)
+    block = (pair // np.uint64(SYNAPSE_PAIRS)) << np.uint64(24)
+    w = philox(key, row, slot * np.uint64(SYNAPSE_PAIRS) + pair % np.uint64(SYNAPSE_PAIRS), step & _MASK,
+               (step >> _SHIFT32) + block, xp)
     return _u53(w[0], w[1], xp), _u53(w[2], w[3], xp)

@@ -11,6 +11,9 @@ synapse that a spike reaches in the step, vectorised; each synapse at most once 
                      for a spike that reaches the synapse D_a steps later (axonal delay), k + D_a + 1
     ev.dendritic_delay  dendritic part of each event's delay in steps (the whole delay unless STDP's
                      dendritic_delay_fraction is below 1; see plastic.py)
+    ev.uniform_pair(p)  two arrays of uniforms on [0, 1), one number each per event: draw pair p of the event's
+                     synapse in this step, from the projection's counter-based stream (engine/random.py), so
+                     the reference, the compiled kernels and CUDA draw the same numbers
     ev.dt, ev.xp, ev.rng, ev.post_group, ev.receptor
 
 Time is held in integer steps, so NEST's spike-time comparisons become exact integer comparisons.
@@ -20,11 +23,12 @@ Models (NEST equivalents in brackets):
   TsodyksMarkram          [tsodyks_synapse] u, x, y propagated exactly over the inter-spike interval, then
                           u += U (1 - u); release u x; transmits weight * u * x. tau_psc is the target's
                           synaptic time constant of the receptor.
-  SimpleStochastic        [bernoulli_synapse] transmits w with probability p
+  SimpleStochastic        [bernoulli_synapse] transmits w with probability p (the first number of pair 0)
   StochasticTsodyksMarkram  one release site: recovers with probability 1 - exp(-h/tau_rec), releases with
-                          probability u (u facilitates as in TsodyksMarkram)
+                          probability u (u facilitates as in TsodyksMarkram); pair 0: recovery, release
   MultiQuantal            [quantal_stp_synapse] n sites: releases Binomial(a, u) quanta, then u and the
-                          recovered sites Binomial(n - a, 1 - exp(-h/tau_rec)) are updated
+                          recovered sites Binomial(n - a, 1 - exp(-h/tau_rec)) are updated; each binomial is
+                          a sum of Bernoulli draws, site j drawing from pair j (release, recovery)
   STDP                    [stdp_synapse, vogels_sprekeler_synapse] pair-based, all-to-all: at a presynaptic
                           spike at t, the postsynaptic spikes in (t_last - d, t - d] potentiate with the
                           presynaptic trace Kplus(t_last) exp(-(t_post + d - t_last)/tau_plus), one by one in
@@ -156,7 +160,8 @@ class SimpleStochastic(SynapseModel):
         _check(values, "p", lambda v: (v >= 0) & (v <= 1), "a probability within [0, 1]")
 
     def on_pre(self, ev):
-        return ev.xp.where(ev.rng.random(ev.size) < ev.vars["p"], ev.vars["weight"], 0.0)
+        u, _ = ev.uniform_pair(0)
+        return ev.xp.where(u < ev.vars["p"], ev.vars["weight"], 0.0)
 
 
 class StochasticTsodyksMarkram(SynapseModel):
@@ -172,8 +177,9 @@ class StochasticTsodyksMarkram(SynapseModel):
         tau_fac = v["tau_facil"]
         decay = xp.where(tau_fac == 0.0, 0.0, xp.exp(-h / xp.where(tau_fac == 0.0, 1.0, tau_fac)))
         u = v["U"] + v["u"] * (1.0 - v["U"]) * decay
-        recovered = (v["R"] > 0) | (ev.rng.random(ev.size) < -xp.expm1(-h / v["tau_rec"]))
-        release = recovered & (ev.rng.random(ev.size) < u)
+        draw_recover, draw_release = ev.uniform_pair(0)
+        recovered = (v["R"] > 0) | (draw_recover < -xp.expm1(-h / v["tau_rec"]))
+        release = recovered & (draw_release < u)
         ev.store("R", xp.where(release, 0.0, xp.where(recovered, 1.0, 0.0)))
         ev.store("u", u)
         ev.store("_tlast", ev.t_pre)
@@ -195,13 +201,24 @@ class MultiQuantal(SynapseModel):
         a = xp.where(fresh, v["n"], v["a"])
         u = xp.where(fresh, v["U"], v["u"])
         h = (ev.t_pre - v["_tlast"]) * ev.dt
-        released = ev.rng.binomial(a.astype(xp.int64), u).astype(a.dtype)
+        # Binomial draws as sums of Bernoulli draws: site j < n uses draw pair j, the first number for its
+        # release, the second for its recovery
+        sites = int(v["n"].max()) if ev.size else 0
+        draws = [ev.uniform_pair(j) for j in range(sites)]
+        released = xp.zeros(ev.size, dtype=xp.int64)
+        for j, (first, _) in enumerate(draws):
+            released += (j < a) & (first < u)
+        released = released.astype(a.dtype)
         a = a - released
         tau_fac = v["tau_facil"]
         decay = xp.where(tau_fac < 1e-10, 0.0, xp.exp(-h / xp.where(tau_fac < 1e-10, 1.0, tau_fac)))
         u = v["U"] + u * (1.0 - v["U"]) * decay
         p_recover = -xp.expm1(-h / v["tau_rec"])
-        a = a + ev.rng.binomial((v["n"] - a).astype(xp.int64), p_recover).astype(a.dtype)
+        empty = v["n"] - a
+        recovered = xp.zeros(ev.size, dtype=xp.int64)
+        for j, (_, second) in enumerate(draws):
+            recovered += (j < empty) & (second < p_recover)
+        a = a + recovered.astype(a.dtype)
         ev.store("a", a)
         ev.store("u", u)
         ev.store("_tlast", ev.t_pre)
@@ -272,7 +289,7 @@ class STDP(SynapseModel):
         tau_plus = self._tau_plus(v)
         d = ev.dendritic_delay
         t_last, kplus = v["_tlast"], v["_kplus"]
-        w = xp.abs(v["weight"])
+        w = xp.abs(v["weight"]).astype(xp.float64)            # the update is computed in double precision
         history = ev.post_group.history
         stamps = history.stamps[ev.post]                      # (events, depth), newest first
         window = (stamps > (t_last - d)[:, None]) & (stamps <= (ev.t_pre - d)[:, None])
@@ -283,7 +300,7 @@ class STDP(SynapseModel):
         for c in columns[::-1]:                                # oldest first
             sel = window[:, c]
             t_post = xp.where(sel, stamps[:, c], t_last - d)          # outside the window: harmless
-            k = kplus * xp.exp((t_last - (t_post + d)) * dt / tau_plus)
+            k = kplus * xp.exp((t_last - (t_post + d)) * (dt / tau_plus))
             w = xp.where(sel, self._potentiate(w, k, v, xp), w)
         return w
 
@@ -311,6 +328,6 @@ class STDP(SynapseModel):
             w = self._depress(w, k_minus, v, xp)
         w = sign * w
         ev.store("weight", w)
-        ev.store("_kplus", kplus * xp.exp((t_last - t_pre) * dt / tau_plus) + 1.0)
+        ev.store("_kplus", kplus * xp.exp((t_last - t_pre) * (dt / tau_plus)) + 1.0)
         ev.store("_tlast", t_pre)
         return w
