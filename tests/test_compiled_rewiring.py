@@ -197,18 +197,38 @@ def test_stdp_formation_only_compiles_and_new_synapses_start_their_clock(sim):
     assert min(clocks) >= 10 and len(set(clocks)) > 5          # the first batch ends at step 9: _tlast 10
 
 
-def test_stdp_elimination_runs_on_the_reference_path_and_says_why(sim):
-    sim.setup(timestep=0.1, rng_seed=3, backend="cpu")
-    src = sim.Population(5, sim.SpikeSourceArray())
-    tgt = sim.Population(5, sim.IF_curr_exp())
-    syn = sim.StructuralPlasticityMechanism(
-        elimination=sim.RandomByWeightElimination(threshold=0.1),
-        timing_dependence=sim.SpikePairRule(), weight_dependence=sim.AdditiveWeightDependence(w_max=0.5),
-        f_rew=1000.0, weight=0.2)
-    sim.Projection(src, tgt, sim.AllToAllConnector(), syn, label="plastic")
-    sim.run(5.0)
-    parts = sim.kernel_statistics()["reference_parts"]
-    assert any("rewiring of projection 'plastic'" in p and "compiled STDP weight" in p for p in parts), parts
+def test_stdp_synapses_are_eliminated_by_the_weight_stdp_owes_them(sim):
+    """Elimination of STDP synapses reads the weight as of the attempt, with the potentiation STDP applies only
+    at the next presynaptic spike (psg_stdp_current_weight): the compiled path makes the reference's decisions,
+    with STDP, rewiring and the population all compiled (the topographic map's set-up, small)."""
+    results = {}
+    for backend in ("numpy", "cpu"):
+        sim.setup(timestep=0.1, min_delay=0.1, rng_seed=23, backend=backend)
+        space = Space(axes="xy", periodic_boundaries=((0, 6), (0, 6), None))
+        src = sim.Population(36, sim.SpikeSourcePoisson(rate=40.0), structure=Grid2D(dx=1.0, dy=1.0),
+                             label="src")
+        tgt = sim.Population(36, sim.IF_cond_exp(tau_refrac=5.0, v_thresh=-54.0, v_reset=-70.0, v_rest=-70.0,
+                                                 i_offset=0.2), structure=Grid2D(dx=1.0, dy=1.0), label="tgt")
+        syn = sim.StructuralPlasticityMechanism(
+            formation=sim.DistanceDependentFormation(p_form_forward=0.3, sigma_form_forward=2.0),
+            elimination=sim.RandomByWeightElimination(threshold=0.05, prob_elim_depressed=0.3,
+                                                      prob_elim_potentiated=0.02),
+            timing_dependence=sim.SpikePairRule(tau_plus=20.0, tau_minus=64.0, A_plus=0.05, A_minus=0.03),
+            weight_dependence=sim.AdditiveWeightDependence(w_min=0.0, w_max=0.1),
+            f_rew=20_000.0, initial_weight=0.05, row_capacity=24, weight=0.05, delay=0.1)
+        prj = sim.Projection(src, tgt, sim.FixedProbabilityConnector(0.2, rng=NumpyRNG(seed=4)), syn,
+                             space=space, receptor_type="excitatory", label="plastic")
+        tgt.record("spikes")
+        sim.run(150.0)
+        sim.run(100.0)
+        results[backend] = (_snapshot(prj), _spikes(tgt), sim.kernel_statistics())
+        sim.end()
+    (ref, ref_spikes, _), (out, spikes, stats) = results["numpy"], results["cpu"]
+    assert stats["reference_parts"] == [] and stats["syncs"] == 0
+    assert out["totals"]["eliminations"] > 30 and out["totals"]["formations"] > 30
+    assert sum(len(s) for seg in spikes for s in seg) > 100
+    _assert_same(out, ref)
+    assert spikes == ref_spikes
 
 
 def test_tsodyks_markram_synapses_are_rewired_by_kernels(sim):

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..structural import (DistanceDependentFormation, LastNeuronSelection, RandomByWeightElimination,
                           RandomSelection, RewiringRecorder, Rewirer)
+from ..synapse_models import STDP
 from .program import Args
 from .runner import Hook, Kernel, Unsupported
 
@@ -43,11 +44,10 @@ def _check_supported(rewirer: Rewirer) -> None:
         if rule is not None and type(rule) not in allowed:
             raise Unsupported(f"the {role} rule {type(rule).__name__} is not a built-in rule (rules written as "
                               "array code run on the reference path)")
-    if rewirer.elimination is not None and hasattr(rewirer.group.model, "current_weight"):
-        raise Unsupported(f"the elimination rule reads the weight of {type(rewirer.group.model).__name__} "
-                          "synapses as of the attempt (the potentiation they are owed included): rewiring of "
-                          "such projections runs on the reference path until the compiled STDP weight is "
-                          "available")
+    model = rewirer.group.model
+    if rewirer.elimination is not None and hasattr(model, "current_weight") and type(model) is not STDP:
+        raise Unsupported(f"the elimination rule reads the weight of {type(model).__name__} synapses as of the "
+                          "attempt, which has no kernel")
     if len(rewirer.geometry.axes) > 3:
         raise Unsupported(f"the Space's axes {rewirer.geometry.axes} repeat an axis")
 
@@ -145,6 +145,14 @@ class CompiledRewiring:
                      .ptr(self.mask).ptr(self.touched).ptr(self.touched_flag)
                      .ptr(self.ev[0]).ptr(self.ev[1]).ptr(self.ev[2]).ptr(self.ev[3]).ptr(self.ev_formed)
                      .int(capacity))
+        stdp = r.elimination is not None and type(group.model) is STDP
+        if stdp:                          # the elimination reads the weight STDP owes the synapse
+            from .plasticity import add_stdp_args
+            table = Args()
+            add_stdp_args(table, engine, group)
+            self.args.table(lambda: [table]).ptr(lambda: group.rows.vars["delay"])
+        else:
+            self.args.ptr(None).ptr(None)
 
     @staticmethod
     def _var_table(r, rows):

@@ -55,9 +55,12 @@
 //      target, -1)
 //   50 mask (unsigned char*, n_pre x capacity, 0)   51 touched (int*, rows)   52 touched_flag (int*, rows, 0)
 //   53 ev_step, 54 ev_pre, 55 ev_post, 56 ev_attempt (long long*), 57 ev_formed (unsigned char*), 58 ev capacity
+//   59 STDP (psg_slot*: the PSG_STDP_SLOTS slots of psg_stdp.cuh for an STDP projection, else 0)
+//   60 delay (int*, per synapse: the whole delay, the dendritic one for STDP here; used with 59)
 
 #include "psg_portable.h"
 #include "psg_random.h"
+#include "psg_stdp.cuh"
 
 #define PSG_RW_NEVER (-(1LL << 40))      // NeuronGroup's "never fired" stamp
 
@@ -157,6 +160,8 @@ struct psg_rw {
     long long* ev_attempt;
     unsigned char* ev_formed;
     long long ev_capacity;
+    const psg_slot* stdp;
+    const int* delay;
 };
 
 PSG_FN psg_rw psg_rw_unpack(const psg_slot* a)
@@ -219,6 +224,8 @@ PSG_FN psg_rw psg_rw_unpack(const psg_slot* a)
     r.ev_attempt = PSG_PTR(long long, a, 56);
     r.ev_formed = PSG_PTR(unsigned char, a, 57);
     r.ev_capacity = PSG_INT(a, 58);
+    r.stdp = PSG_PTR(const psg_slot, a, 59);
+    r.delay = PSG_PTR(const int, a, 60);
     return r;
 }
 
@@ -280,21 +287,23 @@ PSG_FN void psg_rw_event(const psg_rw& r, long long pre, long long post, long lo
 }
 
 // --- the rules ---------------------------------------------------------------------------------------------
-// The weight of the synapse at (row, slot) as the elimination rule sees it: as of the end of this step. For
-// synapses whose weight is stored as it is (static synapses, models without lazy updates) that is the stored
-// weight. This is the one place that reads it: a model that owes its synapses weight changes (STDP's
-// potentiation applied at the next presynaptic spike) plugs its own "current weight" in here.
+// RandomByWeightElimination on the synapse at (row, slot) whose target is `post`: p_elim_depressed where the
+// synapse's |weight| as of the end of this step is below threshold, else p_elim_potentiated.
+//   * Synapses whose weight is stored as it is (static synapses, models without lazy updates): the stored weight,
+//     compared in the weights' precision (NumPy compares a float32 array with a Python float in float32).
+//   * STDP synapses: the weight with the potentiation the rule owes them for their target's recent spikes
+//     (psg_stdp_current_weight, stamp step + 1, the whole delay as dendritic delay), in double as the reference's
+//     STDP.current_weight gives it.
 template <typename REAL>
-PSG_FN REAL psg_rw_weight_as_of_attempt(const psg_rw& r, long long row, long long slot)
+PSG_FN double psg_rw_elimination_p(const psg_rw& r, long long row, long long slot, long long post)
 {
-    return ((const REAL*)r.weight)[row * r.capacity + slot];
-}
-
-// RandomByWeightElimination: p_elim_depressed where |w| < threshold, else p_elim_potentiated. The comparison is
-// in the weights' precision (NumPy compares a float32 array with a Python float in float32).
-template <typename REAL>
-PSG_FN double psg_rw_elimination_p(const psg_rw& r, REAL w)
-{
+    const long long syn = row * r.capacity + slot;
+    if (r.stdp) {
+        const psg_stdp<REAL> stdp = psg_stdp_unpack<REAL>(r.stdp, 0);
+        const double w = psg_stdp_current_weight(stdp, syn, post, r.step + 1, (long long)r.delay[syn]);
+        return fabs(w) < r.threshold ? r.p_dep : r.p_pot;
+    }
+    const REAL w = ((const REAL*)r.weight)[syn];
     return fabs(w) < (REAL)r.threshold ? r.p_dep : r.p_pot;
 }
 
@@ -448,7 +457,7 @@ PSG_FN void psg_rewiring_decide(const psg_slot* PSG_RESTRICT a)
         if (slot >= 0) {
             flags |= PSG_RW_EXISTS;
             if ((r.opt & PSG_RW_ELIMINATION) &&
-                v[0] < psg_rw_elimination_p<REAL>(r, psg_rw_weight_as_of_attempt<REAL>(r, i, slot))) {
+                v[0] < psg_rw_elimination_p<REAL>(r, i, slot, j)) {
                 flags |= PSG_RW_KILL;
             }
         }
