@@ -3,9 +3,7 @@
 - the state keeps the backend's dtype (float32 stays float32) and stays finite under strong drive;
 - a heterogeneous population is exactly the set of its neurons simulated one by one (whole-array steps,
   no coupling between neurons);
-- the fused-step adapter (one CUDA kernel per step on CuPy) gives the model's own trajectory, checked
-  on NumPy through an identity fuser;
-- NumPy and CuPy give the same trajectories (skipped without a GPU; on CuPy the group uses the fused step).
+- NumPy and CuPy give the same trajectories (skipped without a GPU).
 """
 
 import numpy as np
@@ -45,9 +43,8 @@ MODELS = _models()
 DETERMINISTIC = sorted(name for name in MODELS if name != "GIFCondExp")
 
 
-def simulate(model, params, backend, n_steps=400, index=None, fused=False):
-    """Step a group of the given neurons with a fixed drive; return ({state: [steps, n]}, spike counts).
-    fused=True steps through the fused-step adapter with an identity fuser (NumPy)."""
+def simulate(model, params, backend, n_steps=400, index=None):
+    """Step a group of the given neurons with a fixed drive; return ({state: [steps, n]}, spike counts)."""
     from pynn_sparsegpu.engine.neurons.group import NeuronGroup
     values = {k: np.asarray(v, dtype=float) for k, v in params.items()}
     if index is not None:
@@ -57,11 +54,6 @@ def simulate(model, params, backend, n_steps=400, index=None, fused=False):
     group.set_parameters(values)
     group.prepare(DT, 1)
     xp = backend.xp
-    if fused:
-        from pynn_sparsegpu.engine.neurons.fused import build_fused_step
-        group._fused = build_fused_step(model, group.state, group.params, group._derived,
-                                        len(model.receptors), DT, xp, fuser=lambda f: f)
-        assert group._fused is not None, "model does not declare itself fusable"
     weights = np.array([0.05 if model.receptor_units != "mV" else 4.0, 0.02])
     if model.receptor_units == "nA":
         weights = np.array([1.0, -0.5])
@@ -99,17 +91,6 @@ def test_population_equals_neurons_one_by_one(name):
         assert count[0] == counts[i]
         for var in together:
             np.testing.assert_allclose(alone[var][:, 0], together[var][:, i], rtol=0, atol=1e-12)
-
-
-@pytest.mark.parametrize("name", DETERMINISTIC)
-def test_fused_adapter_gives_the_same_trajectory(name):
-    model, params = MODELS[name]
-    be = select_backend("numpy", "float64")
-    direct, counts = simulate(model, params, be, n_steps=250)
-    fused, fused_counts = simulate(model, params, be, n_steps=250, fused=True)
-    np.testing.assert_array_equal(counts, fused_counts)
-    for var in direct:
-        np.testing.assert_array_equal(direct[var], fused[var])
 
 
 @pytest.mark.gpu

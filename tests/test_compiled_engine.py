@@ -310,3 +310,28 @@ def test_results_do_not_depend_on_the_number_of_threads(sim):
 def test_bad_thread_counts_are_refused(sim, threads):
     with pytest.raises(ValueError, match="threads"):
         sim.setup(threads=threads)
+
+
+@pytest.mark.parametrize("cell", ["EpropALIF", "EpropLIF", "LeakyIntegratorReadout"])
+def test_eprop_cells_compile_bit_identical(sim, cell):
+    """The e-prop cells (discrete-time, reset by subtraction, adaptive threshold) driven by Poisson input."""
+    out = {}
+    for backend in ("numpy", "cpu"):
+        sim.setup(timestep=1.0, backend=backend, rng_seed=2)
+        inputs = sim.Population(40, sim.SpikeSourcePoisson(rate=80.0))
+        cells = sim.Population(30, getattr(sim, cell)())
+        sim.Projection(inputs, cells, sim.FixedProbabilityConnector(0.3, rng=NumpyRNG(seed=6)),
+                       sim.StaticSynapse(weight=RandomDistribution("uniform", low=0.0, high=0.3,
+                                                                   rng=NumpyRNG(seed=7)), delay=1.0))
+        readout = cell == "LeakyIntegratorReadout"
+        cells.record("v" if readout else ["spikes", "v"])
+        sim.run(300.0)
+        seg = cells.get_data().segments[0]
+        out[backend] = ([] if readout else [np.asarray(st) for st in seg.spiketrains],
+                        np.asarray(seg.filter(name="v")[0]), sim.kernel_statistics()["reference_parts"])
+        sim.end()
+    assert out["cpu"][2] == []
+    if cell != "LeakyIntegratorReadout":
+        assert sum(len(s) for s in out["numpy"][0]) > 30
+    assert _same_spikes(out["cpu"][0], out["numpy"][0])
+    np.testing.assert_array_equal(out["cpu"][1], out["numpy"][1])

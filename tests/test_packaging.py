@@ -56,13 +56,10 @@ def test_cuda_kernel_compiles(source, tmp_path):
 
 
 def _loader_variants():
-    """(source, -D options) exactly as the engine's loaders compile them: propagation.cu for every
-    INDEX_T x REAL_T pair, rows.cu for every INDEX_T (its variables are moved by width: no real type)."""
+    """(source, -D options) exactly as the engine's loader compiles it: rows.cu for every INDEX_T (its variables
+    are moved by width: no real type)."""
     from pynn_sparsegpu.engine.connectivity import _INDEX_CTYPES
-    from pynn_sparsegpu.engine.synapses import _CTYPES
-    reals = [_CTYPES["float32"], _CTYPES["float64"]]
-    variants = [("propagation.cu", (f"-DINDEX_T={i}", f"-DREAL_T={r}")) for i in _INDEX_CTYPES.values() for r in reals]
-    variants += [("rows.cu", (f"-DINDEX_T={i}",)) for i in _INDEX_CTYPES.values()]
+    variants = [("rows.cu", (f"-DINDEX_T={i}",)) for i in _INDEX_CTYPES.values()]
     return [pytest.param(name, options, id=f"{name}-" + "-".join(o.split("=")[1].replace(" ", "_") for o in options))
             for name, options in variants]
 

@@ -1,37 +1,15 @@
 """SynapseGroup: one projection's ragged rows and its spike-driven propagation into the target ring buffer.
 
-Propagation (NumPy twin of the CUDA kernel): gather the rows of this step's spiking sources, and
+Propagation (NumPy twin of kernels/psg_propagation.cu): gather the rows of this step's spiking sources, and
 scatter-add weight * spike count into ring[(step + delay) % n_slots, receptor, post]. Work is proportional
 to spikes x row length, never to n_pre x n_post.
 """
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from .connectivity import RaggedRows
-
-_KERNEL_DIR = os.path.join(os.path.dirname(__file__), "kernels")
-_CTYPES = {"uint8": "unsigned char", "uint16": "unsigned short", "uint32": "unsigned int",
-           "uint64": "unsigned long long", "float32": "float", "float64": "double"}
-
-
-def _propagation_kernels(backend, index_dtype, real_dtype):
-    """The compiled compact/scatter kernels for these dtypes (memoised on the backend)."""
-    key = ("propagation", np.dtype(index_dtype).name, np.dtype(real_dtype).name)
-    if key not in backend._kernel_cache:
-        import cupy
-        with open(os.path.join(_KERNEL_DIR, "propagation.cu")) as f:
-            code = f.read()
-        module = cupy.RawModule(code=code, options=(f"-DINDEX_T={_CTYPES[key[1]]}",
-                                                    f"-DREAL_T={_CTYPES[key[2]]}"))
-        backend._kernel_cache[key] = module
-    module = backend._kernel_cache[key]
-    return (module.get_function("pynn_sparsegpu_propagation_compact"),
-            module.get_function("pynn_sparsegpu_propagation_scatter"))
-
 
 def _shared_scalar(arrays):
     """The value of arrays that are all broadcasts of one number (stride 0, as buffer() makes them from a
@@ -144,9 +122,7 @@ class SynapseGroup:
 
     # --- time step ----------------------------------------------------------------------------------
     def propagate(self, counts, step: int) -> None:
-        if self.backend.is_gpu:
-            self._propagate_cuda(counts, step)
-            return
+        """The NumPy reference (the compiled paths run kernels/psg_propagation.cu)."""
         spikers = counts.nonzero()[0]
         if spikers.shape[0] == 0:
             return
@@ -179,22 +155,6 @@ class SynapseGroup:
                 weight = weight * counts[spikers].repeat(lengths)
         s0 = step % ring.shape[0]
         np.add.at(flat_ring, offsets[s0:s0 + ring.shape[0]].take(delay) + post, weight)   # sums repeated targets
-
-    def _propagate_cuda(self, counts, step: int) -> None:
-        """Two launches, no host synchronisation: compact the spikers on the device, then walk their rows."""
-        xp = self.backend.xp
-        rows, ring = self.rows, self.post.ring
-        compact, scatter = _propagation_kernels(self.backend, rows.ind.dtype, ring.dtype)
-        n = counts.shape[0]
-        counts32 = counts.astype(xp.int32, copy=False)
-        spike_list = xp.empty(n, dtype=xp.int32)
-        spike_count = xp.zeros(1, dtype=xp.int32)
-        threads = 256
-        compact((min((n + threads - 1) // threads, 1024),), (threads,), (counts32, np.int32(n), spike_list, spike_count))
-        scatter((min(n, 4096),), (128,),
-                (spike_list, spike_count, counts32, rows.ind, rows.row_length, rows.vars["weight"],
-                 rows.vars["delay"], ring, np.int32(rows.capacity), np.int32(self.post.n),
-                 np.int32(ring.shape[0]), np.int32(ring.shape[1]), np.int32(self.receptor), np.int64(step)))
 
     def after_step(self, step: int) -> None:
         """Hook for plastic and structural updates (none for static synapses)."""

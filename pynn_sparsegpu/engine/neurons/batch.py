@@ -4,8 +4,8 @@ A step of a small population costs mostly the fixed price of each array operatio
 share a model (the excitatory and inhibitory cells of a network, say) are stepped together: their
 parameters, constants and state are concatenated once per run, and each step runs the model's step once on
 the concatenated arrays. Each group still owns its ring buffer, i_stim and state: the batch reads the
-groups' ring slots and currents, and every group's step (NeuronGroup.step, through its `_fused` hook, the
-hook the GPU's fused kernel uses) takes its slice of the result, so that the ring clearing and everything
+groups' ring slots and currents, and every group's step (NeuronGroup.step, through its `_fused` hook) takes
+its slice of the result, so that the ring clearing and everything
 else NeuronGroup.step does stay in one place. Element-wise steps give the same numbers either way.
 
 Batched: fusable models (pure element-wise steps on per-neuron 1-D arrays, no random numbers) of the same
@@ -15,7 +15,11 @@ groups of at least one neuron.
 
 from __future__ import annotations
 
-from .fused import _is_static
+
+
+def _is_static(value) -> bool:
+    """A plain int among the derived constants (a substep count): part of a batch's signature, not an array."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _signature(group):
@@ -44,7 +48,6 @@ def make_batches(groups) -> list:
 
 class _Member:
     """A group's `_fused` hook while it is batched: publishes its slice of the batch's step."""
-    failed = False
 
     def __init__(self, batch, span):
         self.batch, self.span = batch, span

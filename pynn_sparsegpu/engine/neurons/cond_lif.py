@@ -35,7 +35,7 @@ class _CondLIF(NeuronModel):
     positive = ("cm", "tau_m", "tau_syn_E", "tau_syn_I")
     nonnegative = ("tau_refrac",)
     substeps = 2
-    fusable = True                # one CUDA kernel per step on CuPy (fused.py)
+    fusable = True                # an element-wise step: batched on the reference path (batch.py)
     synapses: tuple = ()          # driven by the receptors, in receptor order
     intrinsic: tuple = ()         # spike-triggered conductances
 

@@ -25,8 +25,8 @@ and each receptor adds its g(0) (and dg(0)) times per-stage constants to A_c and
 (`ClampedLinearMembrane`); `rk4_clamped` then takes the RK4 step in a few array operations per stage.
 
 The constants are flat per-neuron arrays named "<state>|<constant>" (e.g. "gsyn_exc|gg"), so that a model's
-derived dict holds only 1-D arrays (and plain ints, such as the substep count), as the fused GPU step
-(fused.py) needs.
+derived dict holds only 1-D arrays (and plain ints, such as the substep count), as the compiled step kernels
+(engine/compiled/codegen.py) need.
 """
 
 from __future__ import annotations

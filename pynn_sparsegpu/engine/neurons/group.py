@@ -133,10 +133,6 @@ class NeuronGroup:
             self._fused = None
         if hasattr(self.model, "fit_state"):        # state shaped by the parameters (GIF's sequences)
             self.model.fit_state(self.state, self._derived, xp)
-            if self.backend.is_gpu:
-                from .fused import build_fused_step
-                self._fused = build_fused_step(self.model, self.state, self.params, self._derived,
-                                               len(self.model.receptors), dt, xp)
         if n_slots > self.ring.shape[0]:
             old = self.ring.shape[0]
             ring = xp.zeros((n_slots, len(self.model.receptors), self.n), dtype=self.backend.dtype)
@@ -151,14 +147,8 @@ class NeuronGroup:
         syn = self.ring[slot]
         ctx.key = self.key
         counts = None
-        if self._fused is not None and not self._fused.failed:
-            try:
-                counts = self._fused(self.state, self.params, self._derived, syn, self.i_stim, ctx)
-            except Exception as err:   # first call compiles; an untraceable model falls back once
-                import warnings
-                warnings.warn(f"{type(self.model).__name__}: fused GPU step failed ({err}); "
-                              "using array operations")
-                self._fused.failed = True
+        if self._fused is not None:       # a member of a GroupBatch (neurons/batch.py) takes its slice
+            counts = self._fused(self.state, self.params, self._derived, syn, self.i_stim, ctx)
         if counts is None:
             counts = self.model.step(self.state, self.params, self._derived, syn, self.i_stim, ctx)
         self.ring[slot] = 0
