@@ -202,7 +202,7 @@ class CompiledRewiring:
 
     def read(self, k: int) -> None:
         """At the end of step k: the recorder's sample (when due) and the events so far."""
-        self.engine.counters.syncs += 1            # on a device: one copy of the counters and events to the host
+        self.engine.counters.record_syncs += 1     # on a device: one copy of the recorded counts and events
         recorder = self.rewirer.recorder
         self._first_step(recorder)
         if (k + 1) % recorder.interval == 0:
