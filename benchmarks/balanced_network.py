@@ -11,7 +11,10 @@ weights scale as 100 / k, which keeps the mean recurrent input independent of k.
 no drive and v starts at rest: no neuron ever fires, and the run costs only the neuron updates.
 
 Synaptic events = sum over spikes of the out-degree of the neuron that fired (read from the projections
-after the timed part; --events estimate uses total spikes x k instead, which is its expectation).
+after the timed part; --events estimate uses total spikes x k instead, which is its expectation). Events per
+wall second are given for the whole run and for its steady part (the events of the spikes after the first
+run() call, over that part's time). On sparsegpu the result also holds sim.kernel_statistics(): kernel
+launches and host synchronisations per step, and the parts of the step that ran on the reference path.
 
 Times (time.perf_counter, seconds): import (script start to `import pyNN.<SIMULATOR>`), build (setup,
 populations, projections, record), run (all of the simulated time), data (get_data("spikes")), total
@@ -77,10 +80,15 @@ def out_degrees(sim_name, prj):
     return np.bincount(pre, minlength=n_pre), "Projection.get list"
 
 
-def spike_counts(block, n):
+def spike_counts(block, n, after_ms=None):
+    """Spikes per neuron (only those at times >= after_ms, if given)."""
     counts = np.zeros(n, dtype=np.int64)
     for i, st in enumerate(block.segments[0].spiketrains):
-        counts[int(st.annotations.get("source_index", i))] = len(st)
+        if after_ms is None:
+            c = len(st)
+        else:
+            c = int(np.count_nonzero(np.asarray(st.magnitude if hasattr(st, "magnitude") else st) >= after_ms))
+        counts[int(st.annotations.get("source_index", i))] = c
     return counts
 
 
@@ -125,27 +133,39 @@ def build(sim, args, silent=False, e2e_synapse=None):
     return exc, inh, projections, sizes
 
 
-def run_in_two_parts(sim, tstop):
+def run_in_two_parts(sim, tstop, cpu=None):
     """run(FIRST_MS) then run(the rest): simulators may finish building in their first run() (sparsegpu packs
     its synapse rows, NEST builds its connection infrastructure), so the first part carries that one-time
     cost and the second gives the steady-state seconds per simulated second.
-    Returns (first_ms, time after the first part, time after the rest)."""
+    Returns (first_ms, time after the first part, time after the rest); a list given as `cpu` receives the
+    process CPU times (time.process_time) at the start, after the first part and after the rest."""
     first_ms = min(FIRST_MS, tstop)
+    if cpu is not None:
+        cpu.append(time.process_time())
     sim.run(first_ms)
     t_first = time.perf_counter()
+    if cpu is not None:
+        cpu.append(time.process_time())
     if tstop > first_ms:
         sim.run(tstop - first_ms)
-    return first_ms, t_first, time.perf_counter()
+    t_end = time.perf_counter()
+    if cpu is not None:
+        cpu.append(time.process_time())
+    return first_ms, t_first, t_end
 
 
-def count_events(simulator, projections, counts):
-    """Synapses per projection and synaptic events (each spike times the out-degree of its neuron)."""
-    synapses, events, method = {}, 0, None
+def count_events(simulator, projections, counts, steady_counts=None):
+    """Synapses per projection and synaptic events (each spike times the out-degree of its neuron), in all and
+    (with steady_counts) of the given spikes only: (synapses, events, steady events or None, method)."""
+    synapses, events, steady, method = {}, 0, 0, None
     for name, prj in projections.items():
         deg, method = out_degrees(simulator, prj)
         synapses[name] = int(deg.sum())
-        events += int(np.dot(counts["exc" if name[0] == "e" else "inh"], deg))
-    return synapses, events, method
+        pop = "exc" if name[0] == "e" else "inh"
+        events += int(np.dot(counts[pop], deg))
+        if steady_counts is not None:
+            steady += int(np.dot(steady_counts[pop], deg))
+    return synapses, events, steady if steady_counts is not None else None, method
 
 
 def half_rates(blocks, tstop, n):
@@ -169,7 +189,8 @@ def main(argv=None):
     t_built = time.perf_counter()
 
     # --- run (in two parts, see run_in_two_parts) ---------------------------------------------------
-    first_ms, t_first, t_ran = run_in_two_parts(sim, args.tstop)
+    cpu = []
+    first_ms, t_first, t_ran = run_in_two_parts(sim, args.tstop, cpu)
 
     # --- data retrieval ---------------------------------------------------------------------------
     exc_data = exc.get_data("spikes")
@@ -178,15 +199,18 @@ def main(argv=None):
 
     # --- not timed: counts, events, activity statistics ---------------------------------------------
     counts = {"exc": spike_counts(exc_data, n_exc), "inh": spike_counts(inh_data, n_inh)}
+    steady_counts = {"exc": spike_counts(exc_data, n_exc, first_ms), "inh": spike_counts(inh_data, n_inh, first_ms)}
     spikes = int(counts["exc"].sum() + counts["inh"].sum())
+    steady_spikes = int(steady_counts["exc"].sum() + steady_counts["inh"].sum())
     seconds = args.tstop / 1000.0
     t_count = time.perf_counter()
     synapses = {}
     if args.events == "exact":
-        synapses, events, method = count_events(args.simulator, projections, counts)
+        synapses, events, steady_events, method = count_events(args.simulator, projections, counts, steady_counts)
     else:
         method = "estimate: spikes x k"
         events = spikes * args.k
+        steady_events = steady_spikes * args.k
         synapses = {name: None for name in projections}
     t_counted = time.perf_counter()
     # firing in the first and second half, to see that the regime is stationary
@@ -196,6 +220,7 @@ def main(argv=None):
     fano = float(hist.var() / hist.mean()) if hist.mean() > 0 else None
     pop_cv = float(hist.std() / hist.mean()) if hist.mean() > 0 else None
     info = backend_info_of(sim)
+    kernel_stats = sim.kernel_statistics() if hasattr(sim, "kernel_statistics") else None
     sim.end()
 
     run = t_ran - t_built
@@ -212,6 +237,9 @@ def main(argv=None):
         "first_run_ms": first_ms,
         # steady state (after the first run() call); run / simulated seconds where the run was too short
         "run_s_per_sim_s": steady / steady_sim_s if steady_sim_s > 0 else run / seconds,
+        # the same from the process CPU time, which a busy machine inflates less than wall time
+        "cpu_times": {"first_run": cpu[1] - cpu[0], "steady_run": cpu[2] - cpu[1]},
+        "run_cpu_s_per_sim_s": (cpu[2] - cpu[1]) / steady_sim_s if steady_sim_s > 0 else (cpu[2] - cpu[0]) / seconds,
         "spikes": spikes,
         "rate_hz": spikes / args.n / seconds,
         "rate_exc_hz": float(counts["exc"].sum()) / n_exc / seconds,
@@ -222,7 +250,12 @@ def main(argv=None):
         "synapses": synapses,
         "synaptic_events": events, "events_method": method,
         "events_per_wall_s": events / run if run > 0 else None,
+        "steady_synaptic_events": steady_events,
+        "events_per_wall_s_steady": steady_events / steady if steady > 0 and steady_sim_s > 0 else None,
+        "events_per_cpu_s_steady": steady_events / (cpu[2] - cpu[1]) if cpu[2] > cpu[1] and steady_sim_s > 0
+        else None,
         "backend_info": info,
+        "kernel_statistics": kernel_stats,
     }
     print(f"--- balanced network ({result['variant']}) on {args.simulator}: N={args.n}, k={args.k}, "
           f"{args.tstop:g} ms ---")
@@ -235,8 +268,15 @@ def main(argv=None):
     t = result["times"]
     print(f"import {t['import']:.3f} s, build {t['build']:.3f} s, run {run:.3f} s (first {first_ms:g} ms "
           f"{t['first_run']:.3f} s; steady {result['run_s_per_sim_s']:.3f} s per simulated s), "
-          f"data {t['data']:.3f} s, total {t['total']:.3f} s; "
-          f"{result['events_per_wall_s'] or 0:.3g} events per wall s")
+          f"data {t['data']:.3f} s, total {t['total']:.3f} s")
+    print(f"synaptic events per wall s: {result['events_per_wall_s'] or 0:.3g} (whole run), "
+          f"{result['events_per_wall_s_steady'] or 0:.3g} (steady part); per CPU s of the steady part: "
+          f"{result['events_per_cpu_s_steady'] or 0:.3g} ({result['run_cpu_s_per_sim_s']:.3f} CPU s per "
+          f"simulated s)")
+    if kernel_stats is not None:
+        print(f"kernel statistics: {kernel_stats['launches_per_step']} launches and {kernel_stats['syncs_per_step']} "
+              f"host syncs per step ({kernel_stats['backend']}); reference parts: "
+              f"{kernel_stats['reference_parts'] or 'none'}")
     if args.json:
         write_json(args.json, result)
     return result

@@ -84,11 +84,12 @@ def median_or_none(values):
     return statistics.median(values) if values else None
 
 
-def run_child(cmd, timeout):
-    """Run one benchmark child; return (json dict or None, error text or None, stdout)."""
+def run_child(cmd, timeout, env=None):
+    """Run one benchmark child (with `env` as its environment, default this one's); return (json dict or
+    None, error text or None, stdout)."""
     json_path = cmd[cmd.index("--json") + 1]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired as e:
         return None, f"timed out after {timeout} s", (e.stdout or b"").decode() if isinstance(e.stdout, bytes) \
             else (e.stdout or "")

@@ -91,7 +91,9 @@ def main(argv=None):
                             if "result" in e and e["result"].get("backend_info") is not None}
 
     headers = ["simulator", "variant", "N", "k", "build s", "1st run s", "run s", "s/sim-s", "us/neuron/sim-s",
-               "rate Hz", "pop CV", "spikes", "syn events", "events/wall-s", "total s"]
+               "rate Hz", "pop CV", "spikes", "syn events", "events/wall-s", "steady events/s", "CPU s/sim-s",
+               "events/CPU-s", "launches/step",
+               "syncs/step", "ref parts", "total s"]
     rows = []
     for e in results:
         if "result" not in e:
@@ -100,18 +102,28 @@ def main(argv=None):
             continue
         r = e["result"]
         t = r["times"]
+        ks = r.get("kernel_statistics") or {}
+        parts = ks.get("reference_parts")
         rows.append([e["simulator"], e["variant"], e["n"], e["k"], fmt(t["build"], ".2f"),
                      fmt(t.get("first_run"), ".2f"), fmt(t["run"], ".2f"),
                      fmt(r["run_s_per_sim_s"], ".3f"), fmt(1e6 * r["run_s_per_sim_s"] / e["n"], ".2f"),
                      fmt(r["rate_hz"], ".2f"), fmt(r.get("population_cv_5ms"), ".2f"), r["spikes"],
                      r["synaptic_events"], fmt(r["events_per_wall_s"], ".3g") if r["spikes"] else "-",
-                     fmt(t["total"], ".2f")])
+                     fmt(r.get("events_per_wall_s_steady"), ".3g") if r["spikes"] else "-",
+                     fmt(r.get("run_cpu_s_per_sim_s"), ".3f"),
+                     fmt(r.get("events_per_cpu_s_steady"), ".3g") if r["spikes"] else "-",
+                     fmt(ks.get("launches_per_step"), ".2f"), fmt(ks.get("syncs_per_step"), ".2f"),
+                     "-" if parts is None else (len(parts) if parts else "none"), fmt(t["total"], ".2f")])
     print()
     print(f"Balanced network scaling, {args.tstop:g} ms simulated; {meta['cpu_model']}, {meta['cpu_count']} CPUs, "
           f"git {meta['git_commit']}{' (dirty)' if meta['git_dirty'] else ''}")
     print_table(headers, rows)
     for sim, info in meta["backend_info"].items():
         print(f"{sim} backend: {info}")
+    for e in results:
+        parts = ((e.get("result") or {}).get("kernel_statistics") or {}).get("reference_parts")
+        if parts:
+            print(f"{e['simulator']} {e['variant']} N={e['n']} k={e['k']} reference parts: " + "; ".join(parts))
     write_json(args.out, {"metadata": meta, "results": results})
     print(f"results written to {args.out}")
     return 1 if any("error" in e for e in results) else 0
