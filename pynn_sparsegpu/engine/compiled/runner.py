@@ -47,9 +47,12 @@ class GroupRuntime:
         self.spike_count[step & 1] = fired.shape[0]
 
 
-def _unique_index(index) -> bool:
-    index = np.asarray(index)
-    return index.ndim == 1 and np.unique(index).shape[0] == index.shape[0]
+def _unique_index(buf) -> bool:
+    """Whether a record buffer's cells are all different (worked out once per buffer)."""
+    if getattr(buf, "_unique", None) is None:
+        index = np.asarray(buf._host_index)
+        buf._unique = index.ndim == 1 and np.unique(index).shape[0] == index.shape[0]
+    return buf._unique
 
 
 def _channel_map(n, index, xp=np):
@@ -258,8 +261,10 @@ class CompiledEngine:
     def group_args(self, group, spike_recs=(), state_recs=()) -> Args:
         """The argument slots common to every population kernel (psg_neuron.cuh, slots 0 .. 16)."""
         rt = self.runtime(group)
+        stimulated = any(g is group for e in self.net.electrodes for g, _ in e.targets)
         return (Args().ptr(self.clock).int(group.n).ptr(lambda: group.ring).int(lambda: group.ring.shape[0])
-                .int(lambda: group.ring.shape[1]).ptr(lambda: group.i_stim).ptr(rt.counts).ptr(rt.spike_list)
+                .int(lambda: group.ring.shape[1]).ptr(lambda: group.i_stim if stimulated else None)
+                .ptr(rt.counts).ptr(rt.spike_list)
                 .ptr(rt.spike_count)
                 .ptr(lambda: group.history.stamps if group.history is not None else None)
                 .ptr(lambda: group.history.count if group.history is not None else None)
@@ -312,7 +317,7 @@ class CompiledEngine:
                                        f"{self.compiled_groups[group.gid]}")]
         g_spike, g_state = [], []
         for buf in net.spike_buffers.get(group.gid, []):
-            if _unique_index(buf._host_index):
+            if _unique_index(buf):
                 rec = buf._compiled
                 if rec is None or rec.chan_of.shape[0] != group.n or rec.driver is not self.driver:
                     rec = buf._compiled = CompiledSpikeRecorder(buf, group.n, self.driver)
@@ -321,7 +326,7 @@ class CompiledEngine:
                 tail.append(PyItem(lambda k, buf=buf: write_spikes(k, buf),
                                    f"spike recording of population {name!r}: cells recorded twice"))
         for variable, buf in net.state_buffers.get(group.gid, []):
-            if _unique_index(buf._host_index) and group.state[variable].dtype == buf._buf.dtype:
+            if _unique_index(buf) and group.state[variable].dtype == buf._buf.dtype:
                 rec = buf._compiled
                 if rec is None or rec.group is not group or rec.chan_of.__class__ is not self.clock.__class__:
                     rec = buf._compiled = CompiledStateRecorder(buf, group, variable, self.driver)

@@ -3,7 +3,8 @@
 //
 // In one launch per population per step, per neuron i:
 //   1. read and clear its ring-buffer slot:  syn[r] = ring[slot][r][i], slot = step % n_slots
-//   2. read and clear its injected current:  i_stim[i]  (the electrodes add the next step's current later)
+//   2. read and clear its injected current:  i_stim[i]  (the electrodes add the next step's current later;
+//      none is read when no current source targets the population)
 //   3. the model's update (generated), giving the neuron's spike count counts[i] (0 = none)
 //   then, in a second loop over the same neurons (psg_neuron_publish):
 //   4. a spiking neuron is appended to the compact spike list of this step (spike_list,
@@ -14,7 +15,8 @@
 //
 // Argument slots common to every population kernel (the model's own arrays follow from PSG_NEURON_SLOTS):
 //    0 clock (long long*)        1 n                        2 ring (real*)          3 n_slots
-//    4 n_receptors               5 i_stim (real*)           6 counts (int*)         7 spike_list (int*)
+//    4 n_receptors               5 i_stim (real*, 0 when no current source targets the population)
+//    6 counts (int*)             7 spike_list (int*)
 //    8 spike_count (int*, [2])   9 history stamps (long long*, [n, depth] or 0)     10 history count (long long*)
 //   11 history depth            12 last_spike (long long*, or 0)
 //   13 spike recorders          14 their table: per recorder 6 slots
@@ -179,6 +181,7 @@ PSG_FN void psg_neuron_publish(const psg_neuron_common<REAL>& c)
     } else
 #endif
     {
+#if defined(PSG_CUDA)
         PSG_FOR(i, c.n) {
             const int count = c.counts[i];
             if (count > 0) {
@@ -187,6 +190,34 @@ PSG_FN void psg_neuron_publish(const psg_neuron_common<REAL>& c)
                 psg_neuron_after_spike(c, i, count);
             }
         }
+#else
+        // Most neurons are silent in a step: look at 16 counts at a time (a vectorised test) and only
+        // within a block that holds a spike at each neuron.
+        long long i0 = 0;
+        for (; i0 + 16 <= c.n; i0 += 16) {
+            int any = 0;
+            for (int j = 0; j < 16; ++j) {
+                any |= c.counts[i0 + j];
+            }
+            if (!any) {
+                continue;
+            }
+            for (long long i = i0; i < i0 + 16; ++i) {
+                const int count = c.counts[i];
+                if (count > 0) {
+                    c.spike_list[c.spike_count[c.step & 1]++] = (int)i;
+                    psg_neuron_after_spike(c, i, count);
+                }
+            }
+        }
+        for (long long i = i0; i < c.n; ++i) {
+            const int count = c.counts[i];
+            if (count > 0) {
+                c.spike_list[c.spike_count[c.step & 1]++] = (int)i;
+                psg_neuron_after_spike(c, i, count);
+            }
+        }
+#endif
     }
     for (long long r = 0; r < c.n_state_rec; ++r) {
         const psg_slot* rec = c.state_rec + r * PSG_STATE_REC_SLOTS;
