@@ -335,3 +335,30 @@ def test_eprop_cells_compile_bit_identical(sim, cell):
         assert sum(len(s) for s in out["numpy"][0]) > 30
     assert _same_spikes(out["cpu"][0], out["numpy"][0])
     np.testing.assert_array_equal(out["cpu"][1], out["numpy"][1])
+
+
+def test_vogels_abbott_coba_step_is_six_launches_and_no_synchronisation(sim):
+    """The COBA network of PyNN's VAbenchmarks.py (excitatory and inhibitory cells and the Poisson stimulus, in
+    its order of projections): one kernel per population and one per source population's projections, 6 per
+    step, none synchronising; a rewiring batch and an STDP projection are counted in test_compiled_rewiring.py
+    and test_compiled_plasticity.py."""
+    sim.setup(timestep=0.1, min_delay=0.2, backend="cpu")
+    rng = NumpyRNG(seed=98765)
+    cell = sim.IF_cond_exp(tau_m=20.0, tau_syn_E=5.0, tau_syn_I=10.0, v_reset=-60.0, v_thresh=-50.0, cm=0.2,
+                           tau_refrac=5.0, v_rest=-60.0, e_rev_E=0.0, e_rev_I=-80.0)
+    exc, inh = sim.Population(320, cell), sim.Population(80, cell)
+    stim = sim.Population(20, sim.SpikeSourcePoisson(rate=100.0, duration=50.0))
+    for pop in (exc, inh):
+        pop.initialize(v=RandomDistribution("uniform", low=-60.0, high=-50.0, rng=rng))
+    c = sim.FixedProbabilityConnector(0.2, rng=rng)
+    for pre, w, receptor in ((exc, 0.004, "excitatory"), (inh, 0.051, "inhibitory"), (stim, 0.1, "excitatory")):
+        for post in (exc, inh):
+            sim.Projection(pre, post, c, sim.StaticSynapse(weight=w, delay=0.2), receptor_type=receptor)
+    exc.record("spikes")
+    inh.record("spikes")
+    sim.run(200.0)
+    stats = sim.kernel_statistics()
+    assert stats["reference_parts"] == []
+    assert stats["launches_per_step"] == 6
+    assert stats["syncs_per_step"] == 0
+    assert sum(len(s) for s in exc.get_data().segments[0].spiketrains) > 0

@@ -170,3 +170,37 @@ def test_spike_buffers_are_emptied_before_they_overflow(sim, monkeypatch):
     assert sum(len(s) for s in spikes) > 400
     assert StandIn.copies > 4                       # the buffer was emptied several times...
     assert stats["record_syncs"] > 4 and stats["syncs"] == 0     # ...each one a counted record copy
+
+
+def _mixed_network(sim, driver):
+    """Spike sources, a current source and STDP: the plug-in kernels under the launcher."""
+    sim.setup(timestep=0.1, backend="cpu", rng_seed=12)
+    network = sim.simulator.state.network
+    if driver == "launch":
+        network.engine = CompiledEngine(
+            network, driver=lambda counters: LaunchDriver(network.backend, counters, runtime=StandIn()))
+    rng = NumpyRNG(seed=8)
+    noise = sim.Population(50, sim.SpikeSourcePoisson(rate=60.0))
+    cells = sim.Population(40, sim.IF_curr_exp(tau_refrac=2.0))
+    sim.DCSource(amplitude=0.6, start=10.0, stop=70.0).inject_into(cells[::2])
+    stdp = sim.STDPMechanism(timing_dependence=sim.SpikePairRule(A_plus=0.02, A_minus=0.02),
+                             weight_dependence=sim.AdditiveWeightDependence(w_max=1.0), weight=0.4, delay=0.5)
+    prj = sim.Projection(noise, cells, sim.FixedProbabilityConnector(0.3, rng=rng), stdp)
+    cells.record(["spikes", "v"])
+    sim.run(45.0)
+    sim.run(35.0)
+    seg = cells.get_data().segments[0]
+    out = ([np.asarray(st) for st in seg.spiketrains], np.asarray(seg.filter(name="v")[0]),
+           np.asarray(prj.get("weight", format="array")), sim.kernel_statistics())
+    sim.end()
+    return out
+
+
+def test_sources_current_sources_and_stdp_under_the_launcher(sim):
+    ref = _mixed_network(sim, "cpu")
+    out = _mixed_network(sim, "launch")
+    assert out[3]["reference_parts"] == [] and out[3]["syncs"] == 0
+    assert sum(len(s) for s in out[0]) > 50
+    assert _same(out[0], ref[0])
+    np.testing.assert_array_equal(out[1], ref[1])
+    np.testing.assert_array_equal(out[2], ref[2])

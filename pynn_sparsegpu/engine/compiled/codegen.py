@@ -565,10 +565,11 @@ def _each(body):
 
 
 def generate_neuron_kernel(model, state, params, derived, n_receptors: int, dt: float, real_dtype,
-                           n: int | None = None) -> NeuronKernelSource:
+                           n: int | None = None, stimulated: bool = True) -> NeuronKernelSource:
     """Trace `model.step` and return its kernel. `state`, `params` and `derived` are the group's arrays: their
     dtypes, and which parameters and constants are the same for every neuron, type the kernel, not their
-    values. Raises TraceError."""
+    values. Without `stimulated` (no current source targets the population) the kernel takes the injected
+    current as 0 without reading it. Raises TraceError."""
     if n is None:
         n = next(iter(state.values())).shape[0] if state else next(iter(params.values())).shape[0]
     real = np.dtype(real_dtype)
@@ -717,7 +718,7 @@ def generate_neuron_kernel(model, state, params, derived, n_receptors: int, dt: 
               "const long long n = c.n;"]
     update = ["    " * 2 + line for line in
               [f"const {rt} syn{r} = ring{r}[i];" for r in range(n_receptors)]
-              + [f"const {rt} i_stim_i = i_stim ? i_stim[i] : ({rt})0;"]
+              + [f"const {rt} i_stim_i = i_stim[i];" if stimulated else f"const {rt} i_stim_i = ({rt})0;"]
               + loads + tracer.lines + stores + [f"counts[i] = {spike_expr};"]]
     # cleared in a loop of their own: a read and a clear of one element in the update loop keeps GCC from
     # vectorising it
@@ -729,8 +730,7 @@ def generate_neuron_kernel(model, state, params, derived, n_receptors: int, dt: 
                       f"    const psg_neuron_common<{ctype(real)}> c = psg_neuron_unpack<{ctype(real)}>(a);"]
                      + ["    " + d for d in decls]
                      + ["    psg_neuron_begin(c);"] + _each(update) + (_each(clear) if n_receptors else [])
-                     + ["    if (i_stim) {  // 0 when no current source targets the population"]
-                     + ["    " + line for line in _each(["        i_stim[i] = 0;"])] + ["    }"] + [
+                     + (_each(["        i_stim[i] = 0;"]) if stimulated else []) + [
                                                                                 "    psg_neuron_publish(c);", "}", ""])
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     name = f"pynn_sparsegpu_neuron_{type(model).__name__.lower()}_{digest}"

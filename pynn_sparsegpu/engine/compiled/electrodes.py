@@ -28,17 +28,18 @@ def _last_occurrence(index):
     return np.ascontiguousarray(index[positions]), positions.astype(np.int64)
 
 
-def _float64(values):
-    return np.ascontiguousarray(np.asarray(values, dtype=np.float64).reshape(-1))
+def _float64(values, xp=np):
+    return xp.ascontiguousarray(xp.asarray(np.asarray(values, dtype=np.float64).reshape(-1)))
 
 
-def _row(electrode, kind, group, cells, positions, dt):
+def _row(electrode, kind, group, cells, positions, dt, xp=np):
     n = cells.shape[0]
     p = lambda name, default=0.0: lambda: float(electrode.params.get(name, default))  # noqa: E731
-    row = Args().int(kind).ptr(lambda: group.i_stim).ptr(cells).ptr(positions).int(n)
+    row = Args().int(kind).ptr(lambda: group.i_stim).ptr(xp.asarray(cells)).ptr(xp.asarray(positions)).int(n)
     if kind == 1:
         row.real(0.0).real(0.0).real(0.0).real(0.0).real(0.0).real(0.0)
-        row.ptr(lambda: _float64(electrode.params["times"])).ptr(lambda: _float64(electrode.params["amplitudes"]))
+        row.ptr(lambda: _float64(electrode.params["times"], xp))
+        row.ptr(lambda: _float64(electrode.params["amplitudes"], xp))
         row.int(lambda: _float64(electrode.params["times"]).shape[0])
     else:
         first, second = {0: ("amplitude", None), 2: ("amplitude", "offset"), 3: ("mean", "stdev")}[kind]
@@ -48,7 +49,7 @@ def _row(electrode, kind, group, cells, positions, dt):
     if kind == 3:
         row.int(lambda: electrode.key).int(lambda: ee.first_step(electrode.params["start"], dt))
         row.int(lambda: ee.draw_period(electrode.params.get("dt", dt), dt))
-        row.ptr(np.zeros(n, dtype=np.float64)).ptr(np.full(n, -1, dtype=np.int64))
+        row.ptr(xp.zeros(n, dtype=np.float64)).ptr(xp.full(n, -1, dtype=np.int64))
     else:
         row.int(0).int(0).int(1).ptr(None).ptr(None)
     return row
@@ -57,8 +58,6 @@ def _row(electrode, kind, group, cells, positions, dt):
 def electrode_kernels(engine):
     """Kernels that inject the network's current sources (raises Unsupported when there are none)."""
     net = engine.net
-    if engine.backend.xp is not np:
-        raise Unsupported("compiled current sources run on host arrays")
     rows, stimulated = [], {}
     for electrode in net.electrodes:
         kind = _KIND.get(type(electrode))
@@ -68,8 +67,8 @@ def electrode_kernels(engine):
             raise Unsupported("a recorded current source logs its amplitude on the host at every step")
         offset = 0
         for group, index in electrode.targets:
-            cells, positions = _last_occurrence(index)
-            rows.append(_row(electrode, kind, group, cells, positions + offset, net.dt))
+            cells, positions = _last_occurrence(engine.backend.to_host(index))
+            rows.append(_row(electrode, kind, group, cells, positions + offset, net.dt, engine.xp))
             offset += len(index)
             stimulated[id(group)] = group
     kernels = []

@@ -50,7 +50,7 @@ def propagation_kernel(engine, projection):
         if history.depth > MAX_HISTORY_DEPTH:
             raise Unsupported(f"a postsynaptic spike history of depth {history.depth} (the kernel takes at most "
                               f"{MAX_HISTORY_DEPTH})")
-        overflow = np.zeros(1, dtype=np.int64)
+        overflow = engine.xp.zeros(1, dtype=np.int64)
         add_stdp_args(args, engine, projection)
         args.ptr(overflow)
         finish = _stdp_finish(engine, projection, overflow)
@@ -122,9 +122,10 @@ def _short_term_args(name, args, engine, p) -> None:
 
 # --- decay tables --------------------------------------------------------------------------------------------
 def _first_value(p, name):
-    """The value of variable `name` of the projection's first synapse (None without synapses)."""
+    """The value of variable `name` of the projection's first synapse (None without synapses; read when the
+    kernel's arguments are refreshed, not per step)."""
     rows = p.rows
-    filled = np.flatnonzero(rows.row_length)
+    filled = np.flatnonzero(rows.backend.to_host(rows.row_length))
     if filled.shape[0] == 0:
         return None
     return float(rows.vars[name][filled[0], 0])
@@ -166,7 +167,7 @@ def decay_table(engine, tau, form):
         zero = np.flatnonzero(values == 0.0)
         if zero.shape[0]:                                       # past the first 0 the kernel returns 0 itself
             values = values[:zero[0]].copy()
-    found = cache[key] = (values, int(values.shape[0]), float(tau_real))
+    found = cache[key] = (engine.xp.asarray(values), int(values.shape[0]), float(tau_real))
     return found
 
 
@@ -182,7 +183,8 @@ def _stdp_finish(engine, p, overflow):
 
     def finish():
         elapsed()
-        if overflow[0]:
-            p.post.history.overflow += int(overflow[0])
-            overflow[0] = 0
+        lost = int(engine.driver.host(overflow)[0])      # once per run (a copy on the GPU)
+        if lost:
+            p.post.history.overflow += lost
+            overflow[...] = 0
     return finish

@@ -212,10 +212,14 @@ class CompiledEngine:
             rt = self._runtime[group.gid] = GroupRuntime(group, self.xp)
         return rt
 
+    def stimulated(self, group) -> bool:
+        """Whether a current source targets the group (else its kernel does not read the injected current)."""
+        return any(g is group for e in self.net.electrodes for g, _ in e.targets)
+
     def group_kernel(self, group):
         """The group's GroupKernel, or None (the reason is kept in compiled_groups)."""
         cached = self._kernels.get(group.gid)
-        if cached is not None and cached[0] is group._derived:
+        if cached is not None and cached[0] is group._derived and cached[2] == self.stimulated(group):
             return cached[1]
         result = None
         try:
@@ -227,12 +231,13 @@ class CompiledEngine:
             self.compiled_groups[group.gid] = result.name
         except (TraceError, Unsupported) as err:
             self.compiled_groups[group.gid] = f"reference path: {err}"
-        self._kernels[group.gid] = (group._derived, result)
+        self._kernels[group.gid] = (group._derived, result, self.stimulated(group))
         return result
 
     def _traced_kernel(self, group) -> GroupKernel:
         src = generate_neuron_kernel(group.model, group.state, group.params, group._derived,
-                                     len(group.model.receptors), self.net.dt, self.backend.dtype, group.n)
+                                     len(group.model.receptors), self.net.dt, self.backend.dtype, group.n,
+                                     stimulated=self.stimulated(group))
         function = self.driver.kernel(src.source, src.name)
 
         def add_model_args(a: Args) -> None:
@@ -261,9 +266,8 @@ class CompiledEngine:
     def group_args(self, group, spike_recs=(), state_recs=()) -> Args:
         """The argument slots common to every population kernel (psg_neuron.cuh, slots 0 .. 16)."""
         rt = self.runtime(group)
-        stimulated = any(g is group for e in self.net.electrodes for g, _ in e.targets)
         return (Args().ptr(self.clock).int(group.n).ptr(lambda: group.ring).int(lambda: group.ring.shape[0])
-                .int(lambda: group.ring.shape[1]).ptr(lambda: group.i_stim if stimulated else None)
+                .int(lambda: group.ring.shape[1]).ptr(lambda: group.i_stim)
                 .ptr(rt.counts).ptr(rt.spike_list)
                 .ptr(rt.spike_count)
                 .ptr(lambda: group.history.stamps if group.history is not None else None)

@@ -25,17 +25,17 @@ _RENEWAL = {
 
 
 def _derived_array(group, key, dtype):
+    """A derived constant as a contiguous array of `dtype` on the group's array module (converted in place)."""
+    xp = group.backend.xp
     values = group._derived[key]
-    if not isinstance(values, np.ndarray) or values.dtype != dtype or not values.flags.c_contiguous:
-        values = group._derived[key] = np.ascontiguousarray(values, dtype=dtype)
+    if not isinstance(values, xp.ndarray) or values.dtype != dtype or not values.flags.c_contiguous:
+        values = group._derived[key] = xp.ascontiguousarray(xp.asarray(values, dtype=dtype))
     return values
 
 
 def group_kernel(engine, group):
     """The GroupKernel of a spike source population (raises Unsupported when there is none)."""
     model = type(group.model)
-    if group.backend.xp is not np:
-        raise Unsupported("compiled spike sources run on host arrays")
     if model is models.SpikeArray:
         name = f"pynn_sparsegpu_source_array_{engine.real}"
 

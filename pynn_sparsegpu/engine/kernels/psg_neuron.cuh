@@ -4,7 +4,7 @@
 // In one launch per population per step, per neuron i:
 //   1. read and clear its ring-buffer slot:  syn[r] = ring[slot][r][i], slot = step % n_slots
 //   2. read and clear its injected current:  i_stim[i]  (the electrodes add the next step's current later;
-//      none is read when no current source targets the population)
+//      a population no current source targets has a kernel that takes it as 0 and reads nothing)
 //   3. the model's update (generated), giving the neuron's spike count counts[i] (0 = none)
 //   then, in a second loop over the same neurons (psg_neuron_publish):
 //   4. a spiking neuron is appended to the compact spike list of this step (spike_list,
@@ -15,8 +15,7 @@
 //
 // Argument slots common to every population kernel (the model's own arrays follow from PSG_NEURON_SLOTS):
 //    0 clock (long long*)        1 n                        2 ring (real*)          3 n_slots
-//    4 n_receptors               5 i_stim (real*, 0 when no current source targets the population)
-//    6 counts (int*)             7 spike_list (int*)
+//    4 n_receptors               5 i_stim (real*)           6 counts (int*)         7 spike_list (int*)
 //    8 spike_count (int*, [2])   9 history stamps (long long*, [n, depth] or 0)     10 history count (long long*)
 //   11 history depth            12 last_spike (long long*, or 0)
 //   13 spike recorders          14 their table: per recorder 6 slots
