@@ -60,7 +60,7 @@ import brian2 as b2  # noqa: E402
 T_IMPORTED = time.perf_counter()
 
 from bench_common import write_json  # noqa: E402
-from va_network import model_parameters, segment_summary  # noqa: E402
+from va_network import check_args, model_parameters, segment_summary  # noqa: E402
 
 SEGMENT_FILE = "segment_times.txt"
 
@@ -79,16 +79,7 @@ def parse_args(argv=None):
                    "is rebuilt incrementally, so the compile time counts only what changed (default: a fresh "
                    "temporary directory, removed afterwards)")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
-    args = p.parse_args(argv)
-    if not 0.0 < args.pconn <= 1.0:
-        p.error(f"--pconn must be in (0, 1], got {args.pconn}")
-    if args.segments < 1:
-        p.error(f"--segments must be at least 1, got {args.segments}")
-    steps = args.tstop / 0.1
-    if abs(steps - round(steps)) > 1e-9 or round(steps) % args.segments:
-        p.error(f"--tstop {args.tstop:g} ms must be a whole number of 0.1 ms steps divisible by --segments "
-                f"{args.segments}")
-    return args
+    return check_args(p, p.parse_args(argv))
 
 
 def build(par, args):

@@ -48,15 +48,19 @@ def parse_args(argv=None):
                    "(default 1); the median time per step is taken over them")
     p.add_argument("--seed", type=int, default=98765, help="seed of the NumpyRNG (default 98765)")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
-    args = p.parse_args(argv)
+    return check_args(p, p.parse_args(argv))
+
+
+def check_args(parser, args):
+    """Refuse --pconn, --segments and --tstop values the run cannot use (shared with va_brian2.py)."""
     if not 0.0 < args.pconn <= 1.0:
-        p.error(f"--pconn must be in (0, 1], got {args.pconn}")
+        parser.error(f"--pconn must be in (0, 1], got {args.pconn}")
     if args.segments < 1:
-        p.error(f"--segments must be at least 1, got {args.segments}")
+        parser.error(f"--segments must be at least 1, got {args.segments}")
     steps = args.tstop / 0.1
     if abs(steps - round(steps)) > 1e-9 or round(steps) % args.segments:
-        p.error(f"--tstop {args.tstop:g} ms must be a whole number of 0.1 ms steps divisible by --segments "
-                f"{args.segments}")
+        parser.error(f"--tstop {args.tstop:g} ms must be a whole number of 0.1 ms steps divisible by --segments "
+                     f"{args.segments}")
     return args
 
 

@@ -55,14 +55,10 @@ _THIRD = 1.0 / 3.0
 _TWO_TO_MINUS_53 = 1.0 / 9007199254740992.0
 
 
-def log(x, xp=np):
-    """Natural logarithm of positive finite x (fdlibm's method; within an ulp of the exact value)."""
+def _log_reduced(f, k):
+    """log(1 + f) + k log 2 for sqrt(1/2) - 1 <= f < sqrt(2) - 1 (fdlibm's polynomial; arrays or Python floats:
+    the same operations in the same order either way)."""
     lg1, lg2, lg3, lg4, lg5, lg6 = _LG
-    m, e = xp.frexp(x)                       # x = m 2^e, 0.5 <= m < 1 (exact)
-    low = m < _SQRT_HALF
-    m = xp.where(low, m + m, m)              # sqrt(1/2) <= m < sqrt(2)
-    k = (e - low.astype(e.dtype)).astype(xp.float64)
-    f = m - 1.0                              # exact
     s = f / (2.0 + f)
     z = s * s
     w = z * z
@@ -73,19 +69,32 @@ def log(x, xp=np):
     return k * _LN2_HI - ((hfsq - (s * (hfsq + r) + k * _LN2_LO)) - f)
 
 
-def exp(x, xp=np):
-    """exp(x) for finite x (fdlibm's method; within an ulp of the exact value)."""
+def _exp_reduced(x, k):
+    """exp(x - k log 2), for k = floor(x / log 2 + 1/2) (fdlibm's rational approximation; arrays or floats)."""
     p1, p2, p3, p4, p5 = _P
-    x = xp.asarray(x, dtype=xp.float64)
-    k = xp.floor(x * _INV_LN2 + 0.5)
-    k = xp.where(x > _EXP_MAX, 0.0, xp.where(x < _EXP_MIN, 0.0, k))
     hi = x - k * _LN2_HI
     lo = k * _LN2_LO
     r = hi - lo
     t = r * r
     c = r - t * (p1 + t * (p2 + t * (p3 + t * (p4 + t * p5))))
-    y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi)
-    y = xp.ldexp(y, k.astype(xp.int32))
+    return 1.0 - ((lo - (r * c) / (2.0 - c)) - hi)
+
+
+def log(x, xp=np):
+    """Natural logarithm of positive finite x (fdlibm's method; within an ulp of the exact value)."""
+    m, e = xp.frexp(x)                       # x = m 2^e, 0.5 <= m < 1 (exact)
+    low = m < _SQRT_HALF
+    m = xp.where(low, m + m, m)              # sqrt(1/2) <= m < sqrt(2)
+    k = (e - low.astype(e.dtype)).astype(xp.float64)
+    return _log_reduced(m - 1.0, k)          # m - 1 is exact
+
+
+def exp(x, xp=np):
+    """exp(x) for finite x (fdlibm's method; within an ulp of the exact value)."""
+    x = xp.asarray(x, dtype=xp.float64)
+    k = xp.floor(x * _INV_LN2 + 0.5)
+    k = xp.where(x > _EXP_MAX, 0.0, xp.where(x < _EXP_MIN, 0.0, k))
+    y = xp.ldexp(_exp_reduced(x, k), k.astype(xp.int32))
     return xp.where(x > _EXP_MAX, xp.inf, xp.where(x < _EXP_MIN, 0.0, y))
 
 
@@ -106,37 +115,20 @@ def _pair1(key, index, draw, step):
 
 
 def _log1(x):
-    lg1, lg2, lg3, lg4, lg5, lg6 = _LG
     m, e = math.frexp(x)
     if m < _SQRT_HALF:
         m = m + m
         e -= 1
-    k = float(e)
-    f = m - 1.0
-    s = f / (2.0 + f)
-    z = s * s
-    w = z * z
-    t1 = w * (lg2 + w * (lg4 + w * lg6))
-    t2 = z * (lg1 + w * (lg3 + w * (lg5 + w * _LG7)))
-    r = t2 + t1
-    hfsq = 0.5 * f * f
-    return k * _LN2_HI - ((hfsq - (s * (hfsq + r) + k * _LN2_LO)) - f)
+    return _log_reduced(m - 1.0, float(e))
 
 
 def _exp1(x):
-    p1, p2, p3, p4, p5 = _P
     if x > _EXP_MAX:
         return math.inf
     if x < _EXP_MIN:
         return 0.0
     k = math.floor(x * _INV_LN2 + 0.5)
-    hi = x - k * _LN2_HI
-    lo = k * _LN2_LO
-    r = hi - lo
-    t = r * r
-    c = r - t * (p1 + t * (p2 + t * (p3 + t * (p4 + t * p5))))
-    y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi)
-    return math.ldexp(y, k)
+    return math.ldexp(_exp_reduced(x, k), k)
 
 
 def _normal1(key, i, d, step):
