@@ -8,6 +8,14 @@ totals, the fractional attempt accumulator, the stream's batch counter, the reco
 and the last events come back, so `Rewirer.totals` and the recorder are right after every run and a later run
 (compiled or not) continues where this one stopped.
 
+Every array the kernels read or write lives on the engine's array module (NumPy on the CPU build, CuPy on the
+GPU path): the state (`st`, `due`), the rules' constants (positions, local -> engine indices), the scratch arrays
+of a batch and the event buffer. The host copies them back only in `read` (the recorder's samples and events)
+and `finish` (end of the run), each copy counted as a record synchronisation by the GPU driver; what the host
+sets during a run (clearing the recorder's open interval after a sample, emptying the event buffer) is written
+into the device arrays. On CUDA `begin` runs as one block (its compaction of recent sources scans within a
+block); the other kernels take grid-stride loops over the attempts and run on any grid.
+
 The kernels carry out exactly what Rewirer.rewire does (engine/structural.py), with the same Philox draws, for
 the built-in rules only (exact types: DistanceDependentFormation, RandomByWeightElimination, RandomSelection,
 LastNeuronSelection); anything else raises Unsupported and the Rewirer runs as array code on the reference path.
@@ -33,8 +41,16 @@ FORMATION, ELIMINATION, LAST_NEURON, ALLOW_SELF, LATERAL, WITH_REPLACEMENT, MAX_
 VAR_KIND_BITS, VAR_KIND_STEP = 0, 1
 
 EVENT_BUFFER_LIMIT = 1 << 20     # events held on the device between two reads (more often read when reached)
+BEGIN_THREADS = 256              # CUDA: begin's one block (fits whatever registers the compiler gives it)
+ATTEMPT_THREADS = 128            # CUDA: threads per block of the kernels that loop over the attempts
 
 _UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def _device(xp, values, dtype):
+    """`values` as a C-contiguous array of `dtype` on the engine's array module (the array itself when it is
+    one already, as the Rewirer's arrays are: they live on the backend's module, which is the engine's)."""
+    return xp.ascontiguousarray(xp.asarray(values, dtype=dtype))
 
 
 def _check_supported(rewirer: Rewirer) -> None:
@@ -59,6 +75,7 @@ class CompiledRewiring:
         r = projection.rewirer
         _check_supported(r)
         self.engine, self.group, self.rewirer = engine, projection, r
+        xp = engine.xp
         self.k0 = engine.net.step_index
         rows = projection.rows
         self.per_batch = r.attempts_per_batch()
@@ -71,13 +88,14 @@ class CompiledRewiring:
                    | (WITH_REPLACEMENT if r.with_replacement else 0)
                    | (MAX_IN_DEGREE if r.max_in_degree is not None else 0) | (EVENTS if events else 0))
         # state kept on the device between batches, copied in here and out in finish()
-        self.st = np.zeros(ST_SLOTS, dtype=np.int64)
-        self.st[ST_SERIAL] = r.batches
+        st = np.zeros(ST_SLOTS, dtype=np.int64)
+        st[ST_SERIAL] = r.batches
         if recorder is not None:
-            self.st[ST_SIZE] = recorder.size
+            st[ST_SIZE] = recorder.size
             for k, name in enumerate(RewiringRecorder.FIELDS):
-                self.st[ST_OPEN + k] = recorder._open[name]
-        self.due = np.array([r._due], dtype=np.float64)
+                st[ST_OPEN + k] = recorder._open[name]
+        self.st = xp.asarray(st)
+        self.due = xp.asarray(np.array([r._due], dtype=np.float64))
         # the rules' constants, computed as the reference computes them
         p_form = two_sigma2 = threshold = p_dep = p_pot = 0.0
         if r.formation is not None:
@@ -92,26 +110,27 @@ class CompiledRewiring:
         if options & LAST_NEURON:
             window = r.interval * r.dt if r.partner.window is None else r.partner.window
         geometry = r.geometry
-        self.pre_pos = np.ascontiguousarray(geometry.pre_pos, dtype=np.float64)
-        self.post_pos = np.ascontiguousarray(geometry.post_pos, dtype=np.float64)
+        # the Rewirer's arrays are on the backend's module (the engine's: the same arrays, no copy)
+        self.pre_pos = _device(xp, geometry.pre_pos, np.float64)
+        self.post_pos = _device(xp, geometry.post_pos, np.float64)
         spans = [np.nan if s is None else float(s) for s in geometry.spans]
         axes = list(geometry.axes) + [0] * (3 - len(geometry.axes))
-        self.pre_ix = np.ascontiguousarray(r.pre_ix, dtype=np.int64)
-        self.post_ix = np.ascontiguousarray(r.post_ix, dtype=np.int64)
+        self.pre_ix = _device(xp, r.pre_ix, np.int64)
+        self.post_ix = _device(xp, r.post_ix, np.int64)
         # scratch: the attempt arrays, the per-row / per-target attempt lists, the removal marks
         n_max, n_rows, n_targets = self.n_max, projection.pre.n, projection.post.n
-        self.recent = np.zeros(max(r.n_pre, 1), dtype=np.int32)
-        self.att_i = np.zeros(n_max, dtype=np.int64)
-        self.att_j = np.zeros(n_max, dtype=np.int64)
-        self.att_int = np.zeros((5, n_max), dtype=np.int32)       # slot, flags, resolve, settle, append
-        self.att_length = np.zeros(n_max, dtype=np.int64)
-        self.next_row = np.zeros(n_max, dtype=np.int32)
-        self.head_row = np.full(max(n_rows, 1), -1, dtype=np.int32)
-        self.next_tgt = np.zeros(n_max, dtype=np.int32)
-        self.head_tgt = np.full(max(n_targets, 1) if options & MAX_IN_DEGREE else 1, -1, dtype=np.int32)
-        self.mask = np.zeros(max(n_rows * rows.capacity, 1), dtype=np.uint8)
-        self.touched = np.zeros(max(n_rows, 1), dtype=np.int32)
-        self.touched_flag = np.zeros(max(n_rows, 1), dtype=np.int32)
+        self.recent = xp.zeros(max(r.n_pre, 1), dtype=np.int32)
+        self.att_i = xp.zeros(n_max, dtype=np.int64)
+        self.att_j = xp.zeros(n_max, dtype=np.int64)
+        self.att_int = xp.zeros((5, n_max), dtype=np.int32)       # slot, flags, resolve, settle, append
+        self.att_length = xp.zeros(n_max, dtype=np.int64)
+        self.next_row = xp.zeros(n_max, dtype=np.int32)
+        self.head_row = xp.full(max(n_rows, 1), -1, dtype=np.int32)
+        self.next_tgt = xp.zeros(n_max, dtype=np.int32)
+        self.head_tgt = xp.full(max(n_targets, 1) if options & MAX_IN_DEGREE else 1, -1, dtype=np.int32)
+        self.mask = xp.zeros(max(n_rows * rows.capacity, 1), dtype=np.uint8)
+        self.touched = xp.zeros(max(n_rows, 1), dtype=np.int32)
+        self.touched_flag = xp.zeros(max(n_rows, 1), dtype=np.int32)
         # the event buffer, sized to hold what can happen between two reads
         self.drain_period = None             # steps between extra reads when the buffer cannot hold a sample's
         capacity = 1
@@ -122,8 +141,8 @@ class CompiledRewiring:
             if capacity < per_batch_events * batches:
                 self.drain_period = (capacity // per_batch_events) * r.interval
         self.ev_capacity = capacity
-        self.ev = np.zeros((4, capacity), dtype=np.int64)        # step, pre, post, attempt
-        self.ev_formed = np.zeros(capacity, dtype=np.uint8)
+        self.ev = xp.zeros((4, capacity), dtype=np.int64)        # step, pre, post, attempt
+        self.ev_formed = xp.zeros(capacity, dtype=np.uint8)
         self.var_rows = self._var_table(r, rows)
 
         group = projection
@@ -183,8 +202,11 @@ class CompiledRewiring:
     def parts(self):
         r, engine = self.rewirer, self.engine
         label = f"rewiring of projection {self.group.label!r}"
+        # CUDA grids: begin in one block; the others over the attempts (a batch's touched rows are fewer)
+        blocks = max(1, min(-(-self.n_max // ATTEMPT_THREADS), 1024))
+        launches = {op: (1, BEGIN_THREADS) if op == "begin" else (blocks, ATTEMPT_THREADS) for op in OPS}
         kernels = [Kernel(engine.function(f"pynn_sparsegpu_rewiring_{op}_{engine.real}"), self.args,
-                          f"{label}: {op}", period=r.interval, phase=1) for op in OPS]
+                          f"{label}: {op}", period=r.interval, phase=1, launch=launches[op]) for op in OPS]
         kernels[-1].finish = self.finish
         hooks = []
         if r.recorder is not None:
@@ -200,62 +222,74 @@ class CompiledRewiring:
             due = min(due, k + (-(k + 1)) % self.drain_period)
         return due
 
+    def _host(self, array):
+        """A host copy of a device array (on the GPU: a copy the driver counts as a record synchronisation; on
+        the CPU build: the array itself, read in place)."""
+        return self.engine.driver.host(array)
+
     def read(self, k: int) -> None:
-        """At the end of step k: the recorder's sample (when due) and the events so far."""
-        self.engine.counters.record_syncs += 1     # on a device: one copy of the recorded counts and events
+        """At the end of step k: the recorder's sample (when due) and the events so far. On the GPU: one copy of
+        the state, and two more when there are events (their columns, their formed flags); the open interval's
+        counters and the event count are cleared in the device state."""
+        if self.engine.driver.target == "cpu":
+            self.engine.counters.record_syncs += 1     # the CPU build reads in place: counted as a device's copy
         recorder = self.rewirer.recorder
-        self._first_step(recorder)
+        st = self._host(self.st)
+        self._first_step(recorder, True)                # (step k ran)
         if (k + 1) % recorder.interval == 0:
             for i, name in enumerate(RewiringRecorder.FIELDS):
-                recorder.samples[name].append(int(self.st[ST_OPEN + i]))
-                self.st[ST_OPEN + i] = 0
-            recorder.samples["size"].append(int(self.st[ST_SIZE]))
-        self._drain_events(recorder)
+                recorder.samples[name].append(int(st[ST_OPEN + i]))
+            recorder.samples["size"].append(int(st[ST_SIZE]))
+            self.st[ST_OPEN:ST_OPEN + len(RewiringRecorder.FIELDS)] = 0
+        self._drain_events(recorder, st)
 
-    def _first_step(self, recorder):
-        if recorder.first_step is None and int(self.engine.clock[0]) > self.k0:
+    def _first_step(self, recorder, ran: bool):
+        """The recorder's first step, once a step of this run has run (`ran`: known on the host)."""
+        if recorder.first_step is None and ran:
             recorder.first_step = self.k0 - self.k0 % recorder.interval
 
-    def _drain_events(self, recorder):
-        n = int(self.st[ST_EV_N])
+    def _drain_events(self, recorder, st):
+        """Move the events in the device buffer to the recorder's log (`st`: the host copy of the state just
+        read) and empty the buffer."""
+        n = int(st[ST_EV_N])
         if n > self.ev_capacity:
             raise RuntimeError("internal error: the rewiring event buffer overflowed (events were lost)")
         if n == 0 or not recorder.events:
             return
-        step, pre, post, attempt = (column[:n] for column in self.ev)
-        formed = self.ev_formed[:n].astype(bool)
+        step, pre, post, attempt = self._host(self.ev[:, :n])
+        formed = self._host(self.ev_formed[:n]).astype(bool)
         order = np.lexsort((attempt, formed, step))     # per batch: eliminations, then formations, by attempt
         t = (step[order] + 1) * self.rewirer.dt
         recorder.event_log.append((t, pre[order].copy(), post[order].copy(), formed[order]))
         self.st[ST_EV_N] = 0
 
     def finish(self) -> None:
-        """After a run: everything the host keeps comes back from the device."""
+        """After a run: everything the host keeps comes back from the device (on the GPU: one copy of the state,
+        one of the attempt accumulator, and the events)."""
         r = self.rewirer
-        error = int(self.st[ST_ERROR])
+        st = self._host(self.st)
+        error = int(st[ST_ERROR])
         if error:
             raise RuntimeError(f"internal error in the compiled rewiring of projection {self.group.label!r} "
                                f"(code {error}): " + ("a batch had more attempts than its arrays hold"
                                                       if error & 1 else "the event buffer overflowed"))
-        r._due = float(self.due[0])
-        r.batches = int(self.st[ST_SERIAL])
+        r._due = float(self._host(self.due)[0])
+        r.batches = int(st[ST_SERIAL])
         for i, name in enumerate(Rewirer.COUNTERS):
-            r.totals[name] += int(self.st[ST_TOTALS + i])
+            r.totals[name] += int(st[ST_TOTALS + i])
             if name == "failed":
-                self.group.rows.failed_additions += int(self.st[ST_TOTALS + i])
-            self.st[ST_TOTALS + i] = 0
+                self.group.rows.failed_additions += int(st[ST_TOTALS + i])
+        self.st[ST_TOTALS:ST_TOTALS + len(Rewirer.COUNTERS)] = 0
         recorder = r.recorder
         if recorder is not None:
-            self._first_step(recorder)
+            self._first_step(recorder, self.engine.net.step_index > self.k0)
             for i, name in enumerate(RewiringRecorder.FIELDS):
-                recorder._open[name] = int(self.st[ST_OPEN + i])
-            recorder.size = int(self.st[ST_SIZE])
-            self._drain_events(recorder)
+                recorder._open[name] = int(st[ST_OPEN + i])
+            recorder.size = int(st[ST_SIZE])
+            self._drain_events(recorder, st)
 
 
 def rewiring_parts(engine, projection):
-    """([Kernel], [Hook]) carrying out the projection's rewiring (raises Unsupported when there are none)."""
-    if engine.backend.is_gpu:
-        raise Unsupported("the compiled rewiring keeps its state in host memory: on the GPU it runs as array "
-                          "code on the device")
+    """([Kernel], [Hook]) carrying out the projection's rewiring, on the CPU build or the GPU path (raises
+    Unsupported for rules that have no kernel)."""
     return CompiledRewiring(engine, projection).parts()
