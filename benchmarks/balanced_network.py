@@ -1,7 +1,7 @@
 """Balanced random network of IF_curr_exp neurons with fixed in-degree, for scaling measurements.
 
     python benchmarks/balanced_network.py SIMULATOR [--n 10000] [--k 100] [--tstop 1000] [--silent]
-                                          [--seed 12345] [--json FILE]
+                                          [--seed 12345] [--precision float32] [--threads N] [--json FILE]
 
 N neurons, 80 % excitatory and 20 % inhibitory. Every neuron receives exactly 0.8 k excitatory and 0.2 k
 inhibitory synapses (FixedNumberPreConnector, no autapses), delay 1.5 ms. Inhibition dominates
@@ -55,6 +55,10 @@ def parse_args(argv=None):
                    "initial values (default 12345)")
     p.add_argument("--events", choices=["exact", "estimate"], default="exact",
                    help="count synaptic events from the out-degrees (exact, default) or as spikes x k")
+    p.add_argument("--precision", choices=["float64", "float32"], default=None,
+                   help="sparsegpu only: floating-point precision of the simulation (default: the backend's, "
+                   "float64)")
+    p.add_argument("--threads", type=int, default=None, help="threads (sim.setup(threads=N)); default 1")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
     return p.parse_args(argv)
 
@@ -103,7 +107,12 @@ def build(sim, args, silent=False, e2e_synapse=None):
     sizes = {"n_exc": n_exc, "n_inh": args.n - n_exc, "k_exc": k_exc, "k_inh": args.k - k_exc,
              "w_exc": w_exc, "w_inh": -G_INH * w_exc}
     rheobase = (CELL["v_thresh"] - CELL["v_rest"]) * CELL["cm"] / CELL["tau_m"]   # nA
-    sim.setup(timestep=DT, min_delay=DT, max_delay=DELAY)
+    extra = {}
+    if getattr(args, "precision", None):
+        extra["precision"] = args.precision
+    if getattr(args, "threads", None):
+        extra["threads"] = args.threads
+    sim.setup(timestep=DT, min_delay=DT, max_delay=DELAY, **extra)
     rng = NumpyRNG(seed=args.seed, parallel_safe=True)
     cell = dict(CELL)
     if not silent:

@@ -11,6 +11,11 @@ Layout (one projection):
 
 Add = write at row_length and increment. Remove = move the row's last synapse into the hole and decrement;
 every per-synapse variable moves with it. Kernels walk a row to row_length, never to capacity.
+
+`uniform(name)` tells whether every synapse in use holds one value of a variable (a projection made with one
+weight and one delay, the common case): the compiled propagation then reads neither array. The answer is kept
+until the variable may have changed: any access to `vars` (item, values, items) other than `vars.peek(name)`
+counts as a possible write, so a cached answer is never stale.
 """
 
 from __future__ import annotations
@@ -27,6 +32,51 @@ def index_dtype(n_post: int):
     return np.uint64
 
 
+class SynapseVars(dict):
+    """rows.vars: the per-synapse arrays by name. Callers write through an item (`rows.vars[name][r, c] = v`)
+    or by iterating, so every such access advances `version` (a possible write); `peek(name)` reads an array
+    without doing so, for code that only reads it (kernel arguments, the uniformity check)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.version = 0
+
+    def peek(self, name):
+        return dict.__getitem__(self, name)
+
+    def __getitem__(self, name):
+        self.version += 1
+        return dict.__getitem__(self, name)
+
+    def __setitem__(self, name, value):
+        self.version += 1
+        dict.__setitem__(self, name, value)
+
+    def get(self, name, default=None):
+        self.version += 1
+        return dict.get(self, name, default)
+
+    def values(self):
+        self.version += 1
+        return dict.values(self)
+
+    def items(self):
+        self.version += 1
+        return dict.items(self)
+
+    def pop(self, *args):
+        self.version += 1
+        return dict.pop(self, *args)
+
+    def update(self, *args, **kwargs):
+        self.version += 1
+        dict.update(self, *args, **kwargs)
+
+    def setdefault(self, *args):
+        self.version += 1
+        return dict.setdefault(self, *args)
+
+
 class RowCapacityError(ValueError):
     """A row has no free slot for a synapse that must be stored."""
 
@@ -40,6 +90,46 @@ class RaggedRows:
         self.row_length = xp.zeros(self.n_pre, dtype=xp.int32)
         self.vars = {name: xp.zeros((self.n_pre, self.capacity), dtype=dt) for name, dt in var_dtypes.items()}
         self.failed_additions = 0      # additions refused so far because their row was full
+
+    @property
+    def vars(self) -> SynapseVars:
+        return self._vars
+
+    @vars.setter
+    def vars(self, arrays) -> None:
+        self._vars = arrays if isinstance(arrays, SynapseVars) else SynapseVars(arrays)
+        self._vars.version += 1
+        self._uniform = {}             # name -> (vars.version, row_length object, value or None)
+
+    def uniform(self, name):
+        """The one value every synapse in use holds for variable `name` (a NumPy scalar of its dtype; zero
+        when there are no synapses), or None when they hold several. Computed once per change of the rows
+        (one pass over the rows in use; on the GPU one small copy to the host) and cached."""
+        key = (self._vars.version, id(self.row_length))
+        cached = self._uniform.get(name)
+        if cached is not None and cached[:2] == key:
+            return cached[2]
+        xp = self.backend.xp
+        arr = self._vars.peek(name)
+        lengths = self.row_length
+        nonempty = xp.flatnonzero(lengths > 0)
+        if nonempty.shape[0] == 0:
+            value = np.zeros((), dtype=arr.dtype)[()]
+        else:
+            bits = arr.view(_UINT_OF_WIDTH[arr.dtype.itemsize])      # bit for bit: 0.0 and -0.0 differ
+            v0 = arr[int(nonempty[0]), 0]
+            b0 = bits[int(nonempty[0]), 0]
+            cols = xp.arange(self.capacity)[None, :]
+            block = max(1, (1 << 22) // self.capacity)        # rows per pass: bounded temporaries
+            differs = False
+            for start in range(0, self.n_pre, block):
+                part = slice(start, start + block)
+                if bool(xp.any((cols < lengths[part, None]) & (bits[part] != b0))):
+                    differs = True
+                    break
+            value = None if differs else np.asarray(self.backend.to_host(v0)).reshape(())[()]
+        self._uniform[name] = key + (value,)
+        return value
 
     @classmethod
     def from_coo(cls, backend, n_pre, n_post, pre, post, values: dict, var_dtypes: dict,

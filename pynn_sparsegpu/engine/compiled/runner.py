@@ -145,6 +145,15 @@ class Hook(PyItem):
         self.reference = reference
 
 
+def _uniform_values(p):
+    """(delay steps, weight) shared by every synapse of a static projection, each None where the synapses hold
+    several values. The kernel then reads neither array (a row is its target indices alone). Rows a rewirer or
+    DEEP R edits during the run are always read in full."""
+    if p.rewirer is not None or p.deep_r is not None or p.rows is None:
+        return None, None
+    return p.rows.uniform("delay"), p.rows.uniform("weight")
+
+
 class Kernel:
     """A compiled part of the step: kernel `function` (an address) called with `args`, at every step or, with a
     period, at the steps k with (k + phase) % period == 0. `spike_recs`/`state_recs` are the record buffers it
@@ -281,11 +290,14 @@ class CompiledEngine:
         rt = self.runtime(pre)
         rows = []
         for p in projections:
+            delay, weight = _uniform_values(p)
             rows.append(Args().ptr(lambda p=p: p.rows.ind).int(lambda p=p: p.rows.ind.dtype.itemsize)
-                        .ptr(lambda p=p: p.rows.row_length).ptr(lambda p=p: p.rows.vars["weight"])
-                        .ptr(lambda p=p: p.rows.vars["delay"]).int(lambda p=p: p.rows.capacity)
+                        .ptr(lambda p=p: p.rows.row_length).ptr(lambda p=p: p.rows.vars.peek("weight"))
+                        .ptr(lambda p=p: p.rows.vars.peek("delay")).int(lambda p=p: p.rows.capacity)
                         .ptr(lambda p=p: p.post.ring).int(lambda p=p: p.post.ring.shape[0])
-                        .int(lambda p=p: p.post.ring.shape[1]).int(p.receptor).int(p.post.n))
+                        .int(lambda p=p: p.post.ring.shape[1]).int(p.receptor).int(p.post.n)
+                        .int(-1 if delay is None else int(delay)).int(0 if weight is None else 1)
+                        .real(0.0 if weight is None else float(weight)))
         return (Args().ptr(self.clock).ptr(rt.counts).ptr(rt.spike_list).ptr(rt.spike_count).int(len(rows))
                 .table(rows))
 

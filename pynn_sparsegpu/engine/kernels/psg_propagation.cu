@@ -12,14 +12,19 @@
 // ring[(step + delay) % n_slots][receptor][post]. On CUDA a block takes a spike and its threads share the row;
 // on the CPU spikes and synapses are taken in order, so the sums are those of the NumPy reference.
 //
+// A projection whose synapses all hold one delay (and one weight) gets them as numbers (slots 11-13): its rows
+// are then read as target indices alone, a quarter of the memory traffic of index + weight + delay, and the
+// sums are bit for bit those of the general loop.
+//
 // Slots: 0 clock (long long*), 1 counts (int*), 2 spike_list (int*), 3 spike_count (int*, [2]),
-//        4 number of projections, 5 table (psg_slot*): per projection 11 slots
+//        4 number of projections, 5 table (psg_slot*): per projection 14 slots
 //          ind, index bytes, row_length (int*), weight (real*), delay (int*), capacity,
-//          ring (real*), n_slots, n_receptors, receptor, n_post
+//          ring (real*), n_slots, n_receptors, receptor, n_post,
+//          the delay every synapse holds (steps; -1: several), 1 if every synapse holds one weight, that weight
 
 #include "psg_portable.h"
 
-#define PSG_STATIC_PROJECTION_SLOTS 11
+#define PSG_STATIC_PROJECTION_SLOTS 14
 
 template <typename REAL>
 struct psg_static_projection {
@@ -32,6 +37,9 @@ struct psg_static_projection {
     REAL* ring;                    // the target's ring at this projection's receptor, slot 0
     long long n_slots, slot_stride, n_post;
     long long slot_now;            // step % n_slots: a delay d lands in slot_now + d, less n_slots if past the end
+    long long shared_delay;        // the delay of every synapse, or -1
+    bool shared_weight;            // every synapse holds `weight_value`
+    REAL weight_value;
 };
 
 template <typename REAL>
@@ -49,22 +57,52 @@ PSG_FN psg_static_projection<REAL> psg_static_unpack(const psg_slot* t, long lon
     p.slot_stride = PSG_INT(t, 8) * p.n_post;
     p.ring = PSG_PTR(REAL, t, 6) + PSG_INT(t, 9) * p.n_post;
     p.slot_now = step % p.n_slots;
+    p.shared_delay = PSG_INT(t, 11);
+    p.shared_weight = PSG_INT(t, 12) != 0;
+    p.weight_value = (REAL)PSG_REAL(t, 13);
     return p;
 }
 
 // The synapses j in [first, length) (stride `stride`) of one spiking row: weight times the spike count into the
 // target's slot at step + delay (delays are below n_slots, so one subtraction wraps). Only targets in [lo, hi)
-// are taken: all of them with one thread; a thread's share with several (see below).
-template <typename REAL, typename INDEX>
+// are taken (RANGE): all of them with one thread; a thread's share with several (see below).
+template <typename REAL, typename INDEX, bool RANGE>
 PSG_FN void psg_static_row(const psg_static_projection<REAL>& p, long long base, long long first, long long length,
                            long long stride, REAL multiplicity, long long lo, long long hi)
 {
     const INDEX* ind = (const INDEX*)p.ind + base;
+    if (p.shared_delay >= 0) {
+        long long slot = p.slot_now + p.shared_delay;
+        if (slot >= p.n_slots) {
+            slot -= p.n_slots;
+        }
+        REAL* target = p.ring + slot * p.slot_stride;
+        if (p.shared_weight) {
+            const REAL v = p.weight_value * multiplicity;
+            for (long long j = first; j < length; j += stride) {
+                const long long post = (long long)ind[j];
+                if (RANGE && (post < lo || post >= hi)) {
+                    continue;
+                }
+                psg_atomic_add(&target[post], v);
+            }
+        } else {
+            const REAL* weight = p.weight + base;
+            for (long long j = first; j < length; j += stride) {
+                const long long post = (long long)ind[j];
+                if (RANGE && (post < lo || post >= hi)) {
+                    continue;
+                }
+                psg_atomic_add(&target[post], weight[j] * multiplicity);
+            }
+        }
+        return;
+    }
     const REAL* weight = p.weight + base;
     const int* delay = p.delay + base;
     for (long long j = first; j < length; j += stride) {
         const long long post = (long long)ind[j];
-        if (post < lo || post >= hi) {
+        if (RANGE && (post < lo || post >= hi)) {
             continue;
         }
         long long slot = p.slot_now + delay[j];
@@ -75,17 +113,19 @@ PSG_FN void psg_static_row(const psg_static_projection<REAL>& p, long long base,
     }
 }
 
-template <typename REAL>
+template <typename REAL, bool RANGE>
 PSG_FN void psg_static_spike(const psg_static_projection<REAL>& p, int pre, REAL multiplicity, long long first,
                              long long stride, long long lo, long long hi)
 {
     const long long base = (long long)pre * p.capacity;
     const long long length = p.row_length[pre];
     switch (p.index_bytes) {
-    case 1: psg_static_row<REAL, unsigned char>(p, base, first, length, stride, multiplicity, lo, hi); break;
-    case 2: psg_static_row<REAL, unsigned short>(p, base, first, length, stride, multiplicity, lo, hi); break;
-    case 4: psg_static_row<REAL, unsigned int>(p, base, first, length, stride, multiplicity, lo, hi); break;
-    default: psg_static_row<REAL, unsigned long long>(p, base, first, length, stride, multiplicity, lo, hi); break;
+    case 1: psg_static_row<REAL, unsigned char, RANGE>(p, base, first, length, stride, multiplicity, lo, hi); break;
+    case 2: psg_static_row<REAL, unsigned short, RANGE>(p, base, first, length, stride, multiplicity, lo, hi); break;
+    case 4: psg_static_row<REAL, unsigned int, RANGE>(p, base, first, length, stride, multiplicity, lo, hi); break;
+    default:
+        psg_static_row<REAL, unsigned long long, RANGE>(p, base, first, length, stride, multiplicity, lo, hi);
+        break;
     }
 }
 
@@ -119,7 +159,7 @@ PSG_FN void psg_propagation_static(const psg_slot* PSG_RESTRICT a)
                     const long long lo = p.n_post * t / nt, hi = p.n_post * (t + 1) / nt;
                     for (int s = 0; s < n_spikes; ++s) {
                         const int pre = spike_list[s];
-                        psg_static_spike(p, pre, (REAL)counts[pre], 0, 1, lo, hi);
+                        psg_static_spike<REAL, true>(p, pre, (REAL)counts[pre], 0, 1, lo, hi);
                     }
                 }
             }
@@ -132,9 +172,9 @@ PSG_FN void psg_propagation_static(const psg_slot* PSG_RESTRICT a)
         PSG_FOR_BLOCKS(s, n_spikes) {
             const int pre = spike_list[s];
 #if defined(PSG_CUDA)
-            psg_static_spike(p, pre, (REAL)counts[pre], threadIdx.x, blockDim.x, 0LL, p.n_post);
+            psg_static_spike<REAL, false>(p, pre, (REAL)counts[pre], threadIdx.x, blockDim.x, 0LL, p.n_post);
 #else
-            psg_static_spike(p, pre, (REAL)counts[pre], 0, 1, 0LL, p.n_post);
+            psg_static_spike<REAL, false>(p, pre, (REAL)counts[pre], 0, 1, 0LL, p.n_post);
 #endif
         }
     }
