@@ -33,6 +33,8 @@ def parse_args(argv=None):
     p.add_argument("--events", choices=["exact", "estimate"], default="exact",
                    help="synaptic events from the actual out-degrees (default) or spikes x k")
     p.add_argument("--seed", type=int, default=12345, help="network seed (default 12345)")
+    p.add_argument("--precision", choices=["float64", "float32"], default=None,
+                   help="sparsegpu's precision (default float64); other simulators ignore it")
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds allowed per run (default 3600)")
     p.add_argument("--out", default=os.path.join(BENCH_DIR, "results", "scaling.json"),
                    help="JSON output file (default benchmarks/results/scaling.json)")
@@ -51,7 +53,7 @@ def main(argv=None):
     script = os.path.join(BENCH_DIR, "balanced_network.py")
     meta = metadata()
     meta.update(sizes=sizes, k=ks, tstop_ms=args.tstop, sims=sims, variants=variants, seed=args.seed,
-                events=args.events)
+                events=args.events, precision=args.precision or "float64")
 
     results = []
     tmpdir = tempfile.mkdtemp(prefix="scaling_")
@@ -70,6 +72,8 @@ def main(argv=None):
                            "--seed", str(args.seed), "--events", args.events, "--json", json_path]
                     if variant == "silent":
                         cmd.append("--silent")
+                    if args.precision and sim == "sparsegpu":
+                        cmd += ["--precision", args.precision]
                     print(f"[{sim} {variant} N={n} k={k}] ...", end=" ", flush=True)
                     result, error, _ = run_child(cmd, args.timeout)
                     if error:
