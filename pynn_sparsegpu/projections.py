@@ -15,7 +15,7 @@ from pyNN.space import Space
 from . import connectors as native_connectors
 from . import rewiring, simulator
 from .engine.plastic import ModelSynapseGroup
-from .engine.synapses import SynapseGroup
+from .engine.synapses import SynapseGroup, delay_steps
 from .populations import Assembly
 from .standardmodels.structural import StructuralPlasticityMechanism
 from .standardmodels.synapses import StaticSynapse
@@ -47,7 +47,7 @@ class Connection(common.Connection):
 
     def _set_delay(self, value):
         self.projection._check_values(np.zeros(1), np.asarray([value], float))
-        self._group.rows.vars["delay"][self._row, self._slot] = int(round(value / simulator.state.dt))
+        self._group.rows.vars["delay"][self._row, self._slot] = int(delay_steps(value, simulator.state.dt))
 
     weight = property(_get_weight, _set_weight)
     delay = property(_get_delay, _set_delay)
@@ -384,6 +384,6 @@ class Projection(common.Projection):
                     writes.append((rows, name, r, c, vals))
                 else:
                     self._check_values(np.zeros(1), vals)
-                    writes.append((rows, "delay", r, c, np.rint(vals / dt)))
+                    writes.append((rows, "delay", r, c, delay_steps(vals, dt)))
         for rows, name, r, c, vals in writes:
             rows.vars[name][r, c] = rows.backend.xp.asarray(vals, dtype=rows.vars[name].dtype)

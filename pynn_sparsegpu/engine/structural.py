@@ -36,6 +36,7 @@ import numpy as np
 from .neurons.group import NEVER
 from .plastic import Events
 from .random import stream_key, uniform_pair
+from .synapses import delay_steps
 
 
 # --- rules ------------------------------------------------------------------------------------------
@@ -369,7 +370,7 @@ class Rewirer:
         return model.current_weight(Events(self.group, rows_i, slots, step))
 
     def initial_delay_steps(self, dt) -> int:
-        return max(int(round(self.initial_delay_ms / dt)), 1) if self.initial_delay_ms else 1
+        return max(int(delay_steps(self.initial_delay_ms, dt)), 1) if self.initial_delay_ms else 1
 
     def _initial_values(self, n, step):
         values = {"weight": self.initial_weight, "delay": self.initial_delay_steps(self.dt)}

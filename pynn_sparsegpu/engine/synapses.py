@@ -11,6 +11,20 @@ import numpy as np
 
 from .connectivity import RaggedRows
 
+def delay_steps(delay_ms, dt, xp=np):
+    """Delays (ms) as whole steps of dt, as NEST rounds them: the nearest step with halves rounded up, on the
+    delay times the exact number of steps per ms (0.15 ms at dt 0.1 ms is 2 steps, 0.25 is 3, 1.25 is 13, where
+    rint(d / dt) gives 1, 2 and 12). Returns float64 values (whole numbers) on `xp`."""
+    delays = xp.asarray(delay_ms, dtype=xp.float64)
+    tics_per_step = dt * 1000.0                      # NEST's time base: 1 µs tics
+    whole = round(tics_per_step)
+    if whole >= 1 and abs(tics_per_step - whole) <= 1e-9 * tics_per_step:
+        steps_per_ms = 1000.0 / whole
+    else:
+        steps_per_ms = 1.0 / dt
+    return xp.floor(delays * steps_per_ms + 0.5)
+
+
 def _shared_scalar(arrays):
     """The value of arrays that are all broadcasts of one number (stride 0, as buffer() makes them from a
     scalar weight, delay or parameter), or None when any of them holds per-synapse values."""
@@ -79,7 +93,7 @@ class SynapseGroup:
         w, d = (joined([p[k] for p in parts]) for k in (2, 3))
         extra = {name: joined([p[4][name] for p in parts]) for name in names}
         self._pending = []
-        steps = xp.rint(d / dt).astype(xp.int32)
+        steps = delay_steps(d, dt, xp).astype(xp.int32)
         del d
         dtypes = {"weight": self.backend.dtype, "delay": np.int32, **self.model.var_dtypes(self.backend.dtype)}
         self.rows = RaggedRows.from_coo(self.backend, self.pre.n, self.post.n, pre, post,
@@ -97,7 +111,7 @@ class SynapseGroup:
     @property
     def max_delay_steps(self) -> int:
         delays = [float(p[3].max()) for p in self._pending if p[3].shape[0]]
-        longest = int(np.rint(max(delays) / self.dt)) if delays and self.dt else 0
+        longest = int(delay_steps(max(delays), self.dt)) if delays and self.dt else 0
         if self.rows is not None and self.rows.size():
             longest = max(longest, int(self.rows.vars["delay"].max()))
         if self.rewirer is not None and self.dt:
@@ -108,7 +122,7 @@ class SynapseGroup:
     def min_delay_steps(self):
         """Shortest delay in steps, or None without synapses."""
         delays = [float(p[3].min()) for p in self._pending if p[3].shape[0]]
-        shortest = [int(np.rint(min(delays) / self.dt))] if delays and self.dt else []
+        shortest = [int(delay_steps(min(delays), self.dt))] if delays and self.dt else []
         if self.rows is not None and self.rows.size():
             rows, slots = self.rows.synapse_slots()
             shortest.append(int(self.rows.vars["delay"][rows, slots].min()))

@@ -17,10 +17,11 @@ from .runner import GroupKernel, Unsupported
 
 # model class -> (kernel, state arrays, derived arrays) in slot order after key and dt
 _RENEWAL = {
-    models.Poisson: ("exponential", ("_next",), ("lo", "hi", "ref", "mean_free", "p_dead")),
-    models.PoissonRefractory: ("exponential", ("_next",), ("lo", "hi", "ref", "mean_free", "p_dead")),
-    models.Gamma: ("gamma", ("_next",), ("lo", "hi", "shape", "k_max", "scale")),
-    models.InhGamma: ("inh_gamma", ("_next", "_op"), ("lo", "hi", "tbins", "a", "b")),
+    models.Poisson: ("exponential", ("_next",), ("lo", "hi_step", "ref", "mean_free", "p_dead", "lo_step")),
+    models.PoissonRefractory: ("exponential", ("_next",), ("lo", "hi_step", "ref", "mean_free", "p_dead",
+                                                           "lo_step")),
+    models.Gamma: ("gamma", ("_next",), ("lo", "hi_step", "shape", "k_max", "scale", "lo_step")),
+    models.InhGamma: ("inh_gamma", ("_next", "_op"), ("lo", "hi_step", "tbins", "a", "b", "lo_step")),
 }
 
 
@@ -52,8 +53,9 @@ def group_kernel(engine, group):
         a.int(lambda: group.key).real(engine.net.dt)
         for key in state:
             a.ptr(lambda key=key: float64_state(group.state, key))
-        for key in derived:
+        for key in derived[:-1]:
             a.ptr(lambda key=key: _derived_array(group, key, np.float64))
         if kind == "inh_gamma":
             a.int(lambda: group._derived["tbins"].shape[1])
+        a.ptr(lambda key=derived[-1]: _derived_array(group, key, np.float64))
     return GroupKernel(name, engine.function(name), add_model_args)

@@ -9,12 +9,14 @@
 //
 // Slots after the common ones (PSG_NEURON_SLOTS = 17; arrays are float64 unless said otherwise):
 //   pynn_sparsegpu_source_exponential_*  (SpikeSourcePoisson, SpikeSourcePoissonRefractory)
-//     17 key  18 dt  19 next  20 lo  21 hi  22 ref  23 mean_free (+inf: silent)  24 p_dead
+//     17 key  18 dt  19 next  20 lo  21 hi_step  22 ref  23 mean_free (+inf: silent)  24 p_dead  25 lo_step
 //   pynn_sparsegpu_source_gamma_*        (SpikeSourceGamma)
-//     17 key  18 dt  19 next  20 lo  21 hi  22 shape  23 k_max  24 scale (+inf: silent)
+//     17 key  18 dt  19 next  20 lo  21 hi_step  22 shape  23 k_max  24 scale (+inf: silent)  25 lo_step
 //   pynn_sparsegpu_source_inh_gamma_*    (SpikeSourceInhGamma)
-//     17 key  18 dt  19 next  20 op  21 lo  22 hi  23 tbins [n, width]  24 a [n, width]  25 b [n, width]
-//     26 width
+//     17 key  18 dt  19 next  20 op  21 lo  22 hi_step  23 tbins [n, width]  24 a [n, width]
+//     25 b [n, width]  26 width  27 lo_step
+//   lo is the window's start (ms), lo_step and hi_step its start and end in steps (NEST's rounding,
+//   sources.steps_of): step k, whose spikes have time (k + 1) dt, is active when lo_step < k + 1 <= hi_step.
 //   pynn_sparsegpu_source_array_*        (SpikeSourceArray)
 //     17 row_start (long long*, [n + 1])  18 row_steps (long long*: the steps of neuron i's events, sorted, at
 //     row_start[i] .. row_start[i + 1])  19 cursor (long long*, [n]: the first event of neuron i not before
@@ -30,10 +32,10 @@
 #endif
 
 // --- renewal processes ----------------------------------------------------------------------------------------
-// Per neuron (engine/neurons/sources.py, _Renewal.step): once the window is over (t + dt > hi) the neuron draws
-// nothing more and its next spike is +inf; an undrawn neuron (NaN) draws its first spike at max(lo, t) plus the
-// first interval; then each spike due by t + dt is counted when the window is open (t + dt > lo) and followed
-// by a new interval.
+// Per neuron (engine/neurons/sources.py, _Renewal.step): once the window is over (k + 1 > hi_step) the neuron
+// draws nothing more and its next spike is +inf; an undrawn neuron (NaN) draws its first spike at max(lo, t) plus
+// the first interval; then each spike due by t + dt is counted when the window is open (k + 1 > lo_step) and
+// followed by a new interval.
 
 // The processes: first(key, i, &draw, step) and interval(...) give neuron i's first and next intervals (ms).
 struct psg_exponential_process {           // Exponential intervals after a dead time (_Exponential)
@@ -99,14 +101,16 @@ PSG_FN void psg_renewal_step(const psg_slot* PSG_RESTRICT a, const PROCESS& q)
     const double dt = PSG_REAL(a, PSG_NEURON_SLOTS + 1);
     double* next = PSG_PTR(double, a, PSG_NEURON_SLOTS + 2);
     const double* lo = PSG_PTR(const double, a, PSG_NEURON_SLOTS + 3);
-    const double* hi = PSG_PTR(const double, a, PSG_NEURON_SLOTS + 4);
+    const double* hi_step = PSG_PTR(const double, a, PSG_NEURON_SLOTS + 4);
+    const double* lo_step = PSG_PTR(const double, a, PSG_NEURON_SLOTS + 8);
     const double t = (double)c.step * dt;
     const double t_end = t + dt;
+    const double k1 = (double)(c.step + 1);
     psg_neuron_begin(c);
     PSG_FOR(i, c.n) {
         double nxt = next[i];
         int count = 0;
-        if (t_end > hi[i]) {
+        if (k1 > hi_step[i]) {
             nxt = psg_inf();
         } else {
             long long draw = 0;
@@ -115,7 +119,7 @@ PSG_FN void psg_renewal_step(const psg_slot* PSG_RESTRICT a, const PROCESS& q)
                 nxt = origin + q.first(key, i, &draw, c.step);
             }
             if (nxt <= t_end) {
-                const int active = t_end > lo[i] ? 1 : 0;
+                const int active = k1 > lo_step[i] ? 1 : 0;
                 do {
                     count += active;
                     nxt = nxt + q.interval(key, i, &draw, c.step);
@@ -157,14 +161,14 @@ PSG_FN void psg_source_inh_gamma(const psg_slot* PSG_RESTRICT a)
     const double dt = PSG_REAL(a, PSG_NEURON_SLOTS + 1);
     double* next = PSG_PTR(double, a, PSG_NEURON_SLOTS + 2);
     double* op = PSG_PTR(double, a, PSG_NEURON_SLOTS + 3);
-    const double* lo = PSG_PTR(const double, a, PSG_NEURON_SLOTS + 4);
-    const double* hi = PSG_PTR(const double, a, PSG_NEURON_SLOTS + 5);
+    const double* hi_step = PSG_PTR(const double, a, PSG_NEURON_SLOTS + 5);
     const double* tbins = PSG_PTR(const double, a, PSG_NEURON_SLOTS + 6);
     const double* shape_table = PSG_PTR(const double, a, PSG_NEURON_SLOTS + 7);
     const double* scale_table = PSG_PTR(const double, a, PSG_NEURON_SLOTS + 8);
     const long long width = PSG_INT(a, PSG_NEURON_SLOTS + 9);
+    const double* lo_step = PSG_PTR(const double, a, PSG_NEURON_SLOTS + 10);
     const double t = (double)c.step * dt;
-    const double t_end = t + dt;
+    const double k1 = (double)(c.step + 1);
     psg_neuron_begin(c);
     PSG_FOR(i, c.n) {
         long long k = -1;
@@ -181,7 +185,7 @@ PSG_FN void psg_source_inh_gamma(const psg_slot* PSG_RESTRICT a)
             const double g = psg_gamma(key, i, &draw, c.step, shape);
             nxt = o + g / shape;
         }
-        const bool active = t_end > lo[i] && t_end <= hi[i];
+        const bool active = k1 > lo_step[i] && k1 <= hi_step[i];
         o = o + (active ? rate_hz * dt * 1e-3 : 0.0);
         int count = 0;
         while (o >= nxt) {

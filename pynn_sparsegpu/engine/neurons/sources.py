@@ -1,5 +1,8 @@
 """Spike generators. A spike found in the step from t to t+dt has time t+dt; a generator is active for
-spike times T with start < T <= start + duration (NEST's device activity window).
+spike times T with start < T <= start + duration (NEST's device activity window). The window is kept in
+steps (`steps_of`: times rounded to NEST's 1 µs tic, then divided by the step), so a window of 50 ms holds
+500 steps of 0.1 ms and one from 12.3 ms for 7.7 ms holds 77, as in NEST, where t + dt in floating point
+would have lost a step to rounding.
 
 Poisson:          a Poisson process of the given rate: each neuron holds the time of its next spike and draws
                   an exponential interval when it fires, so the number of spikes in a step is Poisson(rate dt)
@@ -34,6 +37,21 @@ def grid_index(times, dt):
     return np.ceil(np.asarray(times, dtype=float) / dt - 1e-6).astype(np.int64)
 
 
+TICS_PER_MS = 1000.0     # NEST's default time base: 1 µs
+
+
+def steps_of(times_ms, dt, xp=np):
+    """Times (ms) as numbers of steps of dt (float64), as NEST converts them: rounded to the tic first, so a time
+    on the grid is a whole number exactly (12.3 ms at dt 0.1 is 123.0, not 122.99999999999999). Where dt is not
+    a whole number of tics the times are divided by dt as they are."""
+    times = xp.asarray(times_ms, dtype=xp.float64)
+    tics_per_step = dt * TICS_PER_MS
+    whole = round(tics_per_step)
+    if whole < 1 or abs(tics_per_step - whole) > 1e-9 * tics_per_step:
+        return times / dt
+    return xp.rint(times * TICS_PER_MS) / float(whole)
+
+
 def float64_state(state: dict, name: str):
     """The state array `name` as float64, converted in place in the dict where the network's precision is
     float32 (renewal processes keep spike times in float64)."""
@@ -53,18 +71,21 @@ class _Generator(NeuronModel):
     nonnegative = ("start", "duration")
 
     @staticmethod
-    def window(p, xp) -> dict:
-        """The activity window as float64 arrays: active when lo < t + dt <= hi."""
+    def window(p, dt, xp) -> dict:
+        """The activity window as float64 arrays: lo (start, ms: where a process starts) and, in steps,
+        lo_step and hi_step: step k (spike time (k + 1) dt) is active when lo_step < k + 1 <= hi_step."""
         lo = _f64(p["start"], xp)
         hi = lo + _f64(p["duration"], xp)
+        lo_step, hi_step = steps_of(lo, dt, xp), steps_of(hi, dt, xp)
         # the earliest end of a window, a host float (the reference skips the per-neuron test before it)
-        return {"lo": lo, "hi": hi, "hi_min": float(xp.min(hi)) if hi.shape[0] else np.inf}  # synchronize!
+        return {"lo": lo, "lo_step": lo_step, "hi_step": hi_step,
+                "hi_step_min": float(xp.min(hi_step)) if hi.shape[0] else np.inf}  # synchronize!
 
 
 class _Renewal(_Generator):
     """A renewal process: `_next` is each neuron's next spike time (ms), drawn lazily (NaN = not drawn).
 
-    Per neuron and step (the kernel does the same): once the window is over (t + dt > hi), nothing is drawn
+    Per neuron and step k (the kernel does the same): once the window is over (k + 1 > hi_step), nothing is drawn
     and `_next` becomes +inf (set() makes it NaN again); an undrawn neuron draws its first spike at
     max(start, t) + first_interval; then every spike due by t + dt is counted (when the window is open) and
     followed by a new interval."""
@@ -82,12 +103,13 @@ class _Renewal(_Generator):
         nxt = float64_state(s, "_next")
         t = ctx.t
         t_end = t + ctx.dt
+        k1 = float(ctx.step + 1)                               # this step's spike time, in steps
         counts = xp.zeros(nxt.shape[0], dtype=xp.int32)
-        if t_end <= d["hi_min"]:
+        if k1 <= d["hi_step_min"]:
             if nxt.shape[0] and bool(nxt.min() > t_end):     # none undrawn (NaN), no spike due, none over
                 return counts
         else:
-            nxt[t_end > d["hi"]] = xp.inf
+            nxt[k1 > d["hi_step"]] = xp.inf
         draw = xp.zeros(nxt.shape[0], dtype=xp.int64)
         undrawn = xp.flatnonzero(xp.isnan(nxt))
         if undrawn.shape[0]:
@@ -95,7 +117,7 @@ class _Renewal(_Generator):
             nxt[undrawn] = xp.maximum(d["lo"][undrawn], t) + iv
         due = xp.flatnonzero(nxt <= t_end)
         if due.shape[0]:
-            active = (t_end > d["lo"]).astype(xp.int32)
+            active = (k1 > d["lo_step"]).astype(xp.int32)
         while due.shape[0]:   # more than one spike per step is rare: this loops once or twice
             counts[due] += active[due]
             iv, draw[due] = self.interval(d, due, ctx.key, draw[due], ctx.step, xp)
@@ -141,7 +163,7 @@ class Poisson(_Exponential):
     def derived(self, p, dt, xp):
         rate = _f64(p["rate"], xp)
         safe = xp.where(rate > 0, rate, 1.0)
-        return {**self.window(p, xp), "ref": xp.zeros_like(rate), "p_dead": xp.zeros_like(rate),
+        return {**self.window(p, dt, xp), "ref": xp.zeros_like(rate), "p_dead": xp.zeros_like(rate),
                 "mean_free": xp.where(rate > 0, 1e3 / safe, xp.inf)}
 
 
@@ -162,7 +184,7 @@ class PoissonRefractory(_Exponential):
         # its first spike is uniform in [0, tau_refrac]; otherwise it is a full interval away
         rate, ref = _f64(p["rate"], xp), _f64(p["tau_refrac"], xp)
         safe = xp.where(rate > 0, rate, 1.0)
-        return {**self.window(p, xp), "ref": ref, "p_dead": rate * ref * 1e-3,
+        return {**self.window(p, dt, xp), "ref": ref, "p_dead": rate * ref * 1e-3,
                 "mean_free": xp.where(rate > 0, 1e3 / safe - ref, xp.inf)}
 
 
@@ -175,7 +197,7 @@ class Gamma(_Renewal):
 
     def derived(self, p, dt, xp):
         beta, shape = _f64(p["beta"], xp), _f64(p["alpha"], xp)
-        return {**self.window(p, xp), "shape": shape, "k_max": xp.maximum(xp.floor(shape), 1.0),
+        return {**self.window(p, dt, xp), "shape": shape, "k_max": xp.maximum(xp.floor(shape), 1.0),
                 "scale": xp.where(beta > 0, 1e3 / xp.where(beta > 0, beta, 1.0), xp.inf)}
 
     def _scaled(self, d, idx, key, draw, step, shape, xp):
@@ -221,7 +243,7 @@ class InhGamma(_Generator):
             tb[i, :k], aa[i, :k], bb[i, :k] = tbins[i], a[i], b[i]
         if np.any(aa <= 0) or np.any(bb <= 0):
             raise ValueError("SpikeSourceInhGamma: every value of 'a' and 'b' must be > 0")
-        return {**self.window(p, xp), "tbins": xp.asarray(tb), "a": xp.asarray(aa), "b": xp.asarray(bb)}
+        return {**self.window(p, dt, xp), "tbins": xp.asarray(tb), "a": xp.asarray(aa), "b": xp.asarray(bb)}
 
     def step(self, s, p, d, syn, i_stim, ctx):
         xp = ctx.xp
@@ -236,8 +258,8 @@ class InhGamma(_Generator):
         if undrawn.shape[0]:
             g, draw[undrawn] = variates.gamma(ctx.key, undrawn, draw[undrawn], ctx.step, shape[undrawn], xp)
             nxt[undrawn] = op[undrawn] + g / shape[undrawn]
-        t_end = ctx.t + ctx.dt
-        active = (t_end > d["lo"]) & (t_end <= d["hi"])
+        k1 = float(ctx.step + 1)
+        active = (k1 > d["lo_step"]) & (k1 <= d["hi_step"])
         op[...] = op + xp.where(active, rate_hz * ctx.dt * 1e-3, 0.0)
         counts = xp.zeros(k.shape[0], dtype=xp.int32)
         due = xp.flatnonzero(op >= nxt)
