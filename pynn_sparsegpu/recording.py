@@ -58,7 +58,7 @@ class Recorder(recording.Recorder):
             ids_here = rec_ids[chans]
             keep = np.isin(ids_here, wanted)
             all_ids.append(ids_here[keep])
-            all_times.append((steps[keep] + 1) * dt)
+            all_times.append(buf.times(dt)[keep])
             if clear:
                 buf.clear()
         if not all_ids:

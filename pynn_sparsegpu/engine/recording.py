@@ -1,6 +1,7 @@
 """Device-side record buffers, flushed to the host in chunks (not every step).
 
-SpikeBuffer:  counts[chunk, n_rec] written each step; a flush turns them into (step, channel) events.
+SpikeBuffer:  counts[chunk, n_rec] written each step; a flush turns them into (step, channel) events. Events
+              added with their exact times (the event-driven engine) keep them (`times(dt)`).
 StateBuffer:  values[chunk, n_rec] of one state variable sampled every `interval` steps.
 """
 
@@ -33,6 +34,7 @@ class SpikeBuffer:
         self._fill = 0
         self.steps = []      # host chunks: step of each spike
         self.channels = []   # host chunks: position in `index` of each spike
+        self.exact = []      # host chunks: exact time of each spike (ms), NaN where only the step is known
 
     def write(self, step: int, counts) -> None:
         if self._fill == 0:
@@ -53,6 +55,7 @@ class SpikeBuffer:
         reps = host.reshape(-1)[flat].astype(np.int64)
         self.steps.append(np.repeat(rows + self._first_step, reps))
         self.channels.append(np.repeat(cols, reps))
+        self.exact.append(np.full(self.steps[-1].shape[0], np.nan))
         self._buf[:self._fill] = 0
         self._fill = 0
 
@@ -61,23 +64,44 @@ class SpikeBuffer:
         counts = np.asarray(counts, dtype=np.int64)
         self.steps.append(np.repeat(np.asarray(steps, dtype=np.int64), counts))
         self.channels.append(np.repeat(np.asarray(channels, dtype=np.int64), counts))
+        self.exact.append(np.full(self.steps[-1].shape[0], np.nan))
+
+    def add_exact(self, times, channels, dt: float) -> None:
+        """Append spikes at exact times (ms): each is filed under the step that contains it (the step k with
+        k dt < t <= (k + 1) dt, as a spike found in that step) and keeps its time."""
+        times = np.asarray(times, dtype=np.float64)
+        steps = np.ceil(np.round(times / dt, 9)).astype(np.int64) - 1
+        self.steps.append(steps)
+        self.channels.append(np.asarray(channels, dtype=np.int64))
+        self.exact.append(times)
+
+    def _sorted(self):
+        self.flush()
+        if not self.steps:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        steps, chans, exact = (np.concatenate(self.steps), np.concatenate(self.channels),
+                               np.concatenate(self.exact))
+        key = steps * max(self.n, 1) + chans
+        if key.shape[0] > 1 and bool(np.any(key[1:] < key[:-1])):
+            order = np.lexsort((exact, key))
+            steps, chans, exact = steps[order], chans[order], exact[order]
+        self.steps, self.channels, self.exact = [steps], [chans], [exact]
+        return steps, chans, exact
 
     def events(self):
         """All recorded spikes as (steps, channels), sorted by step, then channel."""
-        self.flush()
-        if not self.steps:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        steps, chans = np.concatenate(self.steps), np.concatenate(self.channels)
-        key = steps * max(self.n, 1) + chans
-        if key.shape[0] > 1 and bool(np.any(key[1:] < key[:-1])):
-            order = np.argsort(key, kind="stable")
-            steps, chans = steps[order], chans[order]
-        self.steps, self.channels = [steps], [chans]
+        steps, chans, _ = self._sorted()
         return steps, chans
+
+    def times(self, dt: float):
+        """The time (ms) of each spike of events(), in its order: the exact time where one was given, else the
+        end of its step."""
+        steps, _, exact = self._sorted()
+        return np.where(np.isnan(exact), (steps + 1) * dt, exact)
 
     def clear(self) -> None:
         self.flush()
-        self.steps, self.channels = [], []
+        self.steps, self.channels, self.exact = [], [], []
 
 
 class StateBuffer:
