@@ -151,21 +151,30 @@ def test_compiled_equals_reference_and_split_runs():
         np.testing.assert_array_equal(split.v_samples()[1], nets["compiled"].v_samples()[1])
 
 
-def test_compiled_grows_its_buffers(monkeypatch):
-    # small initial buffers: the spike buffer and the delivery heap both refill many times, and the loop
-    # resumes exactly after each early return
-    from pynn_sparsegpu.engine.eventdriven import compiled, network
-    monkeypatch.setattr(compiled, "SPIKE_BUFFER", 7)
-    monkeypatch.setattr(network, "QUEUE_CAPACITY", 1)
+def test_many_delays_and_pending_arrivals():
+    # dense rows with many distinct delays: many segments per spike; state and queue agree after the run
     spec = random_network(seed=5, n=300, n_src=0, p=0.3)
     a, b = build(spec, "compiled"), build(spec, "reference")
-    assert a.queue.size == a.max_row
     a.run(80.0)
     b.run(80.0)
-    assert a.spikes()[0].size > 1000 and a.queue.size > 8 * a.max_row
+    assert a.spikes()[0].size > 1000 and a.pending_arrivals > 300
+    assert a.pending_arrivals == b.pending_arrivals
     np.testing.assert_array_equal(a.spikes()[1], b.spikes()[1])
     np.testing.assert_array_equal(a.spikes()[0], b.spikes()[0])
-    assert a.pending_deliveries == b.pending_deliveries
+    np.testing.assert_array_equal(a.v_free, b.v_free)
+
+
+def test_shared_delay_segments():
+    # rows with one delay are queued once per spike; duplicate synapses to one target add up
+    net = EventDrivenNetwork(2, source_spike_times=[[1.0]], pre=[2, 2, 2, 2], post=[0, 1, 0, 1],
+                             weight=[8.0, 1.0, 8.0, 2.0], delay=[1.0, 1.0, 1.0, 2.0])
+    assert net.seg_ptr.tolist() == [0, 3, 4] and net.seg_delay.tolist() == [1.0, 2.0]
+    net.run(1.5)
+    assert net.pending_arrivals == 2
+    net.run(2.5)
+    assert net.pending_arrivals == 1
+    ids, times = net.spikes()
+    assert ids.tolist() == [2, 0] and times.tolist() == [1.0, 2.0]
 
 
 # --- against NEST --------------------------------------------------------------------------------------------

@@ -22,10 +22,12 @@ Sources emit given spike times exactly. A synapse (pre, post, weight mV, delay m
 Conventions (those of NEST's iaf_psc_delta_ps, models/iaf_psc_delta_ps.cpp and nestkernel/slice_ring_buffer.h
 in NEST 3.x)
 ----------------------------------------------------------------------------------------------------------
-* Simultaneous inputs are summed before the threshold test: all deliveries to one cell at one time add their
-  weights (w1 + w2 + ... in the order of their creation) and the sum is added to V once, so +w and -w arriving
-  together do nothing (NEST: SliceRingBuffer::get_next_spike with accumulate_simultaneous, called with true
-  from iaf_psc_delta_ps::update, adds the weights of all spikes with the same stamp and offset).
+* Simultaneous inputs are summed before the threshold test: every arrival at one cell at one time is added
+  to V (V(t) + w1 + w2 + ..., in the order the spikes were queued, and within one spike in synapse creation
+  order), and only then is V tested once against the threshold, so +w and -w arriving together do nothing
+  (NEST: SliceRingBuffer::get_next_spike with accumulate_simultaneous, called with true from
+  iaf_psc_delta_ps::update, sums the weights of all spikes with the same stamp and offset and adds the sum;
+  the two orders of addition differ only in the last bit).
 * Refractoriness: input arriving in [t_s, t_s + tau_refrac) is discarded (NEST's default
   refractory_input = false); input arriving exactly at t_s + tau_refrac counts, added to v_reset (NEST: the
   end-of-refractoriness pseudo-event at t_s + t_ref is returned before any spike at the same time,
@@ -41,10 +43,10 @@ in NEST 3.x)
 * Inputs do not bound V below (NEST's V_min defaults to -infinity).
 
 Event order (deterministic): earliest time first; at one time spontaneous spikes (by cell index), then the
-sources' spikes (by index), then deliveries (by target, each target's deliveries summed as above). Cells
-interact only through delays > 0, so the order among different cells at one time changes nothing but the
-order of the output, which is sorted by (time, index). NEST orders by time per neuron only (each neuron's
-events by stamp and offset), which is the same dynamics.
+sources' spikes (by index), then all arrivals at that time together (as above). Cells interact only through
+delays > 0, so the order among different cells at one time changes nothing but the order of processing;
+the output is sorted by (time, index). NEST orders each neuron's events by time (stamp and offset), which
+is the same dynamics.
 
 Recording: V of chosen cells at exactly t = k * interval (k = 0, 1, ...), evaluated analytically from the
 state after every event at times <= t (V is right-continuous: a cell firing at t reads v_reset at t).
@@ -60,12 +62,16 @@ by the equivalent lazy state (t_free, v_free): the cell evolves freely from v_fr
 future: refractory), so V(t) is computed on demand. Queues:
   * the cells' next spontaneous spike times: an indexed binary min-heap keyed (time, index), whose key is
     raised or lowered in place when an input changes a cell's state (O(log N));
-  * pending deliveries (arbitrary delays): a binary min-heap keyed (time, target, creation number);
+  * pending arrivals (arbitrary delays): a binary min-heap keyed (time, creation number) with one entry per
+    spike and distinct delay of its row: synapses are sorted by (pre, delay), the synapses of one row with
+    one delay form a segment, and a spike queues each segment of its row once (with one shared delay, one
+    entry per spike: the queue holds O(spikes in flight), not O(K x spikes in flight));
   * the sources' spikes: one array sorted by (time, index), read through a cursor.
-The loop takes the earliest event; a spike (spontaneous, evoked or a source's) pushes its CSR row of outgoing
-synapses into the delivery heap; a delivery advances its target analytically to the arrival time, adds the
-summed weight, fires if at threshold, recomputes the target's next spontaneous spike time and fixes its heap
-position. Per spike: O(K log(pending deliveries) + K log N).
+The loop takes the earliest event. A spike (spontaneous, evoked or a source's) queues its row's segments. At
+an arrival time the loop pops every entry due then, advances each target analytically to that time and adds
+the weight (inputs to refractory cells are dropped), then tests each touched cell once: it fires, or its next
+spontaneous spike time is recomputed and its heap position fixed. Per spike: O(K log N + D log Q) for K
+targets, D distinct delays and Q queued entries; no per-step work.
 
 The loop is C++ (kernels/psg_eventdriven.cpp, built by the project's toolchain, compiled.py); reference.py is
 the same algorithm in Python with heapq, slow, the test oracle (it agrees with the compiled loop bit for bit).

@@ -10,7 +10,7 @@ Index space: LIF cells are 0 .. n_cells-1 and sources n_cells .. n_cells+n_sourc
     net.run(until_ms)                       # any number of times; continues exactly
     ids, times = net.spikes()               # every spike (cells and sources), sorted by (time, index)
     times, values = net.v_samples()         # values[k, r] = V of record index r at times[k] = k * interval
-    net.t, net.get_v(indices), net.set_v(values, indices)
+    net.t, net.get_v(indices), net.set_v(values, indices), net.pending_arrivals
 
 Parameters are scalars (shared) or arrays of length n_cells, in PyNN's units: cm nF, tau_m and tau_refrac ms,
 voltages mV, i_offset nA, weight mV (delta synapse: the jump of V), delay ms. Invalid input raises ValueError
@@ -23,12 +23,9 @@ import math
 
 import numpy as np
 
-DELIVERY_DTYPE = np.dtype([("t", "<f8"), ("seq", "<i8"), ("w", "<f8"), ("target", "<i4"), ("pad", "<i4")])
-
 DEFAULTS = {"cm": 1.0, "tau_m": 20.0, "v_rest": -65.0, "v_reset": -65.0, "v_thresh": -50.0,
             "tau_refrac": 0.1, "i_offset": 0.0, "v": -65.0}       # PyNN's IF_curr_delta defaults
 ENGINES = ("compiled", "reference")
-QUEUE_CAPACITY = 1024     # initial room in the delivery heap (grown by doubling)
 
 
 def _where(arr, bad):
@@ -144,7 +141,6 @@ class EventDrivenNetwork:
         self.src_time = np.ascontiguousarray(src_t[order])
         self.src_id = np.ascontiguousarray(src_i[order])
 
-        # synapses as CSR rows by presynaptic index (creation order kept within a row)
         pre = _index_array("pre", pre, 0, self.size)
         post = _index_array("post", post, 0, n)
         weight = np.asarray(weight, dtype=np.float64)
@@ -157,22 +153,32 @@ class EventDrivenNetwork:
         bad = delay <= 0
         if bad.any():
             raise ValueError(f"delay must be > 0 ms (got {_where(delay, bad)})")
-        order = np.argsort(pre, kind="stable")
-        self.row_ptr = np.zeros(self.size + 1, dtype=np.int64)
-        np.cumsum(np.bincount(pre, minlength=self.size), out=self.row_ptr[1:])
+
+        # synapses sorted by (pre, delay), creation order kept among equals: row i's synapses of one delay
+        # form a segment, and a spike of i is queued once per segment of its row
+        order = np.lexsort((delay, pre))
+        pre_s, delay_s = pre[order], delay[order]
         self.syn_post = np.ascontiguousarray(post[order].astype(np.int32))
         self.syn_w = np.ascontiguousarray(weight[order])
-        self.syn_d = np.ascontiguousarray(delay[order])
-        self.max_row = int(np.diff(self.row_ptr).max()) if self.size else 0
+        starts = np.flatnonzero(np.r_[True, (pre_s[1:] != pre_s[:-1]) | (delay_s[1:] != delay_s[:-1])]) \
+            if pre_s.size else np.zeros(0, dtype=np.int64)
+        self.seg_ptr = np.ascontiguousarray(np.r_[starts, pre_s.size].astype(np.int64))
+        self.seg_delay = np.ascontiguousarray(delay_s[starts])
+        self.row_seg = np.zeros(self.size + 1, dtype=np.int64)
+        np.cumsum(np.bincount(pre_s[starts], minlength=self.size), out=self.row_seg[1:])
+        self.n_synapses = int(pre.size)
 
         # state: cell j evolves freely from v_free at t_free (refractory while t < t_free)
         self.t = 0.0
         self.t_free = np.zeros(n)
         self.v_free = p["v"].copy()
         self.t_spike = np.full(n, -np.inf)
-        self.counters = np.zeros(6, dtype=np.int64)   # see psg_eventdriven.cpp
-        self.queue = np.zeros(max(QUEUE_CAPACITY, self.max_row), dtype=DELIVERY_DTYPE)
-        self.ref_queue = []                            # the reference engine's delivery heap
+        self.counters = np.zeros(4, dtype=np.int64)   # see psg_eventdriven.cpp
+        if engine == "compiled":
+            from .compiled import EngineHandle
+            self._engine = EngineHandle()               # holds the pending arrivals
+        else:
+            self.ref_queue = []                         # the reference engine's arrival heap
         self._runs = 0
         self._spike_chunks = []
         self.rec_idx = np.zeros(0, dtype=np.int32)
@@ -250,13 +256,12 @@ class EventDrivenNetwork:
             raise ValueError(f"until_ms must be finite and >= the current time {self.t!r} ms (got {until_ms!r})")
         if self.interval is not None:
             last_sample = math.floor(until / self.interval + 1e-9)
-            n_new = max(0, last_sample - int(self.counters[3]) + 1)
+            n_new = max(0, last_sample - int(self.counters[2]) + 1)
         else:
             last_sample, n_new = -1, 0
         samples = np.zeros((n_new, self.rec_idx.size))
         if self.engine == "compiled":
-            from .compiled import run_compiled
-            ids, times = run_compiled(self, until, last_sample, samples)
+            ids, times = self._engine.run(self, until, last_sample, samples)
         else:
             from .reference import run_reference
             ids, times = run_reference(self, until, last_sample, samples)
@@ -268,5 +273,6 @@ class EventDrivenNetwork:
         self._runs += 1
 
     @property
-    def pending_deliveries(self) -> int:
-        return len(self.ref_queue) if self.engine == "reference" else int(self.counters[1])
+    def pending_arrivals(self) -> int:
+        """Queued (spike, delay segment) arrivals not yet delivered."""
+        return len(self.ref_queue) if self.engine == "reference" else self._engine.pending

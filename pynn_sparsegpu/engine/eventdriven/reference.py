@@ -43,18 +43,19 @@ def run_reference(net, until, last_sample, samples):
     t_free = net.t_free.tolist()
     v_free = net.v_free.tolist()
     t_spike = net.t_spike.tolist()
-    row_ptr = net.row_ptr.tolist()
+    row_seg = net.row_seg.tolist()
+    seg_ptr = net.seg_ptr.tolist()
+    seg_delay = net.seg_delay.tolist()
     post = net.syn_post.tolist()
     w = net.syn_w.tolist()
-    d = net.syn_d.tolist()
     src_time = net.src_time.tolist()
     src_id = net.src_id.tolist()
     rec = net.rec_idx.tolist()
     interval = net.interval or 1.0
     c = net.counters
-    cursor, seq, sample = int(c[0]), int(c[2]), int(c[3])
+    cursor, seq, sample = int(c[0]), int(c[1]), int(c[2])
     n_samples = 0
-    dq = net.ref_queue                     # (time, target, seq, weight), persists between runs
+    dq = net.ref_queue                     # (time, seq, segment), persists between runs
 
     next_t = [next_spike_time(t_free[j], v_free[j], t_spike[j], tau[j], v_inf[j], v_th[j])
               for j in range(net.n_cells)]
@@ -76,8 +77,8 @@ def run_reference(net, until, last_sample, samples):
         nonlocal seq
         out_id.append(i)
         out_t.append(t)
-        for k in range(row_ptr[i], row_ptr[i + 1]):
-            heapq.heappush(dq, (t + d[k], post[k], seq, w[k]))
+        for s in range(row_seg[i], row_seg[i + 1]):
+            heapq.heappush(dq, (t + seg_delay[s], seq, s))
             seq += 1
 
     def fire(j, t):
@@ -112,14 +113,20 @@ def run_reference(net, until, last_sample, samples):
             cursor += 1
             emit(s, tsrc)
         else:
-            _, j, _, wsum = heapq.heappop(dq)
-            while dq and dq[0][0] == tq and dq[0][1] == j:
-                wsum += heapq.heappop(dq)[3]
-            if tq >= t_free[j] and tq > t_spike[j]:
-                v = voltage_at(tq, t_free[j], v_free[j], tau[j], v_inf[j], v_reset[j]) + wsum
-                t_free[j] = tq
-                v_free[j] = v
-                if v >= v_th[j]:
+            # every arrival at tq: first all weights are added, then each cell touched is tested once
+            touched = {}                   # insertion-ordered
+            while dq and dq[0][0] == tq:
+                seg = heapq.heappop(dq)[2]
+                for k in range(seg_ptr[seg], seg_ptr[seg + 1]):
+                    j = post[k]
+                    if tq >= t_free[j] and tq > t_spike[j]:     # else refractory: discarded
+                        if t_free[j] != tq:
+                            v_free[j] = voltage_at(tq, t_free[j], v_free[j], tau[j], v_inf[j], v_reset[j])
+                            t_free[j] = tq
+                        v_free[j] += w[k]
+                        touched[j] = None
+            for j in touched:
+                if v_free[j] >= v_th[j]:
                     fire(j, tq)
                 else:
                     set_next(j)
@@ -130,5 +137,5 @@ def run_reference(net, until, last_sample, samples):
     net.t_free[:] = t_free
     net.v_free[:] = v_free
     net.t_spike[:] = t_spike
-    c[0], c[1], c[2], c[3] = cursor, len(dq), seq, sample
+    c[0], c[1], c[2], c[3] = cursor, seq, sample, n_samples
     return np.asarray(out_id, dtype=np.int64), np.asarray(out_t, dtype=np.float64)

@@ -14,10 +14,11 @@
 // V(t) = v_free + (v_free - v_inf) expm1(-(t - t_free)/tau_m) for t >= t_free.
 //
 // Queues: the cells' next spontaneous spike times in an indexed binary min-heap keyed (time, cell) (rebuilt at
-// each call from the state, O(N)); pending deliveries in a binary min-heap keyed (time, target, seq) that lives
-// in a Python-owned array and persists between calls; the sources' spikes in one array sorted by (time, index)
-// read through a cursor.
+// each call from the state, O(N)); pending arrivals in a binary min-heap keyed (time, seq), one entry per spike
+// and distinct delay of its row (a segment of synapses), kept in an Engine object between calls; the sources'
+// spikes in one array sorted by (time, index), read through a cursor.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -29,49 +30,16 @@ namespace {
 
 const double INF = std::numeric_limits<double>::infinity();
 
-struct Delivery {       // numpy dtype [('t', f8), ('seq', i8), ('w', f8), ('target', i4), ('pad', i4)]
+// A spike's arrivals through one segment (its synapses of one delay), due at t; seq: creation number.
+struct Arrival {
     double t;
     int64_t seq;
-    double w;
-    int32_t target;
-    int32_t pad;
+    int64_t seg;
 };
 
-inline bool delivery_less(const Delivery& a, const Delivery& b) {
-    if (a.t != b.t) return a.t < b.t;
-    if (a.target != b.target) return a.target < b.target;
-    return a.seq < b.seq;
-}
-
-struct DeliveryHeap {
-    Delivery* q;
-    int64_t n;
-
-    void push(const Delivery& d) {
-        int64_t i = n++;
-        while (i > 0) {
-            int64_t parent = (i - 1) >> 1;
-            if (!delivery_less(d, q[parent])) break;
-            q[i] = q[parent];
-            i = parent;
-        }
-        q[i] = d;
-    }
-
-    Delivery pop() {
-        Delivery top = q[0];
-        Delivery last = q[--n];
-        int64_t i = 0;
-        for (;;) {
-            int64_t c = 2 * i + 1;
-            if (c >= n) break;
-            if (c + 1 < n && delivery_less(q[c + 1], q[c])) ++c;
-            if (!delivery_less(q[c], last)) break;
-            q[i] = q[c];
-            i = c;
-        }
-        if (n > 0) q[i] = last;
-        return top;
+struct ArrivalLater {      // min-heap order (t, seq) with std::push_heap / std::pop_heap
+    bool operator()(const Arrival& a, const Arrival& b) const {
+        return a.t != b.t ? a.t > b.t : a.seq > b.seq;
     }
 };
 
@@ -141,37 +109,58 @@ inline double voltage_at(double t, double t_free, double v_free, double tau, dou
     return v_free + (v_free - v_inf) * std::expm1(-(t - t_free) / tau);
 }
 
+// What persists between calls besides the Python-owned arrays: the pending arrivals and the spikes of the
+// last call (read out by psg_ed_take_spikes).
+struct Engine {
+    std::vector<Arrival> queue;
+    std::vector<int32_t> spk_id;
+    std::vector<double> spk_time;
+    std::vector<char> touched;
+    std::vector<int32_t> touched_list;
+};
+
 }  // namespace
 
-// counters: [0] source cursor, [1] delivery heap size, [2] next delivery sequence number,
-//           [3] next sample index, [4] spikes written, [5] samples written
-// Returns 0 when every event at time <= until is done and the samples up to last_sample are written (the
-// caller then sets its clock to until); 1 when the spike buffer is full, 2 when the delivery heap may not hold
-// the next event's pushes (the caller grows the buffer and calls again: the call resumes exactly).
-PSG_ED_EXPORT int psg_ed_run(
-    int64_t n_cells,
+PSG_ED_EXPORT void* psg_ed_create() { return new Engine(); }
+PSG_ED_EXPORT void psg_ed_destroy(void* h) { delete static_cast<Engine*>(h); }
+PSG_ED_EXPORT int64_t psg_ed_pending(void* h) { return static_cast<int64_t>(static_cast<Engine*>(h)->queue.size()); }
+PSG_ED_EXPORT int64_t psg_ed_spike_count(void* h) { return static_cast<int64_t>(static_cast<Engine*>(h)->spk_id.size()); }
+
+PSG_ED_EXPORT void psg_ed_take_spikes(void* h, int32_t* ids, double* times) {
+    Engine* e = static_cast<Engine*>(h);
+    std::copy(e->spk_id.begin(), e->spk_id.end(), ids);
+    std::copy(e->spk_time.begin(), e->spk_time.end(), times);
+    e->spk_id.clear();
+    e->spk_time.clear();
+}
+
+// counters: [0] source cursor, [1] next arrival sequence number, [2] next sample index, [3] samples written.
+// Does every event at time <= until and writes the samples up to index last_sample (the caller then sets its
+// clock to until). Synapses are sorted by (pre, delay); row_seg[i] .. row_seg[i+1] are the segments of row i,
+// segment s spans synapses seg_ptr[s] .. seg_ptr[s+1] with delay seg_delay[s].
+PSG_ED_EXPORT void psg_ed_run(
+    void* handle, int64_t n_cells,
     const double* tau_m, const double* v_inf, const double* v_thresh, const double* v_reset,
     const double* tau_refrac,
     double* t_free, double* v_free, double* t_spike,
-    const int64_t* row_ptr, const int32_t* syn_post, const double* syn_w, const double* syn_d,
-    int64_t max_row,
+    const int64_t* row_seg, const int64_t* seg_ptr, const double* seg_delay,
+    const int32_t* syn_post, const double* syn_w,
     const double* src_time, const int32_t* src_id, int64_t n_src_spikes,
-    Delivery* queue, int64_t queue_cap,
     const int32_t* rec_idx, int64_t n_rec, double interval, int64_t last_sample, double* samples,
-    int32_t* spk_id, double* spk_time, int64_t spk_cap,
     int64_t* counters, double until) {
+    Engine& eng = *static_cast<Engine*>(handle);
     std::vector<double> next_t(static_cast<size_t>(n_cells));
     for (int64_t j = 0; j < n_cells; ++j)
         next_t[j] = next_spike_time(t_free[j], v_free[j], t_spike[j], tau_m[j], v_inf[j], v_thresh[j]);
     CellHeap cells;
     cells.build(n_cells, next_t.data());
-    DeliveryHeap dq{queue, counters[1]};
+    eng.touched.assign(static_cast<size_t>(n_cells), 0);
+    eng.touched_list.resize(static_cast<size_t>(n_cells));
+    std::vector<Arrival>& q = eng.queue;
     int64_t cursor = counters[0];
-    int64_t seq = counters[2];
-    int64_t sample = counters[3];
-    int64_t n_spk = counters[4];
-    int64_t n_samples = counters[5];
-    int status = 0;
+    int64_t seq = counters[1];
+    int64_t sample = counters[2];
+    int64_t n_samples = counters[3];
 
     auto write_sample = [&](double ts) {
         double* row = samples + n_samples * n_rec;
@@ -182,11 +171,12 @@ PSG_ED_EXPORT int psg_ed_run(
         ++n_samples;
     };
     auto emit = [&](int32_t i, double t) {
-        spk_id[n_spk] = i;
-        spk_time[n_spk] = t;
-        ++n_spk;
-        for (int64_t k = row_ptr[i]; k < row_ptr[i + 1]; ++k)
-            dq.push(Delivery{t + syn_d[k], seq++, syn_w[k], syn_post[k], 0});
+        eng.spk_id.push_back(i);
+        eng.spk_time.push_back(t);
+        for (int64_t s = row_seg[i]; s < row_seg[i + 1]; ++s) {
+            q.push_back(Arrival{t + seg_delay[s], seq++, s});
+            std::push_heap(q.begin(), q.end(), ArrivalLater());
+        }
     };
     auto fire = [&](int32_t j, double t) {
         t_spike[j] = t;
@@ -200,7 +190,7 @@ PSG_ED_EXPORT int psg_ed_run(
     for (;;) {
         double ts = n_cells > 0 ? next_t[cells.heap[0]] : INF;
         double tsrc = cursor < n_src_spikes ? src_time[cursor] : INF;
-        double tq = dq.n > 0 ? dq.q[0].t : INF;
+        double tq = q.empty() ? INF : q.front().t;
         double t = ts < tsrc ? ts : tsrc;
         if (tq < t) t = tq;
         if (!(t <= until)) break;
@@ -208,24 +198,39 @@ PSG_ED_EXPORT int psg_ed_run(
             write_sample(static_cast<double>(sample) * interval);
             ++sample;
         }
-        if (n_spk >= spk_cap) { status = 1; break; }
-        if (queue_cap - dq.n < max_row) { status = 2; break; }
         if (ts <= tsrc && ts <= tq) {                       // spontaneous threshold crossing
             fire(cells.heap[0], ts);
         } else if (tsrc <= tq) {                            // a source's spike
             int32_t s = src_id[cursor];
             ++cursor;
             emit(s, tsrc);
-        } else {                                            // deliveries: all of (tq, target) summed
-            Delivery d = dq.pop();
-            int32_t j = d.target;
-            double wsum = d.w;
-            while (dq.n > 0 && dq.q[0].t == tq && dq.q[0].target == j) wsum += dq.pop().w;
-            if (tq >= t_free[j] && tq > t_spike[j]) {       // else refractory: discarded
-                double v = voltage_at(tq, t_free[j], v_free[j], tau_m[j], v_inf[j], v_reset[j]) + wsum;
-                t_free[j] = tq;
-                v_free[j] = v;
-                if (v >= v_thresh[j]) {
+        } else {
+            // every arrival at tq: first all weights are added (in (seq, synapse) order), then each cell
+            // touched is tested once against its threshold
+            int64_t n_touched = 0;
+            while (!q.empty() && q.front().t == tq) {
+                int64_t seg = q.front().seg;
+                std::pop_heap(q.begin(), q.end(), ArrivalLater());
+                q.pop_back();
+                for (int64_t k = seg_ptr[seg]; k < seg_ptr[seg + 1]; ++k) {
+                    int32_t j = syn_post[k];
+                    if (tq >= t_free[j] && tq > t_spike[j]) {   // else refractory: discarded
+                        if (t_free[j] != tq) {
+                            v_free[j] = voltage_at(tq, t_free[j], v_free[j], tau_m[j], v_inf[j], v_reset[j]);
+                            t_free[j] = tq;
+                        }
+                        v_free[j] += syn_w[k];
+                        if (!eng.touched[j]) {
+                            eng.touched[j] = 1;
+                            eng.touched_list[n_touched++] = j;
+                        }
+                    }
+                }
+            }
+            for (int64_t r = 0; r < n_touched; ++r) {
+                int32_t j = eng.touched_list[r];
+                eng.touched[j] = 0;
+                if (v_free[j] >= v_thresh[j]) {
                     fire(j, tq);
                 } else {
                     next_t[j] = next_spike_time(t_free[j], v_free[j], t_spike[j], tau_m[j], v_inf[j],
@@ -235,17 +240,12 @@ PSG_ED_EXPORT int psg_ed_run(
             }
         }
     }
-    if (status == 0) {
-        while (sample <= last_sample) {
-            write_sample(static_cast<double>(sample) * interval);
-            ++sample;
-        }
+    while (sample <= last_sample) {
+        write_sample(static_cast<double>(sample) * interval);
+        ++sample;
     }
     counters[0] = cursor;
-    counters[1] = dq.n;
-    counters[2] = seq;
-    counters[3] = sample;
-    counters[4] = n_spk;
-    counters[5] = n_samples;
-    return status;
+    counters[1] = seq;
+    counters[2] = sample;
+    counters[3] = n_samples;
 }
