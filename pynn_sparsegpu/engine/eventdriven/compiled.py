@@ -2,7 +2,8 @@
 
 The library is built alone (it is no part of the clock-driven engine's core library or CUDA module) by the
 project's toolchain and cached on disk like the other kernels. The network's parameters and state are NumPy
-arrays owned by the EventDrivenNetwork and passed by pointer; the pending arrivals and the spikes of a call
+arrays owned by the EventDrivenNetwork (the cells' records: one structured array, CELL_DTYPE) and passed by
+pointer; the pending arrivals and the spikes of a call
 live in a C++ Engine object (`EngineHandle`) that persists between calls, so repeated runs continue exactly.
 """
 
@@ -37,7 +38,7 @@ def library():
         lib.psg_ed_take_spikes.restype = None
         lib.psg_ed_take_spikes.argtypes = [P, P, P]
         lib.psg_ed_run.restype = None
-        lib.psg_ed_run.argtypes = [P, I, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, I, P, I, D, I, P, P, D]
+        lib.psg_ed_run.argtypes = [P, I, P, P, P, P, P, P, P, P, I, P, I, D, I, P, P, D]
         _LIB = lib
     return _LIB
 
@@ -68,9 +69,7 @@ class EngineHandle:
         c = net.counters
         c[3] = 0
         self.lib.psg_ed_run(
-            self.ptr, net.n_cells, _ptr(net.tau_m), _ptr(net.v_inf), _ptr(net.v_thresh), _ptr(net.v_reset),
-            _ptr(net.tau_refrac), _ptr(net.t_free), _ptr(net.v_free), _ptr(net.t_spike),
-            _ptr(net.row_seg), _ptr(net.seg_ptr), _ptr(net.seg_delay), _ptr(net.syn_post), _ptr(net.syn_w),
+            self.ptr, net.n_cells, _ptr(net.cells), _ptr(net.row_seg), _ptr(net.seg_ptr), _ptr(net.seg_delay), _ptr(net.syn_post), _ptr(net.syn_w),
             _ptr(net.src_time), _ptr(net.src_id), net.src_time.size,
             _ptr(net.rec_idx), net.rec_idx.size, net.interval or 1.0, last_sample, _ptr(samples), _ptr(c), until)
         assert int(c[3]) == samples.shape[0]

@@ -26,6 +26,10 @@ import numpy as np
 DEFAULTS = {"cm": 1.0, "tau_m": 20.0, "v_rest": -65.0, "v_reset": -65.0, "v_thresh": -50.0,
             "tau_refrac": 0.1, "i_offset": 0.0, "v": -65.0}       # PyNN's IF_curr_delta defaults
 ENGINES = ("compiled", "reference")
+# one 64-byte record per LIF cell, the C++ struct Cell of kernels/psg_eventdriven.cpp: its state (it evolves
+# freely from v_free at t_free, refractory while t < t_free; t_spike: its last spike) and its parameters
+CELL_DTYPE = np.dtype([("t_free", "<f8"), ("v_free", "<f8"), ("t_spike", "<f8"), ("tau_m", "<f8"),
+                       ("v_inf", "<f8"), ("v_thresh", "<f8"), ("v_reset", "<f8"), ("tau_refrac", "<f8")])
 
 
 def _where(arr, bad):
@@ -105,12 +109,21 @@ class EventDrivenNetwork:
             raise ValueError(f"v_reset must be < v_thresh (got v_reset {float(p['v_reset'][k])!r} >= v_thresh "
                              f"{float(p['v_thresh'][k])!r} at index {k})")
         self.params = {k: val for k, val in p.items() if k != "v"}
-        self.tau_m, self.v_thresh, self.v_reset, self.tau_refrac = p["tau_m"], p["v_thresh"], p["v_reset"], \
-            p["tau_refrac"]
-        self.v_inf = np.ascontiguousarray(p["v_rest"] + p["i_offset"] * p["tau_m"] / p["cm"])
-        bad = ~np.isfinite(self.v_inf)
+        v_inf = p["v_rest"] + p["i_offset"] * p["tau_m"] / p["cm"]
+        bad = ~np.isfinite(v_inf)
         if bad.any():
-            raise ValueError(f"i_offset * tau_m / cm overflows (got v_inf {_where(self.v_inf, bad)})")
+            raise ValueError(f"i_offset * tau_m / cm overflows (got v_inf {_where(v_inf, bad)})")
+        self.cells = np.zeros(n, dtype=CELL_DTYPE)
+        for name in ("tau_m", "v_thresh", "v_reset", "tau_refrac"):
+            self.cells[name] = p[name]
+        self.cells["v_inf"] = v_inf
+        self.cells["t_free"] = 0.0
+        self.cells["v_free"] = p["v"]
+        self.cells["t_spike"] = -np.inf
+        # views into the records
+        self.t_free, self.v_free, self.t_spike = (self.cells[k] for k in ("t_free", "v_free", "t_spike"))
+        self.tau_m, self.v_inf, self.v_thresh, self.v_reset, self.tau_refrac = (
+            self.cells[k] for k in ("tau_m", "v_inf", "v_thresh", "v_reset", "tau_refrac"))
 
         # sources, merged into one array sorted by (time, index)
         if isinstance(source_spike_times, np.ndarray) and source_spike_times.ndim != 1 \
@@ -168,11 +181,7 @@ class EventDrivenNetwork:
         np.cumsum(np.bincount(pre_s[starts], minlength=self.size), out=self.row_seg[1:])
         self.n_synapses = int(pre.size)
 
-        # state: cell j evolves freely from v_free at t_free (refractory while t < t_free)
         self.t = 0.0
-        self.t_free = np.zeros(n)
-        self.v_free = p["v"].copy()
-        self.t_spike = np.full(n, -np.inf)
         self.counters = np.zeros(4, dtype=np.int64)   # see psg_eventdriven.cpp
         if engine == "compiled":
             from .compiled import EngineHandle

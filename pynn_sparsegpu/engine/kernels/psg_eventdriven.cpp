@@ -7,10 +7,12 @@
 // same loop in Python (the test oracle) and must stay operation-for-operation identical to this file (same
 // expressions, same order of floating-point operations), so that the two agree bit for bit.
 //
-// State of LIF cell j (arrays owned by Python, updated in place):
-//   t_free[j], v_free[j]  the cell evolves freely from V = v_free[j] at t = t_free[j]
-//                         (t_free[j] > now: refractory until t_free[j], V clamped to v_reset)
-//   t_spike[j]            time of its last spike (-inf if none)
+// LIF cell j is one 64-byte record (a NumPy structured array owned by Python, updated in place, so that an
+// input touches one cache line of its target): its state
+//   t_free, v_free  the cell evolves freely from V = v_free at t = t_free
+//                   (t_free > now: refractory until t_free, V clamped to v_reset)
+//   t_spike         time of its last spike (-inf if none)
+// and its parameters tau_m, v_inf, v_thresh, v_reset, tau_refrac.
 // V(t) = v_free + (v_free - v_inf) expm1(-(t - t_free)/tau_m) for t >= t_free.
 //
 // Queues: the cells' next spontaneous spike times in an indexed binary min-heap keyed (time, cell) (rebuilt at
@@ -43,70 +45,79 @@ struct ArrivalLater {      // min-heap order (t, seq) with std::push_heap / std:
     }
 };
 
-// Indexed min-heap of cells keyed (key[j], j).
+// numpy dtype CELL_DTYPE in engine/eventdriven/network.py (same fields, same order)
+struct Cell {
+    double t_free, v_free, t_spike, tau_m, v_inf, v_thresh, v_reset, tau_refrac;
+};
+static_assert(sizeof(Cell) == 64, "Cell must match CELL_DTYPE");
+
+// Indexed binary min-heap of cells keyed (next spike time, cell); keys are stored in the nodes so that sifting
+// reads the heap array only. (Raising keys lazily, refreshing only the top, was
+// slower on the balanced inhibitory network: a raise by one input moves a node few levels.)
 struct CellHeap {
-    std::vector<int32_t> heap;
+    struct Node {
+        double key;
+        int32_t cell;
+    };
+    std::vector<Node> heap;
     std::vector<int32_t> pos;
-    const double* key;
 
-    bool less(int32_t a, int32_t b) const {
-        return key[a] < key[b] || (key[a] == key[b] && a < b);
+    static bool less(const Node& a, const Node& b) {
+        return a.key < b.key || (a.key == b.key && a.cell < b.cell);
     }
-    void place(int64_t i, int32_t j) { heap[i] = j; pos[j] = static_cast<int32_t>(i); }
+    void place(int64_t i, const Node& x) { heap[i] = x; pos[x.cell] = static_cast<int32_t>(i); }
 
-    void sift_up(int64_t i) {
-        int32_t j = heap[i];
+    void sift_up(int64_t i, Node x) {
         while (i > 0) {
             int64_t parent = (i - 1) >> 1;
-            if (!less(j, heap[parent])) break;
+            if (!less(x, heap[parent])) break;
             place(i, heap[parent]);
             i = parent;
         }
-        place(i, j);
+        place(i, x);
     }
-    void sift_down(int64_t i) {
+    void sift_down(int64_t i, Node x) {
         int64_t n = static_cast<int64_t>(heap.size());
-        int32_t j = heap[i];
         for (;;) {
             int64_t c = 2 * i + 1;
             if (c >= n) break;
             if (c + 1 < n && less(heap[c + 1], heap[c])) ++c;
-            if (!less(heap[c], j)) break;
+            if (!less(heap[c], x)) break;
             place(i, heap[c]);
             i = c;
         }
-        place(i, j);
+        place(i, x);
     }
-    void build(int64_t n_cells, const double* keys) {
-        key = keys;
-        heap.resize(n_cells);
-        pos.resize(n_cells);
-        for (int64_t j = 0; j < n_cells; ++j) place(j, static_cast<int32_t>(j));
-        for (int64_t i = n_cells / 2 - 1; i >= 0; --i) sift_down(i);
+    void build(const std::vector<double>& keys) {
+        int64_t n = static_cast<int64_t>(keys.size());
+        heap.resize(n);
+        pos.resize(n);
+        for (int64_t j = 0; j < n; ++j) place(j, Node{keys[j], static_cast<int32_t>(j)});
+        for (int64_t i = n / 2 - 1; i >= 0; --i) sift_down(i, heap[i]);
     }
-    void update(int32_t j) {       // key[j] changed
+    void update(int32_t j, double key) {       // the key of cell j becomes key
         int64_t i = pos[j];
-        if (i > 0 && less(j, heap[(i - 1) >> 1])) sift_up(i); else sift_down(i);
+        Node x{key, j};
+        if (i > 0 && less(x, heap[(i - 1) >> 1])) sift_up(i, x); else sift_down(i, x);
     }
 };
 
-inline double next_spike_time(double t_free, double v_free, double t_spike, double tau, double v_inf,
-                              double v_th) {
+inline double next_spike_time(const Cell& c) {
     double t;
-    if (v_free >= v_th) {
-        t = t_free;
-    } else if (v_inf > v_th) {
-        t = t_free + tau * std::log((v_inf - v_free) / (v_inf - v_th));
+    if (c.v_free >= c.v_thresh) {
+        t = c.t_free;
+    } else if (c.v_inf > c.v_thresh) {
+        t = c.t_free + c.tau_m * std::log((c.v_inf - c.v_free) / (c.v_inf - c.v_thresh));
     } else {
         return INF;
     }
-    if (!(t > t_spike)) t = std::nextafter(t_spike, INF);   // never twice at one time
+    if (!(t > c.t_spike)) t = std::nextafter(c.t_spike, INF);   // never twice at one time
     return t;
 }
 
-inline double voltage_at(double t, double t_free, double v_free, double tau, double v_inf, double v_reset) {
-    if (t < t_free) return v_reset;
-    return v_free + (v_free - v_inf) * std::expm1(-(t - t_free) / tau);
+inline double voltage_at(double t, const Cell& c) {
+    if (t < c.t_free) return c.v_reset;
+    return c.v_free + (c.v_free - c.v_inf) * std::expm1(-(t - c.t_free) / c.tau_m);
 }
 
 // What persists between calls besides the Python-owned arrays: the pending arrivals and the spikes of the
@@ -139,21 +150,18 @@ PSG_ED_EXPORT void psg_ed_take_spikes(void* h, int32_t* ids, double* times) {
 // clock to until). Synapses are sorted by (pre, delay); row_seg[i] .. row_seg[i+1] are the segments of row i,
 // segment s spans synapses seg_ptr[s] .. seg_ptr[s+1] with delay seg_delay[s].
 PSG_ED_EXPORT void psg_ed_run(
-    void* handle, int64_t n_cells,
-    const double* tau_m, const double* v_inf, const double* v_thresh, const double* v_reset,
-    const double* tau_refrac,
-    double* t_free, double* v_free, double* t_spike,
+    void* handle, int64_t n_cells, Cell* cell,
     const int64_t* row_seg, const int64_t* seg_ptr, const double* seg_delay,
     const int32_t* syn_post, const double* syn_w,
     const double* src_time, const int32_t* src_id, int64_t n_src_spikes,
     const int32_t* rec_idx, int64_t n_rec, double interval, int64_t last_sample, double* samples,
     int64_t* counters, double until) {
     Engine& eng = *static_cast<Engine*>(handle);
-    std::vector<double> next_t(static_cast<size_t>(n_cells));
-    for (int64_t j = 0; j < n_cells; ++j)
-        next_t[j] = next_spike_time(t_free[j], v_free[j], t_spike[j], tau_m[j], v_inf[j], v_thresh[j]);
+    std::vector<double> keys(static_cast<size_t>(n_cells));
+    for (int64_t j = 0; j < n_cells; ++j) keys[j] = next_spike_time(cell[j]);
     CellHeap cells;
-    cells.build(n_cells, next_t.data());
+    cells.build(keys);
+    std::vector<double>().swap(keys);
     eng.touched.assign(static_cast<size_t>(n_cells), 0);
     eng.touched_list.resize(static_cast<size_t>(n_cells));
     std::vector<Arrival>& q = eng.queue;
@@ -166,7 +174,7 @@ PSG_ED_EXPORT void psg_ed_run(
         double* row = samples + n_samples * n_rec;
         for (int64_t r = 0; r < n_rec; ++r) {
             int32_t j = rec_idx[r];
-            row[r] = voltage_at(ts, t_free[j], v_free[j], tau_m[j], v_inf[j], v_reset[j]);
+            row[r] = voltage_at(ts, cell[j]);
         }
         ++n_samples;
     };
@@ -179,16 +187,16 @@ PSG_ED_EXPORT void psg_ed_run(
         }
     };
     auto fire = [&](int32_t j, double t) {
-        t_spike[j] = t;
-        t_free[j] = t + tau_refrac[j];
-        v_free[j] = v_reset[j];
+        Cell& c = cell[j];
+        c.t_spike = t;
+        c.t_free = t + c.tau_refrac;
+        c.v_free = c.v_reset;
         emit(j, t);
-        next_t[j] = next_spike_time(t_free[j], v_free[j], t_spike[j], tau_m[j], v_inf[j], v_thresh[j]);
-        cells.update(j);
+        cells.update(j, next_spike_time(c));
     };
 
     for (;;) {
-        double ts = n_cells > 0 ? next_t[cells.heap[0]] : INF;
+        double ts = n_cells > 0 ? cells.heap[0].key : INF;
         double tsrc = cursor < n_src_spikes ? src_time[cursor] : INF;
         double tq = q.empty() ? INF : q.front().t;
         double t = ts < tsrc ? ts : tsrc;
@@ -199,7 +207,7 @@ PSG_ED_EXPORT void psg_ed_run(
             ++sample;
         }
         if (ts <= tsrc && ts <= tq) {                       // spontaneous threshold crossing
-            fire(cells.heap[0], ts);
+            fire(cells.heap[0].cell, ts);
         } else if (tsrc <= tq) {                            // a source's spike
             int32_t s = src_id[cursor];
             ++cursor;
@@ -214,12 +222,13 @@ PSG_ED_EXPORT void psg_ed_run(
                 q.pop_back();
                 for (int64_t k = seg_ptr[seg]; k < seg_ptr[seg + 1]; ++k) {
                     int32_t j = syn_post[k];
-                    if (tq >= t_free[j] && tq > t_spike[j]) {   // else refractory: discarded
-                        if (t_free[j] != tq) {
-                            v_free[j] = voltage_at(tq, t_free[j], v_free[j], tau_m[j], v_inf[j], v_reset[j]);
-                            t_free[j] = tq;
+                    Cell& c = cell[j];
+                    if (tq >= c.t_free && tq > c.t_spike) {     // else refractory: discarded
+                        if (c.t_free != tq) {
+                            c.v_free = voltage_at(tq, c);
+                            c.t_free = tq;
                         }
-                        v_free[j] += syn_w[k];
+                        c.v_free += syn_w[k];
                         if (!eng.touched[j]) {
                             eng.touched[j] = 1;
                             eng.touched_list[n_touched++] = j;
@@ -230,12 +239,10 @@ PSG_ED_EXPORT void psg_ed_run(
             for (int64_t r = 0; r < n_touched; ++r) {
                 int32_t j = eng.touched_list[r];
                 eng.touched[j] = 0;
-                if (v_free[j] >= v_thresh[j]) {
+                if (cell[j].v_free >= cell[j].v_thresh) {
                     fire(j, tq);
                 } else {
-                    next_t[j] = next_spike_time(t_free[j], v_free[j], t_spike[j], tau_m[j], v_inf[j],
-                                                v_thresh[j]);
-                    cells.update(j);
+                    cells.update(j, next_spike_time(cell[j]));
                 }
             }
         }
