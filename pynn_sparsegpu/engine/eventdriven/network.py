@@ -65,7 +65,7 @@ def _index_array(name, value, low, high):
         if not np.array_equal(as_int, arr):
             raise ValueError(f"{name} must hold integer indices (got {arr[as_int != arr][0].item()!r})")
         arr = as_int
-    arr = arr.astype(np.int64)
+    arr = arr.astype(np.int64, copy=False)
     bad = (arr < low) | (arr >= high)
     if bad.any():
         raise ValueError(f"{name} must lie in [{low}, {high}) (got {_where(arr, bad)})")

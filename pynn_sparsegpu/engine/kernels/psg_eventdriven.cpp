@@ -31,6 +31,7 @@
 namespace {
 
 const double INF = std::numeric_limits<double>::infinity();
+const int64_t PREFETCH = 16;      // synapses ahead whose target record is prefetched
 
 // A spike's arrivals through one segment (its synapses of one delay), due at t; seq: creation number.
 struct Arrival {
@@ -220,7 +221,12 @@ PSG_ED_EXPORT void psg_ed_run(
                 int64_t seg = q.front().seg;
                 std::pop_heap(q.begin(), q.end(), ArrivalLater());
                 q.pop_back();
-                for (int64_t k = seg_ptr[seg]; k < seg_ptr[seg + 1]; ++k) {
+                const int64_t k_end = seg_ptr[seg + 1];
+                for (int64_t k = seg_ptr[seg]; k < k_end; ++k) {
+                    if (k + PREFETCH < k_end) {
+                        __builtin_prefetch(&cell[syn_post[k + PREFETCH]], 1);
+                        __builtin_prefetch(&cells.pos[syn_post[k + PREFETCH]], 0);
+                    }
                     int32_t j = syn_post[k];
                     Cell& c = cell[j];
                     if (tq >= c.t_free && tq > c.t_spike) {     // else refractory: discarded
@@ -237,6 +243,8 @@ PSG_ED_EXPORT void psg_ed_run(
                 }
             }
             for (int64_t r = 0; r < n_touched; ++r) {
+                if (r + PREFETCH < n_touched)
+                    __builtin_prefetch(&cells.heap[cells.pos[eng.touched_list[r + PREFETCH]]], 1);
                 int32_t j = eng.touched_list[r];
                 eng.touched[j] = 0;
                 if (cell[j].v_free >= cell[j].v_thresh) {
