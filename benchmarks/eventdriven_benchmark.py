@@ -15,18 +15,21 @@ After `--warmup` ms (not timed) the network is run for the time that gives about
 rate seen in the warm-up. Reported: spikes and mean rate in the timed part, the mean coefficient of variation
 of the inter-spike intervals (cells with >= 3 spikes), build time (EventDrivenNetwork construction from the
 synapse arrays), run wall time (time.perf_counter around run()), microseconds per network spike, and
-nanoseconds per spike per synapse (wall / (spikes x K)). Sequential C++ (one core).
+nanoseconds per spike per synapse (wall / (spikes x K)). Sequential C++ (one core). Each N runs in a fresh
+Python process.
 """
 
 import argparse
+import json
 import os
 import sys
+import tempfile
 import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_common import BENCH_DIR, REPO_ROOT, metadata, print_table, write_json  # noqa: E402
+from bench_common import BENCH_DIR, REPO_ROOT, metadata, print_table, run_child, write_json  # noqa: E402
 
 sys.path.insert(0, REPO_ROOT)        # the engine of this checkout, not an installed copy
 
@@ -91,20 +94,36 @@ def main():
     ap.add_argument("--spikes", type=float, default=5e5)
     ap.add_argument("--warmup", type=float, default=100.0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per case")
+    ap.add_argument("--child", action="store_true", help="run the one case --n in this process")
     ap.add_argument("--json", default=os.path.join(BENCH_DIR, "results", "eventdriven.json"))
     args = ap.parse_args()
+    if args.child:
+        with open(args.json, "w") as f:
+            json.dump(run_one(args.n[0], args.k, args.spikes, args.warmup, args.seed), f)
+        return
     results = []
-    for n in args.n:
-        r = run_one(n, args.k, args.spikes, args.warmup, args.seed)
+    for n in args.n:                       # each case in a fresh process
+        fd, tmp = tempfile.mkstemp(suffix=".json")
+        os.close(fd)
+        cmd = [sys.executable, os.path.abspath(__file__), "--child", "--n", str(n), "--k", str(args.k),
+               "--spikes", str(args.spikes), "--warmup", str(args.warmup), "--seed", str(args.seed),
+               "--json", tmp]
+        r, err, _ = run_child(cmd, args.timeout)
+        if r is None:
+            print(f"N={n}: failed ({err})", flush=True)
+            results.append({"n": n, "k": args.k, "error": err})
+            continue
         results.append(r)
         print(f"N={n}: {r['spikes']} spikes in {r['wall_s']:.2f} s", flush=True)
+    ok = [r for r in results if "error" not in r]
     print_table(["N", "K", "sim ms", "spikes", "rate Hz", "CV ISI", "build s", "run s", "us/spike",
                  "ns/spike/syn"],
                 [[r["n"], r["k"], f"{r['simulated_ms']:.0f}", r["spikes"], f"{r['rate_hz']:.2f}",
                   f"{r['cv_isi']:.2f}", f"{r['build_s']:.1f}", f"{r['wall_s']:.2f}", f"{r['us_per_spike']:.2f}",
-                  f"{r['ns_per_spike_synapse']:.1f}"] for r in results])
+                  f"{r['ns_per_spike_synapse']:.1f}"] for r in ok])
     write_json(args.json, {"benchmark": "eventdriven_balanced_inhibitory", "metadata": metadata(),
-                           "args": vars(args), "results": results})
+                           "args": {k: v for k, v in vars(args).items() if k != "child"}, "results": results})
 
 
 if __name__ == "__main__":
