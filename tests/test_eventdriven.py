@@ -151,6 +151,35 @@ def test_compiled_equals_reference_and_split_runs():
         np.testing.assert_array_equal(split.v_samples()[1], nets["compiled"].v_samples()[1])
 
 
+@pytest.mark.parametrize("tau_refrac", [0.0, 1.0])
+def test_compiled_equals_reference_with_ties(tau_refrac):
+    # delays, source times and refractory periods on a 0.5 ms grid: many arrivals, spikes and ends of
+    # refractoriness fall at one time
+    rng = np.random.default_rng(7)
+    n, n_src = 120, 30
+    pre = rng.integers(0, n + n_src, 3000)
+    post = rng.integers(0, n, 3000)
+    spec = (dict(cm=1.0, tau_m=15.0, v_rest=-65.0, v_reset=-65.0, v_thresh=-50.0, tau_refrac=tau_refrac,
+                 i_offset=rng.choice([0.0, 0.9, 1.2], n), v=rng.choice([-65.0, -55.0, -49.0], n)),
+            [np.repeat(np.arange(1, 40) * 0.5, 2)[rng.random(78) < 0.3] for _ in range(n_src)],
+            pre, post, rng.choice([-6.0, -2.0, 3.0, 6.0, 15.0], 3000), rng.integers(1, 5, 3000) * 0.5)
+    a, b = build(spec, "compiled"), build(spec, "reference")
+    for net in (a, b):
+        net.record_v(np.arange(0, n, 7), 0.5)
+        for until in (10.0, 10.5, 40.0):
+            net.run(until)
+    assert (a.spikes()[0] < n).sum() > 300
+    np.testing.assert_array_equal(a.spikes()[0], b.spikes()[0])
+    np.testing.assert_array_equal(a.spikes()[1], b.spikes()[1])
+    np.testing.assert_array_equal(a.v_samples()[1], b.v_samples()[1])
+    np.testing.assert_array_equal(a.cells, np.asarray(b.cells))
+    # never two spikes of one cell at one time (sources may repeat a time)
+    ids, times = a.spikes()
+    cells = ids < n
+    assert np.unique(np.c_[ids[cells], times[cells]], axis=0).shape[0] == cells.sum()
+    assert np.unique(np.c_[ids, times], axis=0).shape[0] < ids.size
+
+
 def test_many_delays_and_pending_arrivals():
     # dense rows with many distinct delays: many segments per spike; state and queue agree after the run
     spec = random_network(seed=5, n=300, n_src=0, p=0.3)
@@ -225,6 +254,25 @@ def test_single_neuron_matches_nest():
     mine = t[ids == 0]
     assert mine.size == t_n.size and mine.size > 5
     np.testing.assert_allclose(mine, np.sort(t_n), rtol=0, atol=1e-9)
+
+
+def test_nest_conventions():
+    # cell 0: fired by an input at 6.5; the next input arrives at 8.5, exactly when its refractoriness ends, and
+    # counts (fires again); cell 1: +20 and -20 mV together do nothing at 3.0 (summed before the threshold
+    # test); at 4.0 +20 - 20 + 9 + 9 fires it; +18 at 5.0 falls in its refractory period
+    params = dict(cm=1.0, tau_m=20.0, v_rest=-65.0, v_reset=-65.0, v_thresh=-50.0, tau_refrac=2.0,
+                  i_offset=0.0, v=np.full(2, -65.0))
+    src = [np.array([5.0, 7.0]), np.array([2.0, 3.0]), np.array([2.0, 3.0])]
+    spec = (params, src, np.array([2, 3, 4, 3, 4]), np.array([0, 1, 1, 1, 1]),
+            np.array([16.0, 20.0, -20.0, 9.0, 9.0]), np.array([1.5, 1.0, 1.0, 2.0, 2.0]))
+    ids_n, t_n = nest_spikes(spec, 20.0)
+    for engine in ENGINES:
+        net = build(spec, engine)
+        net.run(20.0)
+        ids, t = net.spikes()
+        cells = ids < 2
+        assert list(zip(ids[cells].tolist(), t[cells].tolist())) == [(1, 4.0), (0, 6.5), (0, 8.5)]
+        assert sorted(zip(ids_n.tolist(), t_n.tolist())) == sorted(zip(ids[cells].tolist(), t[cells].tolist()))
 
 
 def test_random_network_matches_nest():
