@@ -6,14 +6,15 @@
 N LIF cells (tau_m 10 ms, v_rest = v_reset = -65 mV, v_thresh = -50 mV, no refractory period, as SparseProp's
 LIF network), each receiving exactly K inhibitory synapses from presynaptic cells drawn at random with
 replacement (FixedNumberPre-like, autapses allowed), weight -J with J = 4.5 mV x sqrt(100/K) (0.3 of the
-15 mV from reset to threshold at K = 100; SparseProp's 1/sqrt(K) scaling), one delay of 1.0 ms. Each cell is driven by a constant current putting V_inf
-22.5 mV above rest (7.5 mV above threshold: every cell alone would fire at 91 Hz); recurrent inhibition holds
-the network in the balanced state, asynchronous and irregular at ~4.4 Hz. Initial v uniform in
-[v_reset, v_thresh).
+15 mV from reset to threshold at K = 100; SparseProp's 1/sqrt(K) scaling), one delay of 1.0 ms. Each cell
+is driven by a constant current putting V_inf 22.5 mV above rest (7.5 mV above threshold: every cell alone
+would fire at 91 Hz); recurrent inhibition holds the network in the balanced state, asynchronous and
+irregular at ~4.4 Hz. Initial v uniform in [v_reset, v_thresh).
 
 After `--warmup` ms (not timed) the network is run for the time that gives about `--spikes` spikes at the
 rate seen in the warm-up. Reported: spikes and mean rate in the timed part, the mean coefficient of variation
-of the inter-spike intervals (cells with >= 3 spikes), build time (EventDrivenNetwork construction from the
+of the inter-spike intervals (cells with >= 3 spikes; biased low when the run gives few spikes per cell, as at
+large N with a fixed spike count), build time (EventDrivenNetwork construction from the
 synapse arrays), run wall time (time.perf_counter around run()), microseconds per network spike, and
 nanoseconds per spike per synapse (wall / (spikes x K)). Sequential C++ (one core). Each N runs in a fresh
 Python process.

@@ -69,7 +69,8 @@ class EngineHandle:
         c = net.counters
         c[3] = 0
         self.lib.psg_ed_run(
-            self.ptr, net.n_cells, _ptr(net.cells), _ptr(net.row_seg), _ptr(net.seg_ptr), _ptr(net.seg_delay), _ptr(net.syn_post), _ptr(net.syn_w),
+            self.ptr, net.n_cells, _ptr(net.cells), _ptr(net.row_seg), _ptr(net.seg_ptr), _ptr(net.seg_delay),
+            _ptr(net.syn_post), _ptr(net.syn_w),
             _ptr(net.src_time), _ptr(net.src_id), net.src_time.size,
             _ptr(net.rec_idx), net.rec_idx.size, net.interval or 1.0, last_sample, _ptr(samples), _ptr(c), until)
         assert int(c[3]) == samples.shape[0]

@@ -135,8 +135,12 @@ struct Engine {
 
 PSG_ED_EXPORT void* psg_ed_create() { return new Engine(); }
 PSG_ED_EXPORT void psg_ed_destroy(void* h) { delete static_cast<Engine*>(h); }
-PSG_ED_EXPORT int64_t psg_ed_pending(void* h) { return static_cast<int64_t>(static_cast<Engine*>(h)->queue.size()); }
-PSG_ED_EXPORT int64_t psg_ed_spike_count(void* h) { return static_cast<int64_t>(static_cast<Engine*>(h)->spk_id.size()); }
+PSG_ED_EXPORT int64_t psg_ed_pending(void* h) {
+    return static_cast<int64_t>(static_cast<Engine*>(h)->queue.size());
+}
+PSG_ED_EXPORT int64_t psg_ed_spike_count(void* h) {
+    return static_cast<int64_t>(static_cast<Engine*>(h)->spk_id.size());
+}
 
 PSG_ED_EXPORT void psg_ed_take_spikes(void* h, int32_t* ids, double* times) {
     Engine* e = static_cast<Engine*>(h);
