@@ -97,6 +97,32 @@ def test_superthreshold_set_v_fires_at_once(engine):
     np.testing.assert_allclose(net.get_v(), [-65.0, -65.0, -65.0 + 5.0 * math.exp(-1.0 / 20.0)], atol=1e-12)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_set_parameters_between_runs(engine):
+    # cell 0 sub-threshold until 10 ms, then driven above threshold from its V at 10 ms; cell 1 refractory at
+    # 10 ms keeps the end of its refractory period
+    net = EventDrivenNetwork(2, i_offset=[0.5, 1.0], tau_refrac=5.0, engine=engine)
+    t1 = 20.0 * math.log(4.0)
+    net.run(t1 + 1.0)
+    v0 = net.get_v([0])[0]
+    net.set_parameters(i_offset=2.0, tau_m=10.0, indices=[0])
+    net.set_parameters([1], tau_refrac=1.0)
+    assert net.params["i_offset"].tolist() == [2.0, 1.0] and net.params["tau_refrac"].tolist() == [5.0, 1.0]
+    net.run(70.0)
+    ids, times = net.spikes()
+    first0 = t1 + 1.0 + 10.0 * math.log((-45.0 - v0) / (-45.0 + 50.0))
+    np.testing.assert_allclose(times[ids == 0][0], first0, rtol=0, atol=1e-12)
+    # cell 1: fired at t1, refractory to t1 + 5 (unchanged), then period 20 ln 4 + 1
+    np.testing.assert_allclose(times[ids == 1][:2], [t1, t1 + 5.0 + t1], rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="tau_m must be > 0"):
+        net.set_parameters(tau_m=0.0)
+    with pytest.raises(ValueError, match="unknown parameter 'tau_syn_E'"):
+        net.set_parameters(tau_syn_E=1.0)
+    with pytest.raises(ValueError, match="v_reset must be < v_thresh"):
+        net.set_parameters([1], v_thresh=-70.0)
+    assert net.params["tau_m"].tolist() == [10.0, 20.0]     # a failed call changes nothing
+
+
 # --- compiled loop against the oracle ------------------------------------------------------------------------
 
 def random_network(seed=1, n=200, n_src=20, p=0.1, engine="compiled", grid=None, t_max=200.0):

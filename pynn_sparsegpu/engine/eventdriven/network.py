@@ -10,7 +10,8 @@ Index space: LIF cells are 0 .. n_cells-1 and sources n_cells .. n_cells+n_sourc
     net.run(until_ms)                       # any number of times; continues exactly
     ids, times = net.spikes()               # every spike (cells and sources), sorted by (time, index)
     times, values = net.v_samples()         # values[k, r] = V of record index r at times[k] = k * interval
-    net.t, net.get_v(indices), net.set_v(values, indices), net.pending_arrivals
+    net.t, net.get_v(indices), net.set_v(values, indices), net.set_parameters(indices, tau_m=..., ...),
+    net.params (the parameters, arrays of n_cells), net.pending_arrivals
 
 Parameters are scalars (shared) or arrays of length n_cells, in PyNN's units: cm nF, tau_m and tau_refrac ms,
 voltages mV, i_offset nA, weight mV (delta synapse: the jump of V), delay ms. Invalid input raises ValueError
@@ -72,6 +73,30 @@ def _index_array(name, value, low, high):
     return arr
 
 
+PARAMETERS = ("cm", "tau_m", "v_rest", "v_reset", "v_thresh", "tau_refrac", "i_offset")
+
+
+def _check_parameters(p):
+    """Check the cells' parameter arrays (dict of arrays); return V_inf = v_rest + i_offset tau_m / cm."""
+    for name in ("cm", "tau_m"):
+        bad = p[name] <= 0
+        if bad.any():
+            raise ValueError(f"{name} must be > 0 (got {_where(p[name], bad)})")
+    bad = p["tau_refrac"] < 0
+    if bad.any():
+        raise ValueError(f"tau_refrac must be >= 0 (got {_where(p['tau_refrac'], bad)})")
+    bad = p["v_reset"] >= p["v_thresh"]
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"v_reset must be < v_thresh (got v_reset {float(p['v_reset'][k])!r} >= v_thresh "
+                         f"{float(p['v_thresh'][k])!r} at index {k})")
+    v_inf = p["v_rest"] + p["i_offset"] * p["tau_m"] / p["cm"]
+    bad = ~np.isfinite(v_inf)
+    if bad.any():
+        raise ValueError(f"i_offset * tau_m / cm overflows (got v_inf {_where(v_inf, bad)})")
+    return v_inf
+
+
 class EventDrivenNetwork:
     """LIF cells (IF_curr_delta, constant drive) and spike sources, simulated exactly event by event.
 
@@ -96,23 +121,8 @@ class EventDrivenNetwork:
         p = {name: _cell_param(name, val, n) for name, val in
              (("cm", cm), ("tau_m", tau_m), ("v_rest", v_rest), ("v_reset", v_reset), ("v_thresh", v_thresh),
               ("tau_refrac", tau_refrac), ("i_offset", i_offset), ("v", v))}
-        for name in ("cm", "tau_m"):
-            bad = p[name] <= 0
-            if bad.any():
-                raise ValueError(f"{name} must be > 0 (got {_where(p[name], bad)})")
-        bad = p["tau_refrac"] < 0
-        if bad.any():
-            raise ValueError(f"tau_refrac must be >= 0 (got {_where(p['tau_refrac'], bad)})")
-        bad = p["v_reset"] >= p["v_thresh"]
-        if bad.any():
-            k = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"v_reset must be < v_thresh (got v_reset {float(p['v_reset'][k])!r} >= v_thresh "
-                             f"{float(p['v_thresh'][k])!r} at index {k})")
         self.params = {k: val for k, val in p.items() if k != "v"}
-        v_inf = p["v_rest"] + p["i_offset"] * p["tau_m"] / p["cm"]
-        bad = ~np.isfinite(v_inf)
-        if bad.any():
-            raise ValueError(f"i_offset * tau_m / cm overflows (got v_inf {_where(v_inf, bad)})")
+        v_inf = _check_parameters(self.params)
         self.cells = np.zeros(n, dtype=CELL_DTYPE)
         for name in ("tau_m", "v_thresh", "v_reset", "tau_refrac"):
             self.cells[name] = p[name]
@@ -252,6 +262,28 @@ class EventDrivenNetwork:
         _finite("values", vals)
         self.t_free[idx] = self.t
         self.v_free[idx] = vals
+
+    def set_parameters(self, indices=None, **params) -> None:
+        """Change parameters (cm, tau_m, v_rest, v_reset, v_thresh, tau_refrac, i_offset: scalars or arrays
+        over `indices`, default all cells) from the current time on: a cell not refractory now continues from
+        its present V under the new parameters; a refractory period in progress keeps its end. A cell left at
+        or above its new threshold fires at the current time when the next run starts."""
+        unknown = sorted(set(params) - set(PARAMETERS))
+        if unknown:
+            raise ValueError(f"unknown parameter {unknown[0]!r} (allowed: {', '.join(PARAMETERS)})")
+        idx = np.arange(self.n_cells) if indices is None else _index_array("indices", np.atleast_1d(indices),
+                                                                           0, self.n_cells)
+        new = {k: v.copy() for k, v in self.params.items()}
+        for name, value in params.items():
+            new[name][idx] = _cell_param(name, value, idx.size)
+        v_inf = _check_parameters(new)
+        free = idx[self.t >= self.t_free[idx]]
+        self.v_free[free] = self.get_v(free)
+        self.t_free[free] = self.t
+        self.params = new
+        for name in ("tau_m", "v_thresh", "v_reset", "tau_refrac"):
+            self.cells[name] = new[name]
+        self.cells["v_inf"] = v_inf
 
     # --- running -----------------------------------------------------------------------------------------
     def run(self, until_ms: float) -> None:
