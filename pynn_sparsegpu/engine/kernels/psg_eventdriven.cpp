@@ -1,0 +1,270 @@
+// Exact event-driven simulation of delta-synapse LIF networks (SparseProp's event loop), sequential, CPU.
+//
+// Not a kernel of the clock-driven engine: program.py and cuda.py gather psg_*.cu and psg_driver.cpp, and this
+// file (psg_eventdriven.cpp) is neither; engine/eventdriven/compiled.py builds it alone.
+//
+// Model, conventions and the event order are documented in engine/eventdriven/__init__.py; reference.py is the
+// same loop in Python (the test oracle) and must stay operation-for-operation identical to this file (same
+// expressions, same order of floating-point operations), so that the two agree bit for bit.
+//
+// LIF cell j is one 64-byte record (a NumPy structured array owned by Python, updated in place, so that an
+// input touches one cache line of its target): its state
+//   t_free, v_free  the cell evolves freely from V = v_free at t = t_free
+//                   (t_free > now: refractory until t_free, V clamped to v_reset)
+//   t_spike         time of its last spike (-inf if none)
+// and its parameters tau_m, v_inf, v_thresh, v_reset, tau_refrac.
+// V(t) = v_free + (v_free - v_inf) expm1(-(t - t_free)/tau_m) for t >= t_free.
+//
+// Queues: the cells' next spontaneous spike times in an indexed binary min-heap keyed (time, cell) (rebuilt at
+// each call from the state, O(N)); pending arrivals in a binary min-heap keyed (time, seq), one entry per spike
+// and distinct delay of its row (a segment of synapses), kept in an Engine object between calls; the sources'
+// spikes in one array sorted by (time, index), read through a cursor.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#define PSG_ED_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace {
+
+const double INF = std::numeric_limits<double>::infinity();
+const int64_t PREFETCH = 16;      // synapses ahead whose target record is prefetched
+
+// A spike's arrivals through one segment (its synapses of one delay), due at t; seq: creation number.
+struct Arrival {
+    double t;
+    int64_t seq;
+    int64_t seg;
+};
+
+struct ArrivalLater {      // min-heap order (t, seq) with std::push_heap / std::pop_heap
+    bool operator()(const Arrival& a, const Arrival& b) const {
+        return a.t != b.t ? a.t > b.t : a.seq > b.seq;
+    }
+};
+
+// numpy dtype CELL_DTYPE in engine/eventdriven/network.py (same fields, same order)
+struct Cell {
+    double t_free, v_free, t_spike, tau_m, v_inf, v_thresh, v_reset, tau_refrac;
+};
+static_assert(sizeof(Cell) == 64, "Cell must match CELL_DTYPE");
+
+// Indexed binary min-heap of cells keyed (next spike time, cell); keys are stored in the nodes so that sifting
+// reads the heap array only. (Raising keys lazily, refreshing only the top, was
+// slower on the balanced inhibitory network: a raise by one input moves a node few levels.)
+struct CellHeap {
+    struct Node {
+        double key;
+        int32_t cell;
+    };
+    std::vector<Node> heap;
+    std::vector<int32_t> pos;
+
+    static bool less(const Node& a, const Node& b) {
+        return a.key < b.key || (a.key == b.key && a.cell < b.cell);
+    }
+    void place(int64_t i, const Node& x) { heap[i] = x; pos[x.cell] = static_cast<int32_t>(i); }
+
+    void sift_up(int64_t i, Node x) {
+        while (i > 0) {
+            int64_t parent = (i - 1) >> 1;
+            if (!less(x, heap[parent])) break;
+            place(i, heap[parent]);
+            i = parent;
+        }
+        place(i, x);
+    }
+    void sift_down(int64_t i, Node x) {
+        int64_t n = static_cast<int64_t>(heap.size());
+        for (;;) {
+            int64_t c = 2 * i + 1;
+            if (c >= n) break;
+            if (c + 1 < n && less(heap[c + 1], heap[c])) ++c;
+            if (!less(heap[c], x)) break;
+            place(i, heap[c]);
+            i = c;
+        }
+        place(i, x);
+    }
+    void build(const std::vector<double>& keys) {
+        int64_t n = static_cast<int64_t>(keys.size());
+        heap.resize(n);
+        pos.resize(n);
+        for (int64_t j = 0; j < n; ++j) place(j, Node{keys[j], static_cast<int32_t>(j)});
+        for (int64_t i = n / 2 - 1; i >= 0; --i) sift_down(i, heap[i]);
+    }
+    void update(int32_t j, double key) {       // the key of cell j becomes key
+        int64_t i = pos[j];
+        Node x{key, j};
+        if (i > 0 && less(x, heap[(i - 1) >> 1])) sift_up(i, x); else sift_down(i, x);
+    }
+};
+
+inline double next_spike_time(const Cell& c) {
+    double t;
+    if (c.v_free >= c.v_thresh) {
+        t = c.t_free;
+    } else if (c.v_inf > c.v_thresh) {
+        t = c.t_free + c.tau_m * std::log((c.v_inf - c.v_free) / (c.v_inf - c.v_thresh));
+    } else {
+        return INF;
+    }
+    if (!(t > c.t_spike)) t = std::nextafter(c.t_spike, INF);   // never twice at one time
+    return t;
+}
+
+inline double voltage_at(double t, const Cell& c) {
+    if (t < c.t_free) return c.v_reset;
+    return c.v_free + (c.v_free - c.v_inf) * std::expm1(-(t - c.t_free) / c.tau_m);
+}
+
+// What persists between calls besides the Python-owned arrays: the pending arrivals and the spikes of the
+// last call (read out by psg_ed_take_spikes).
+struct Engine {
+    std::vector<Arrival> queue;
+    std::vector<int32_t> spk_id;
+    std::vector<double> spk_time;
+    std::vector<char> touched;
+    std::vector<int32_t> touched_list;
+};
+
+}  // namespace
+
+PSG_ED_EXPORT void* psg_ed_create() { return new Engine(); }
+PSG_ED_EXPORT void psg_ed_destroy(void* h) { delete static_cast<Engine*>(h); }
+PSG_ED_EXPORT int64_t psg_ed_pending(void* h) {
+    return static_cast<int64_t>(static_cast<Engine*>(h)->queue.size());
+}
+PSG_ED_EXPORT int64_t psg_ed_spike_count(void* h) {
+    return static_cast<int64_t>(static_cast<Engine*>(h)->spk_id.size());
+}
+
+PSG_ED_EXPORT void psg_ed_take_spikes(void* h, int32_t* ids, double* times) {
+    Engine* e = static_cast<Engine*>(h);
+    std::copy(e->spk_id.begin(), e->spk_id.end(), ids);
+    std::copy(e->spk_time.begin(), e->spk_time.end(), times);
+    e->spk_id.clear();
+    e->spk_time.clear();
+}
+
+// counters: [0] source cursor, [1] next arrival sequence number, [2] next sample index, [3] samples written.
+// Does every event at time <= until and writes the samples up to index last_sample (the caller then sets its
+// clock to until). Synapses are sorted by (pre, delay); row_seg[i] .. row_seg[i+1] are the segments of row i,
+// segment s spans synapses seg_ptr[s] .. seg_ptr[s+1] with delay seg_delay[s].
+PSG_ED_EXPORT void psg_ed_run(
+    void* handle, int64_t n_cells, Cell* cell,
+    const int64_t* row_seg, const int64_t* seg_ptr, const double* seg_delay,
+    const int32_t* syn_post, const double* syn_w,
+    const double* src_time, const int32_t* src_id, int64_t n_src_spikes,
+    const int32_t* rec_idx, int64_t n_rec, double interval, int64_t last_sample, double* samples,
+    int64_t* counters, double until) {
+    Engine& eng = *static_cast<Engine*>(handle);
+    std::vector<double> keys(static_cast<size_t>(n_cells));
+    for (int64_t j = 0; j < n_cells; ++j) keys[j] = next_spike_time(cell[j]);
+    CellHeap cells;
+    cells.build(keys);
+    std::vector<double>().swap(keys);
+    eng.touched.assign(static_cast<size_t>(n_cells), 0);
+    eng.touched_list.resize(static_cast<size_t>(n_cells));
+    std::vector<Arrival>& q = eng.queue;
+    int64_t cursor = counters[0];
+    int64_t seq = counters[1];
+    int64_t sample = counters[2];
+    int64_t n_samples = counters[3];
+
+    auto write_sample = [&](double ts) {
+        double* row = samples + n_samples * n_rec;
+        for (int64_t r = 0; r < n_rec; ++r) {
+            int32_t j = rec_idx[r];
+            row[r] = voltage_at(ts, cell[j]);
+        }
+        ++n_samples;
+    };
+    auto emit = [&](int32_t i, double t) {
+        eng.spk_id.push_back(i);
+        eng.spk_time.push_back(t);
+        for (int64_t s = row_seg[i]; s < row_seg[i + 1]; ++s) {
+            q.push_back(Arrival{t + seg_delay[s], seq++, s});
+            std::push_heap(q.begin(), q.end(), ArrivalLater());
+        }
+    };
+    auto fire = [&](int32_t j, double t) {
+        Cell& c = cell[j];
+        c.t_spike = t;
+        c.t_free = t + c.tau_refrac;
+        c.v_free = c.v_reset;
+        emit(j, t);
+        cells.update(j, next_spike_time(c));
+    };
+
+    for (;;) {
+        double ts = n_cells > 0 ? cells.heap[0].key : INF;
+        double tsrc = cursor < n_src_spikes ? src_time[cursor] : INF;
+        double tq = q.empty() ? INF : q.front().t;
+        double t = ts < tsrc ? ts : tsrc;
+        if (tq < t) t = tq;
+        if (!(t <= until)) break;
+        while (sample <= last_sample && static_cast<double>(sample) * interval < t) {
+            write_sample(static_cast<double>(sample) * interval);
+            ++sample;
+        }
+        if (ts <= tsrc && ts <= tq) {                       // spontaneous threshold crossing
+            fire(cells.heap[0].cell, ts);
+        } else if (tsrc <= tq) {                            // a source's spike
+            int32_t s = src_id[cursor];
+            ++cursor;
+            emit(s, tsrc);
+        } else {
+            // every arrival at tq: first all weights are added (in (seq, synapse) order), then each cell
+            // touched is tested once against its threshold
+            int64_t n_touched = 0;
+            while (!q.empty() && q.front().t == tq) {
+                int64_t seg = q.front().seg;
+                std::pop_heap(q.begin(), q.end(), ArrivalLater());
+                q.pop_back();
+                const int64_t k_end = seg_ptr[seg + 1];
+                for (int64_t k = seg_ptr[seg]; k < k_end; ++k) {
+                    if (k + PREFETCH < k_end) {
+                        __builtin_prefetch(&cell[syn_post[k + PREFETCH]], 1);
+                        __builtin_prefetch(&cells.pos[syn_post[k + PREFETCH]], 0);
+                    }
+                    int32_t j = syn_post[k];
+                    Cell& c = cell[j];
+                    if (tq >= c.t_free && tq > c.t_spike) {     // else refractory: discarded
+                        if (c.t_free != tq) {
+                            c.v_free = voltage_at(tq, c);
+                            c.t_free = tq;
+                        }
+                        c.v_free += syn_w[k];
+                        if (!eng.touched[j]) {
+                            eng.touched[j] = 1;
+                            eng.touched_list[n_touched++] = j;
+                        }
+                    }
+                }
+            }
+            for (int64_t r = 0; r < n_touched; ++r) {
+                if (r + PREFETCH < n_touched)
+                    __builtin_prefetch(&cells.heap[cells.pos[eng.touched_list[r + PREFETCH]]], 1);
+                int32_t j = eng.touched_list[r];
+                eng.touched[j] = 0;
+                if (cell[j].v_free >= cell[j].v_thresh) {
+                    fire(j, tq);
+                } else {
+                    cells.update(j, next_spike_time(cell[j]));
+                }
+            }
+        }
+    }
+    while (sample <= last_sample) {
+        write_sample(static_cast<double>(sample) * interval);
+        ++sample;
+    }
+    counters[0] = cursor;
+    counters[1] = seq;
+    counters[2] = sample;
+    counters[3] = n_samples;
+}
