@@ -41,9 +41,15 @@ def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, **extra_params
                  DEFAULT_RNG_SEED: as in NEST, a script that gives no seed gets the same results every run;
                  give different seeds for independent runs)
       threads    CPU threads of the compiled path (default 1, as pyNN.nest); results do not depend on it
-      spike_precision  "off_grid" (default, as NEST): spike sources with given times report those times;
-                 "on_grid": every spike is reported at the end of the step that emitted it. Propagation is
-                 on the time grid in both cases.
+      spike_precision  "off_grid" (default, as NEST): spike sources with given times report those times, and
+                 a network the event-driven engine can run (see `engine`) runs there, with exact spike times;
+                 "on_grid": every spike is reported at the end of the step that emitted it.
+      engine     "auto" (default): the exact event-driven engine (SparseProp's algorithm) when
+                 spike_precision="off_grid" and the network qualifies at the first run (IF_curr_delta cells
+                 with constant drive, SpikeSourceArray sources, static synapses, no current sources, a C++
+                 compiler), else the time-driven engine; "event": the event-driven engine, or a clear error
+                 naming each part it cannot run; "time": always the time-driven engine (time steps of dt).
+                 backend_info()["engine"] says which one runs.
     Arguments meant for other backends (t_flush, verbosity, ...) are ignored.
     """
     max_delay = extra_params.get("max_delay", DEFAULT_MAX_DELAY)
@@ -58,7 +64,14 @@ def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, **extra_params
     if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
         raise ValueError(f"threads={threads!r} is not allowed; it must be an integer >= 1")
     common.setup(timestep, min_delay, **extra_params)
-    known = {"max_delay", "backend", "precision", "rng_seed", "seed", "threads"} | set(IGNORED_SETUP_ARGUMENTS)
+    engine = extra_params.get("engine", "auto")
+    if engine not in ("auto", "event", "time"):
+        raise ValueError(f"engine={engine!r} is not allowed; use 'auto', 'event' or 'time'")
+    if engine == "event" and extra_params.get("spike_precision", "off_grid") != "off_grid":
+        raise ValueError("engine='event' gives exact spike times: it needs spike_precision='off_grid' (got "
+                         f"{extra_params.get('spike_precision')!r})")
+    known = {"max_delay", "backend", "precision", "rng_seed", "seed", "threads", "engine"} | \
+        set(IGNORED_SETUP_ARGUMENTS)
     unknown = set(extra_params) - known
     if unknown:
         import warnings
@@ -71,7 +84,7 @@ def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, **extra_params
         raise ValueError(f"spike_precision={spike_precision!r} is not allowed; use 'on_grid' or 'off_grid'")
     simulator.state.setup(timestep, min_delay, max_delay, backend=extra_params.get("backend"),
                           precision=extra_params.get("precision"), rng_seed=seed,
-                          spike_precision=spike_precision, threads=int(threads))
+                          spike_precision=spike_precision, threads=int(threads), engine=engine)
     return rank()
 
 
@@ -97,7 +110,9 @@ def backend_info() -> dict:
     backend = simulator.state.backend
     if backend is None:
         return {"backend": None, "device": None, "precision": None, "reason": "setup() has not been called"}
-    return backend.info()
+    info = backend.info()
+    info["engine"] = simulator.state.network.engine_description()
+    return info
 
 
 def kernel_statistics() -> dict:

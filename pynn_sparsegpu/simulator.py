@@ -40,7 +40,7 @@ class State(common.control.BaseState):
 
     # --- lifecycle ----------------------------------------------------------------------------------
     def setup(self, timestep, min_delay, max_delay, backend=None, precision=None, rng_seed=None,
-              spike_precision="off_grid", threads=1):
+              spike_precision="off_grid", threads=1, engine="auto"):
         self.backend = select_backend(backend, precision)
         self.backend.threads = int(threads)
         if threads > 1 and self.backend.compiled and "no OpenMP" in (self.backend.compiler or ""):
@@ -53,6 +53,7 @@ class State(common.control.BaseState):
         self.rng_seed = rng_seed
         self.spike_precision = spike_precision
         self.network = Network(self.backend, self.dt, rng_seed)
+        self.network.engine_choice = engine if spike_precision == "off_grid" or engine != "auto" else "time"
         self.populations = []
         self.current_sources = []
         self.recorders = set()

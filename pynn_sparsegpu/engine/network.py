@@ -41,6 +41,9 @@ class Network:
         self.min_slots = 1
         self._primed = False
         self.engine = None        # the compiled path's runner (compiled/runner.py), made at the first run
+        self.engine_choice = "time"   # "auto", "event" or "time" (setup's `engine`; the face sets it)
+        self.event_engine = None  # eventdriven/driver.py's EventEngine when the network runs event by event
+        self._engine_decided = False
 
     @property
     def t(self) -> float:
@@ -113,7 +116,24 @@ class Network:
         longest = max([p.max_delay_steps for p in self.projections] + [0])
         return max(self.min_slots, longest + 1)
 
+    def engine_description(self) -> str:
+        """Which engine runs the network (or, before the first run, how it will be chosen)."""
+        if self.event_engine is not None:
+            return self.event_engine.name
+        if self._engine_decided or self.engine_choice == "time":
+            return "time-driven (steps of dt)"
+        return ("event-driven if the network qualifies at the first run, else time-driven"
+                if self.engine_choice == "auto" else "event-driven (from the first run)")
+
     def run(self, n_steps: int) -> None:
+        if not self._engine_decided:
+            if self.step_index == 0:
+                from .eventdriven.driver import choose
+                self.event_engine = choose(self)
+            self._engine_decided = True
+        if self.event_engine is not None:
+            self.event_engine.run(n_steps)
+            return
         for projection in self.projections:
             projection.prepare(self.dt)
         slots = self.n_slots()
@@ -177,6 +197,7 @@ class Network:
         """Back to t = 0 with every state at its initial value (buffers are emptied by their owners)."""
         self.step_index = 0
         self._primed = False
+        self.event_engine, self._engine_decided = None, False
         for group in self.groups:
             group.reset_state()
         for electrode in self.electrodes:

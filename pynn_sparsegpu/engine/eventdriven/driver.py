@@ -1,0 +1,232 @@
+"""The event-driven engine behind a Network: the same populations, projections and record buffers, simulated
+exactly event by event (EventDrivenNetwork) instead of on the time grid.
+
+A network qualifies when every population is IF_curr_delta (constant drive: `i_offset`) or SpikeSourceArray,
+every projection has static synapses that nothing rewires, and there are no current sources
+(`unsupported_parts` names each part that does not). The engine is built at the first run from the Network's
+arrays: cells get global indices in population order, then the sources; synapses keep their delays in whole
+steps (delays are on the grid, as in NEST's precise models). Between runs:
+  - `initialize(v=...)` and `set()` of the cells' parameters reach the engine (the state is carried to the
+    current time first, so a change acts from now on);
+  - adding a population, a projection, synapses or a current source after the first run, or recording a
+    population from which nothing was recorded at the first run, raises an error that says so.
+After each run the spikes (exact times) go to the spike buffers and the membrane potential, sampled exactly at
+the recording interval, to the state buffers, so PyNN's recorder and Neo output see them as any others.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..neurons.lif import IFCurrDelta
+from ..neurons.sources import SpikeArray
+from ..synapses import SynapseGroup
+
+CELL_PARAMETERS = ("cm", "tau_m", "v_rest", "v_reset", "v_thresh", "tau_refrac", "i_offset")
+
+
+def unsupported_parts(net) -> list[str]:
+    """What keeps `net` off the event-driven engine, one line per part (empty: it qualifies)."""
+    reasons = []
+    for group in net.groups:
+        if type(group.model) not in (IFCurrDelta, SpikeArray):
+            reasons.append(f"population {group.label or group.gid!r} has {_kind(group)} cells (the event-driven "
+                           "engine runs IF_curr_delta cells and SpikeSourceArray sources)")
+    for p in net.projections:
+        name = f"projection {p.label!r}" if p.label else "a projection"
+        if type(p) is not SynapseGroup:
+            reasons.append(f"{name} has {_kind(p, type(p.model).__name__)} synapses (the event-driven engine "
+                           "runs static synapses)")
+        elif p.rewirer is not None or p.deep_r is not None:
+            reasons.append(f"{name} is rewired during the run (structural plasticity runs on the time-driven "
+                           "engine)")
+    for electrode in net.electrodes:
+        reasons.append(f"a current source ({_kind(electrode)}) injects a time-varying current (the event-driven "
+                       "engine takes a constant drive, i_offset)")
+    if not any(type(g.model) is IFCurrDelta for g in net.groups):
+        reasons.append("there is no IF_curr_delta population")
+    return reasons
+
+
+def _kind(part, default=None):
+    """The name the user knows a part by (the PyNN face sets `kind`), else the engine class's."""
+    return getattr(part, "kind", None) or default or type(getattr(part, "model", part)).__name__
+
+
+def _host(backend, values):
+    return np.asarray(backend.to_host(values), dtype=np.float64)
+
+
+class EventEngine:
+    """Runs a Network on the exact event-driven engine (see the module docstring)."""
+
+    name = "event-driven (exact, SparseProp's algorithm, compiled, one CPU thread)"
+
+    def __init__(self, net):
+        from .network import EventDrivenNetwork
+        self.net = net
+        dt = net.dt
+        self.cells = [g for g in net.groups if type(g.model) is IFCurrDelta]
+        self.sources = [g for g in net.groups if type(g.model) is SpikeArray]
+        self.offset, start = {}, 0
+        for group in self.cells + self.sources:
+            self.offset[group.gid] = start
+            start += group.n
+        self.n_cells = sum(g.n for g in self.cells)
+        params = {name: self._cell_values(name) for name in CELL_PARAMETERS}
+        self._params_seen = {name: values.copy() for name, values in params.items()}
+        v = self._cell_state("v")
+        source_times = [np.asarray(t, dtype=np.float64) for g in self.sources for t in g.params["spike_times"]]
+        pre, post, weight, delay = [], [], [], []
+        for p in net.projections:
+            p.prepare(dt)
+            if p.rows is None:
+                continue
+            i, j, values = p.rows.to_coo()
+            pre.append(self.offset[p.pre.gid] + i)
+            post.append(self.offset[p.post.gid] + j)
+            weight.append(np.asarray(values["weight"], dtype=np.float64))
+            delay.append(np.asarray(values["delay"], dtype=np.float64) * dt)
+        self._shape = self._network_shape()
+        join = (lambda parts, dtype: np.concatenate(parts) if parts else np.zeros(0, dtype))
+        self.edn = EventDrivenNetwork(self.n_cells, v=v, source_spike_times=source_times,
+                                      pre=join(pre, np.int64), post=join(post, np.int64),
+                                      weight=join(weight, np.float64), delay=join(delay, np.float64), **params)
+        self._v_seen = v.copy()
+        self._spikes_read = 0
+        self._samples_read = 1         # the sample at t = 0 is written when recording starts
+        self._state_writes = self._state_buffers()
+        self._interval = None
+        if self._state_writes:
+            intervals = {buf.interval for buf, _, _ in self._state_writes}
+            if len(intervals) > 1:
+                raise ValueError(f"the event-driven engine samples v at one interval; the recordings ask for "
+                                 f"{sorted(i * dt for i in intervals)} ms (record at one sampling_interval, or "
+                                 "setup(engine='time'))")
+            self._interval = intervals.pop()
+            recorded = np.unique(np.concatenate([idx for _, _, idx in self._state_writes]))
+            self._rec_pos = np.searchsorted(recorded, np.arange(self.n_cells))
+            self.edn.record_v(recorded, self._interval * dt)
+
+    # --- the Network's arrays ------------------------------------------------------------------------------
+    def _cell_values(self, name):
+        parts = [np.broadcast_to(_host(self.net.backend, g.params[name]), (g.n,)) for g in self.cells]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def _cell_state(self, name):
+        parts = [_host(self.net.backend, g.state[name]).reshape(g.n) for g in self.cells]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def _network_shape(self):
+        net = self.net
+        return ([(g.gid, type(g.model), g.n) for g in net.groups],
+                [(id(p), p.rows.size() if p.rows is not None else 0, len(p._pending)) for p in net.projections],
+                len(net.electrodes))
+
+    def _state_buffers(self):
+        """(buffer, group, global cell indices of its channels) of every state recording."""
+        writes = []
+        for gid, entries in self.net.state_buffers.items():
+            group = self.net.groups[gid]
+            for variable, buf in entries:
+                if variable != "v" or type(group.model) is not IFCurrDelta:
+                    raise ValueError(f"the event-driven engine records v of IF_curr_delta cells only (asked: "
+                                     f"{variable!r} of population {group.label or gid!r}); use "
+                                     "setup(engine='time') to record it")
+                writes.append((buf, group, self.offset[gid] + np.asarray(buf._host_index, dtype=np.int64)))
+        return writes
+
+    def _check_unchanged(self):
+        if self._network_shape() != self._shape:
+            raise RuntimeError("the network changed after it started on the event-driven engine (a population, "
+                               "projection, synapses or current source was added): build the whole network "
+                               "before the first run, or use setup(engine='time')")
+        writes = self._state_buffers()
+        if {id(b) for b, _, _ in writes} != {id(b) for b, _, _ in self._state_writes}:
+            raise RuntimeError("recording of v started after the first run on the event-driven engine: call "
+                               "record() before the first run, or use setup(engine='time')")
+
+    def _push_changes(self):
+        """initialize() and set() between runs: new v and parameters act from the current time."""
+        edn = self.edn
+        params = {name: self._cell_values(name) for name in CELL_PARAMETERS}
+        changed = {name: params[name] for name in CELL_PARAMETERS
+                   if not np.array_equal(params[name], self._params_seen[name])}
+        if changed:
+            edn.set_parameters(**changed)
+            self._params_seen = {name: values.copy() for name, values in params.items()}
+        v = self._cell_state("v")
+        moved = np.flatnonzero(v != self._v_seen)
+        if moved.size:
+            edn.set_v(v[moved], moved)
+
+    # --- running --------------------------------------------------------------------------------------------
+    def run(self, n_steps: int) -> None:
+        net, dt = self.net, self.net.dt
+        self._check_unchanged()
+        self._push_changes()
+        end_step = net.step_index + int(n_steps)
+        self.edn.run(end_step * dt)
+        self._deliver_spikes()
+        self._deliver_samples(end_step)
+        v = self.edn.get_v()
+        for group in self.cells:
+            lo = self.offset[group.gid]
+            group.state["v"][...] = net.backend.xp.asarray(v[lo:lo + group.n], dtype=group.state["v"].dtype)
+        self._v_seen = self._cell_state("v")
+        net.step_index = end_step
+
+    def _deliver_spikes(self):
+        ids, times = self.edn.spikes()
+        ids, times = ids[self._spikes_read:], times[self._spikes_read:]
+        self._spikes_read += ids.size
+        if not ids.size:
+            return
+        dt = self.net.dt
+        for gid, buffers in self.net.spike_buffers.items():
+            lo, n = self.offset[gid], self.net.groups[gid].n
+            mine = (ids >= lo) & (ids < lo + n)
+            if not mine.any():
+                continue
+            local, t = ids[mine] - lo, times[mine]
+            for buf in buffers:
+                channel = np.full(n, -1, dtype=np.int64)
+                channel[np.asarray(buf._host_index, dtype=np.int64)] = np.arange(buf.n)
+                keep = channel[local] >= 0
+                buf.add_exact(t[keep], channel[local[keep]], dt)
+
+    def _deliver_samples(self, end_step):
+        if self._interval is None:
+            return
+        _, values = self.edn.v_samples()
+        new = values[self._samples_read:]
+        self._samples_read = values.shape[0]
+        for buf, _, cells in self._state_writes:
+            columns = self._rec_pos[cells]
+            for row in new:
+                buf.write(row[columns])
+
+
+def choose(net):
+    """The engine a Network runs on, decided at its first run: an EventEngine or None (the time-driven one).
+    Raises ValueError naming every part the event-driven engine cannot run when setup(engine="event")."""
+    choice = getattr(net, "engine_choice", "time")
+    if choice == "time":
+        return None
+    reasons = unsupported_parts(net)
+    if not reasons and not net.backend.compiled and not _compiler_works():
+        reasons.append("no working C++ compiler (the event-driven engine is compiled code)")
+    if reasons:
+        if choice == "event":
+            raise ValueError("setup(engine='event'): the event-driven engine cannot run this network:\n  - "
+                             + "\n  - ".join(reasons))
+        return None
+    return EventEngine(net)
+
+
+def _compiler_works() -> bool:
+    try:
+        from ..compiled.toolchain import default_toolchain
+        return default_toolchain() is not None
+    except Exception:
+        return False

@@ -1,0 +1,174 @@
+"""The event-driven engine through PyNN: chosen by setup(engine=...) or automatically with spike_precision
+"off_grid"; exact spike times and membrane potentials in Neo; agreement with pyNN.nest's defaults
+(IF_curr_delta runs as iaf_psc_delta_ps there); clear errors for what it cannot run."""
+
+import numpy as np
+import pytest
+
+N = 200
+
+
+def _network(sim, engine=None, record_v=True, runs=(50.0, 50.0), **setup):
+    """A deterministic IF_curr_delta network: heterogeneous constant drive (some cells above threshold),
+    excitatory and inhibitory synapses with delays of 0.1 to 1.9 ms, SpikeSourceArray input at precise times.
+    v_rest = v_reset = -70 mV and v starts there (where pyNN.nest's iaf_psc_delta_ps starts; it cannot be
+    initialised from PyNN)."""
+    if engine is not None:
+        setup["engine"] = engine
+    sim.setup(timestep=0.1, min_delay=0.1, **setup)
+    rng = np.random.default_rng(3)
+    cells = sim.Population(N, sim.IF_curr_delta(tau_refrac=2.0, i_offset=rng.uniform(0.6, 1.1, N),
+                                                v_thresh=-55.0, v_reset=-70.0, v_rest=-70.0, tau_m=20.0,
+                                                cm=1.0))
+    cells.initialize(v=-70.0)
+    source_times = [np.sort(rng.uniform(0.0, 100.0, 5)).round(3) for _ in range(20)]
+    sources = sim.Population(20, sim.SpikeSourceArray(spike_times=source_times))
+    pre, post = rng.integers(0, N, 3000), rng.integers(0, N, 3000)
+    weight = np.where(rng.random(3000) < 0.8, 0.4, -1.2)
+    delay = rng.integers(1, 20, 3000) * 0.1
+    for sign, receptor in ((1, "excitatory"), (-1, "inhibitory")):
+        conns = [(int(a), int(b), float(w), float(d)) for a, b, w, d in zip(pre, post, weight, delay)
+                 if w * sign > 0]
+        sim.Projection(cells, cells, sim.FromListConnector(conns, column_names=["weight", "delay"]),
+                       sim.StaticSynapse(), receptor_type=receptor)
+    conns = [(int(a), int(b), 0.8, 0.5) for a, b in zip(rng.integers(0, 20, 200), rng.integers(0, N, 200))]
+    sim.Projection(sources, cells, sim.FromListConnector(conns, column_names=["weight", "delay"]),
+                   sim.StaticSynapse(), receptor_type="excitatory")
+    cells.record(["spikes", "v"] if record_v else "spikes")
+    sources.record("spikes")
+    for duration in runs:
+        sim.run(duration)
+    seg = cells.get_data().segments[0]
+    spikes = [np.asarray(st.rescale("ms").magnitude) for st in seg.spiketrains]
+    v = np.asarray(seg.filter(name="v")[0].rescale("mV").magnitude) if record_v else None
+    source_spikes = [np.asarray(st.rescale("ms").magnitude)
+                     for st in sources.get_data().segments[0].spiketrains]
+    info = sim.backend_info() if hasattr(sim, "backend_info") else None
+    sim.end()
+    return {"spikes": spikes, "v": v, "sources": source_spikes, "source_times": source_times, "info": info}
+
+
+def _fraction_within(ours, theirs, tol):
+    matched = total = 0
+    for a, b in zip(ours, theirs):
+        total += len(b)
+        m = min(len(a), len(b))
+        matched += int(np.count_nonzero(np.abs(a[:m] - b[:m]) <= tol))
+    return matched / max(total, 1)
+
+
+@pytest.mark.nest
+def test_delta_network_matches_nest_precise_spikes(sim, nest_sim):
+    ours = _network(sim)
+    theirs = _network(nest_sim, record_v=False)
+    assert ours["info"]["engine"].startswith("event-driven")
+    n = sum(len(s) for s in theirs["spikes"])
+    assert n > 300 and sum(len(s) for s in ours["spikes"]) == n
+    assert _fraction_within(ours["spikes"], theirs["spikes"], 1e-3) >= 0.99
+    # spike times are off the grid, as NEST's
+    flat = np.concatenate(ours["spikes"])
+    assert np.mean(np.abs(flat / 0.1 - np.rint(flat / 0.1)) > 1e-6) > 0.9
+
+
+def test_engines_chosen_and_reported(sim):
+    auto = _network(sim, record_v=False, runs=(20.0,))
+    assert auto["info"]["engine"].startswith("event-driven")
+    grid = _network(sim, engine="time", record_v=False, runs=(20.0,))
+    assert grid["info"]["engine"].startswith("time-driven")
+    on_grid = _network(sim, record_v=False, runs=(20.0,), spike_precision="on_grid")
+    assert on_grid["info"]["engine"].startswith("time-driven")
+    flat = np.concatenate(grid["spikes"])
+    assert np.allclose(flat / 0.1, np.rint(flat / 0.1))
+    sim.setup(timestep=0.1)
+    assert "first run" in sim.backend_info()["engine"]
+
+
+def test_exact_times_and_samples_in_neo(sim):
+    out = _network(sim, runs=(30.0, 40.0, 30.0))
+    one = _network(sim, runs=(100.0,))
+    for a, b in zip(out["spikes"], one["spikes"]):          # split runs continue exactly
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(out["v"], one["v"])
+    assert out["v"].shape == (1001, N) and np.all(out["v"][0] == -70.0)
+    for got, given in zip(out["sources"], out["source_times"]):   # sources at their given times
+        np.testing.assert_allclose(got, given, rtol=0, atol=1e-12)
+
+
+def test_single_cell_follows_the_analytic_solution(sim):
+    """V(t) = V_inf + (V0 - V_inf) exp(-t / tau_m) sampled exactly; spikes at tau_m ln((V_inf - v_reset) /
+    (V_inf - v_thresh)) after each refractory period."""
+    sim.setup(timestep=0.1)
+    cell = sim.Population(1, sim.IF_curr_delta(tau_m=10.0, cm=0.5, v_rest=-65.0, v_reset=-68.0,
+                                               v_thresh=-50.0, tau_refrac=1.5, i_offset=2.0))
+    cell.initialize(v=-68.0)
+    cell.record(["spikes", "v"], sampling_interval=0.5)
+    sim.run(60.0)
+    seg = cell.get_data().segments[0]
+    spikes = np.asarray(seg.spiketrains[0].magnitude)
+    v = np.asarray(seg.filter(name="v")[0].magnitude)[:, 0]
+    v_inf = -65.0 + 2.0 * 10.0 / 0.5
+    period = 10.0 * np.log((v_inf + 68.0) / (v_inf + 50.0))
+    expected = period + np.arange(len(spikes)) * (period + 1.5)
+    assert len(spikes) >= 3
+    np.testing.assert_allclose(spikes, expected, rtol=0, atol=1e-10)
+    t = np.arange(len(v)) * 0.5
+    before = t < spikes[0]
+    np.testing.assert_allclose(v[before], v_inf + (-68.0 - v_inf) * np.exp(-t[before] / 10.0), atol=1e-10)
+
+
+def test_changes_between_runs(sim):
+    """initialize() and set() between runs act from then on; reset() starts again from the same network."""
+    sim.setup(timestep=0.1)
+    cells = sim.Population(3, sim.IF_curr_delta(i_offset=0.5, tau_refrac=2.0))
+    cells.record("spikes")
+    sim.run(50.0)
+    assert sum(len(s) for s in cells.get_data().segments[0].spiketrains) == 0   # below threshold
+    cells[0:1].set(i_offset=2.0)
+    cells.initialize(v=np.array([-65.0, -49.0, -65.0]))   # cell 1 above threshold: fires at once
+    sim.run(50.0)
+    trains = cells.get_data().segments[0].spiketrains
+    assert len(trains[0]) > 3 and float(trains[0][0]) > 50.0
+    assert len(trains[1]) == 1 and float(trains[1][0]) == pytest.approx(50.0)
+    assert len(trains[2]) == 0
+    sim.reset()                                    # parameters stay as set; v starts at its initial value
+    sim.run(50.0)
+    again = cells.get_data().segments[1].spiketrains
+    assert float(again[0][0]) == pytest.approx(20.0 * np.log(40.0 / 25.0), abs=1e-9)
+    assert float(again[1][0]) == pytest.approx(0.0) and len(again[2]) == 0
+
+
+def test_what_the_event_engine_cannot_run(sim):
+    sim.setup(timestep=0.1, engine="event")
+    sim.Population(2, sim.IF_curr_exp())
+    cells = sim.Population(2, sim.IF_curr_delta())
+    sim.DCSource(amplitude=1.0, start=5.0, stop=10.0).inject_into(cells)
+    with pytest.raises(ValueError) as err:
+        sim.run(1.0)
+    assert "IF_curr_exp" in str(err.value) and "DCSource" in str(err.value)
+    # under "auto" the same network runs on the time grid
+    sim.setup(timestep=0.1)
+    sim.Population(2, sim.IF_curr_exp())
+    cells = sim.Population(2, sim.IF_curr_delta())
+    sim.DCSource(amplitude=1.0, start=5.0, stop=10.0).inject_into(cells)
+    sim.run(1.0)
+    assert sim.backend_info()["engine"].startswith("time-driven")
+    with pytest.raises(ValueError, match="spike_precision"):
+        sim.setup(engine="event", spike_precision="on_grid")
+    with pytest.raises(ValueError, match="engine="):
+        sim.setup(engine="fast")
+
+
+def test_changes_the_event_engine_cannot_follow(sim):
+    sim.setup(timestep=0.1)
+    cells = sim.Population(2, sim.IF_curr_delta(i_offset=1.0))
+    cells.record("spikes")
+    sim.run(5.0)
+    with pytest.raises(RuntimeError, match="record"):
+        cells.record("v")
+        sim.run(5.0)
+    sim.setup(timestep=0.1)
+    cells = sim.Population(2, sim.IF_curr_delta(i_offset=1.0))
+    sim.run(5.0)
+    sim.Projection(cells, cells, sim.AllToAllConnector(), sim.StaticSynapse(weight=0.5, delay=1.0))
+    with pytest.raises(RuntimeError, match="changed"):
+        sim.run(5.0)
