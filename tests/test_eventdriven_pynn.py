@@ -65,6 +65,7 @@ def test_delta_network_matches_nest_precise_spikes(sim, nest_sim):
     n = sum(len(s) for s in theirs["spikes"])
     assert n > 300 and sum(len(s) for s in ours["spikes"]) == n
     assert _fraction_within(ours["spikes"], theirs["spikes"], 1e-3) >= 0.99
+    assert _fraction_within(ours["spikes"], theirs["spikes"], 1e-9) == 1.0     # the same to rounding
     # spike times are off the grid, as NEST's
     flat = np.concatenate(ours["spikes"])
     assert np.mean(np.abs(flat / 0.1 - np.rint(flat / 0.1)) > 1e-6) > 0.9
