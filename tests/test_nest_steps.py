@@ -11,6 +11,7 @@ import pytest
 
 from pynn_sparsegpu.engine.neurons.sources import steps_of
 from pynn_sparsegpu.engine.synapses import delay_steps
+from pynn_sparsegpu.engine.timegrid import refractory_steps
 
 DT = 0.1
 WINDOWS = [(0.0, 50.0), (12.3, 7.7), (0.0, 0.3), (5.0, 0.1), (0.7, 2.2), (33.3, 0.6)]
@@ -111,3 +112,30 @@ def test_set_delay_rounds_as_in_nest(sim):
     np.testing.assert_allclose(prj.get("delay", format="list", with_address=False), [0.3] * 3)
     prj[0].delay = 0.45
     assert prj[0].delay == pytest.approx(0.5)
+
+
+def _isis(sim, cell, tau_refrac, **setup):
+    sim.setup(timestep=DT, **setup)
+    extra = {"v_rest": -70.0, "v_reset": -70.0, "v_thresh": -55.0} if cell == "IF_curr_delta" else {}
+    c = sim.Population(1, getattr(sim, cell)(tau_refrac=tau_refrac, i_offset=2.0, **extra))
+    if cell == "IF_curr_delta":
+        c.initialize(v=-70.0)
+    c.record("spikes")
+    sim.run(60.0)
+    t = np.asarray(c.get_data().segments[0].spiketrains[0].rescale("ms").magnitude)
+    sim.end()
+    return np.diff(t)
+
+
+@pytest.mark.nest
+@pytest.mark.parametrize("cell, precision", [("IF_curr_exp", "on_grid"), ("IF_cond_exp", "on_grid"),
+                                             ("IF_curr_delta", "on_grid"), ("IF_curr_delta", "off_grid")])
+def test_refractory_periods_round_up_as_in_nest(sim, nest_sim, cell, precision):
+    """A refractory period of 2.01 ms lasts 21 steps of 0.1 ms and one of 1.96 ms 20, in NEST and here (on the
+    time grid, and on the event-driven engine for IF_curr_delta off the grid)."""
+    for tau_refrac in (2.01, 1.96, 2.0):
+        ours = _isis(sim, cell, tau_refrac, spike_precision=precision)
+        theirs = _isis(nest_sim, cell, tau_refrac, spike_precision=precision)
+        assert len(ours) >= 3 and len(theirs) >= 3
+        np.testing.assert_allclose(ours[:3], theirs[:3], atol=1e-9)
+    assert refractory_steps(2.01, DT) == 21 and refractory_steps(1.96, DT) == 20 and refractory_steps(2.0, DT) == 20

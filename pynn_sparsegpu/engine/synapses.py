@@ -10,20 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .connectivity import RaggedRows
-
-def delay_steps(delay_ms, dt, xp=np):
-    """Delays (ms) as whole steps of dt, as NEST rounds them: the nearest step with halves rounded up, on the
-    delay times the exact number of steps per ms (0.15 ms at dt 0.1 ms is 2 steps, 0.25 is 3, 1.25 is 13, where
-    rint(d / dt) gives 1, 2 and 12). Returns float64 values (whole numbers) on `xp`."""
-    delays = xp.asarray(delay_ms, dtype=xp.float64)
-    tics_per_step = dt * 1000.0                      # NEST's time base: 1 µs tics
-    whole = round(tics_per_step)
-    if whole >= 1 and abs(tics_per_step - whole) <= 1e-9 * tics_per_step:
-        steps_per_ms = 1000.0 / whole
-    else:
-        steps_per_ms = 1.0 / dt
-    return xp.floor(delays * steps_per_ms + 0.5)
-
+from .timegrid import delay_steps  # noqa: F401  (also imported from here)
 
 def _shared_scalar(arrays):
     """The value of arrays that are all broadcasts of one number (stride 0, as buffer() makes them from a

@@ -5,7 +5,8 @@ A network qualifies when every population is IF_curr_delta (constant drive: `i_o
 every projection has static synapses that nothing rewires, and there are no current sources
 (`unsupported_parts` names each part that does not). The engine is built at the first run from the Network's
 arrays: cells get global indices in population order, then the sources; synapses keep their delays in whole
-steps (delays are on the grid, as in NEST's precise models). Between runs:
+steps (delays are on the grid, as in NEST's precise models) and refractory periods are whole steps, rounded
+up, as NEST's iaf_psc_delta_ps has them (tau_refrac = 2.01 ms at dt = 0.1 ms is 2.1 ms). Between runs:
   - `initialize(v=...)` and `set()` of the cells' parameters reach the engine (the state is carried to the
     current time first, so a change acts from now on);
   - adding a population, a projection, synapses or a current source after the first run, or recording a
@@ -21,6 +22,7 @@ import numpy as np
 from ..neurons.lif import IFCurrDelta
 from ..neurons.sources import SpikeArray
 from ..synapses import SynapseGroup
+from ..timegrid import refractory_steps
 
 CELL_PARAMETERS = ("cm", "tau_m", "v_rest", "v_reset", "v_thresh", "tau_refrac", "i_offset")
 
@@ -111,7 +113,10 @@ class EventEngine:
     # --- the Network's arrays ------------------------------------------------------------------------------
     def _cell_values(self, name):
         parts = [np.broadcast_to(_host(self.net.backend, g.params[name]), (g.n,)) for g in self.cells]
-        return np.concatenate(parts) if parts else np.zeros(0)
+        values = np.concatenate(parts) if parts else np.zeros(0)
+        if name == "tau_refrac":           # whole steps, rounded up, as NEST (and the time-driven engine) has it
+            values = refractory_steps(values, self.net.dt).astype(np.float64) * self.net.dt
+        return values
 
     def _cell_state(self, name):
         parts = [_host(self.net.backend, g.state[name]).reshape(g.n) for g in self.cells]

@@ -10,7 +10,7 @@ aeif_cond_alpha).
 Integration: conductances exactly; (V, w) with RK4 on `substeps` fixed substeps per step. As NEST does
 inside its adaptive ODE loop, the threshold is checked after every substep: V >= V_peak fires, resets V
 to v_reset, adds b to w and makes the neuron refractory for the rest of this step plus
-round(tau_refrac/dt) steps (none at all when that is 0, so that a neuron may fire more than once per step).
+tau_refrac/dt steps, rounded up (none at all when that is 0, so that a neuron may fire more than once per step).
 After the substeps the refractory counter counts down and this step's input is added to the kernels.
 """
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..timegrid import refractory_steps
+
 
 @dataclass
 class StepContext:
@@ -87,8 +89,9 @@ def _first_bad(values, predicate, xp):
 
 
 def refractory_counts(tau_refrac, dt, xp):
-    """Number of whole steps a neuron stays refractory (NEST rounds t_ref to the grid)."""
-    return xp.rint(xp.asarray(tau_refrac) / dt).astype(xp.int32)
+    """Number of whole steps a neuron stays refractory: t_ref rounded up to the grid, as NEST does (2.01 ms at
+    dt 0.1 ms is 21 steps)."""
+    return refractory_steps(tau_refrac, dt, xp)
 
 
 def decay(tau, dt, xp):

@@ -11,7 +11,7 @@ Integration: the conductances exactly, V with RK4 in the clamped linear form of 
 substep per step when dt <= 0.05 x the shortest kernel time constant, else on `substeps` substeps.
 Step order (NEST): integrate (a refractory neuron holds V); add this step's input to the kernels; a
 refractory neuron counts down and is clamped to v_reset, otherwise V >= v_thresh fires, resets V to
-v_reset, starts round(tau_refrac/dt) refractory steps (and increments g_s, g_r).
+v_reset, starts tau_refrac/dt (rounded up) refractory steps (and increments g_s, g_r).
 """
 
 from __future__ import annotations

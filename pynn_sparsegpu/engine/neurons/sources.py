@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import variates
+from ..timegrid import steps_of  # noqa: F401  (also imported from here)
 from .base import NeuronModel
 
 
@@ -35,21 +36,6 @@ def grid_index(times, dt):
     """The grid point k (time k*dt) at which a spike given at `times` is emitted: times are rounded up to the
     grid, exact grid times (within float error) stay where they are. It is emitted by step k - 1."""
     return np.ceil(np.asarray(times, dtype=float) / dt - 1e-6).astype(np.int64)
-
-
-TICS_PER_MS = 1000.0     # NEST's default time base: 1 µs
-
-
-def steps_of(times_ms, dt, xp=np):
-    """Times (ms) as numbers of steps of dt (float64), as NEST converts them: rounded to the tic first, so a time
-    on the grid is a whole number exactly (12.3 ms at dt 0.1 is 123.0, not 122.99999999999999). Where dt is not
-    a whole number of tics the times are divided by dt as they are."""
-    times = xp.asarray(times_ms, dtype=xp.float64)
-    tics_per_step = dt * TICS_PER_MS
-    whole = round(tics_per_step)
-    if whole < 1 or abs(tics_per_step - whole) > 1e-9 * tics_per_step:
-        return times / dt
-    return xp.rint(times * TICS_PER_MS) / float(whole)
 
 
 def float64_state(state: dict, name: str):
