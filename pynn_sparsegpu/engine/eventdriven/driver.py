@@ -1,7 +1,10 @@
 """The event-driven engine behind a Network: the same populations, projections and record buffers, simulated
 exactly event by event (EventDrivenNetwork) instead of on the time grid.
 
-A network qualifies when every population is IF_curr_delta (constant drive: `i_offset`) or SpikeSourceArray,
+A network qualifies when every population is IF_curr_delta (constant drive: `i_offset`), SpikeSourceArray or
+SpikeSourcePoisson (a Poisson process in continuous time, as NEST's poisson_generator_ps: its spikes are drawn
+run by run, each at its exact time, from the population's counter-based stream, so split runs give the same
+spikes as one run),
 every projection has static synapses that nothing rewires, and there are no current sources
 (`unsupported_parts` names each part that does not). The engine is built at the first run from the Network's
 arrays: cells get global indices in population order, then the sources; synapses keep their delays in whole
@@ -20,9 +23,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..neurons.lif import IFCurrDelta
-from ..neurons.sources import SpikeArray
+from ..neurons.sources import Poisson, SpikeArray
 from ..synapses import SynapseGroup
 from ..timegrid import refractory_steps
+from ..variates import exponential
 
 CELL_PARAMETERS = ("cm", "tau_m", "v_rest", "v_reset", "v_thresh", "tau_refrac", "i_offset")
 
@@ -31,9 +35,9 @@ def unsupported_parts(net) -> list[str]:
     """What keeps `net` off the event-driven engine, one line per part (empty: it qualifies)."""
     reasons = []
     for group in net.groups:
-        if type(group.model) not in (IFCurrDelta, SpikeArray):
+        if type(group.model) not in (IFCurrDelta, SpikeArray, Poisson):
             reasons.append(f"population {group.label or group.gid!r} has {_kind(group)} cells (the event-driven "
-                           "engine runs IF_curr_delta cells and SpikeSourceArray sources)")
+                           "engine runs IF_curr_delta cells, SpikeSourceArray and SpikeSourcePoisson sources)")
     for p in net.projections:
         name = f"projection {p.label!r}" if p.label else "a projection"
         if type(p) is not SynapseGroup:
@@ -70,6 +74,8 @@ class EventEngine:
         dt = net.dt
         self.cells = [g for g in net.groups if type(g.model) is IFCurrDelta]
         self.sources = [g for g in net.groups if type(g.model) is SpikeArray]
+        self.poisson = [PoissonDraws(g, net.backend) for g in net.groups if type(g.model) is Poisson]
+        self.sources += [draws.group for draws in self.poisson]
         self.offset, start = {}, 0
         for group in self.cells + self.sources:
             self.offset[group.gid] = start
@@ -78,7 +84,13 @@ class EventEngine:
         params = {name: self._cell_values(name) for name in CELL_PARAMETERS}
         self._params_seen = {name: values.copy() for name, values in params.items()}
         v = self._cell_state("v")
-        source_times = [np.asarray(t, dtype=np.float64) for g in self.sources for t in g.params["spike_times"]]
+        source_times = [np.asarray(t, dtype=np.float64) for g in self.sources if type(g.model) is SpikeArray
+                        for t in g.params["spike_times"]]
+        first = len(source_times)
+        for draws in self.poisson:                  # their spikes are added run by run
+            draws.first_source = first
+            source_times += [np.zeros(0)] * draws.group.n
+            first += draws.group.n
         pre, post, weight, delay = [], [], [], []
         for p in net.projections:
             p.prepare(dt)
@@ -171,6 +183,9 @@ class EventEngine:
         self._check_unchanged()
         self._push_changes()
         end_step = net.step_index + int(n_steps)
+        for draws in self.poisson:
+            sources, times = draws.spikes(self.edn.t, end_step * dt)
+            self.edn.add_source_spikes(sources, times)
         self.edn.run(end_step * dt)
         self._deliver_spikes()
         self._deliver_samples(end_step)
@@ -210,6 +225,53 @@ class EventEngine:
             columns = self._rec_pos[cells]
             for row in new:
                 buf.write(row[columns])
+
+
+class PoissonDraws:
+    """The spikes of one SpikeSourcePoisson population, drawn run by run: neuron i's process fires in
+    (start, start + duration] with exponential intervals of mean 1000/rate ms, its n-th interval from counter
+    (i, n) of the population's stream, so the spikes do not depend on how the time is split into runs. After a
+    change of its parameters a neuron's process restarts at the current time (memoryless)."""
+
+    def __init__(self, group, backend):
+        self.group, self.backend = group, backend
+        self.next = np.full(group.n, np.nan)         # next spike time (NaN: not drawn)
+        self.draws = np.zeros(group.n, dtype=np.int64)
+        self.first_source = 0
+        self._seen = None
+
+    def _params(self):
+        values = [np.broadcast_to(_host(self.backend, self.group.params[name]), (self.group.n,)).copy()
+                  for name in ("rate", "start", "duration")]
+        return values
+
+    def spikes(self, t0, t1):
+        """(source numbers, times) of the spikes in (t0, t1]."""
+        rate, start, duration = self._params()
+        current = np.concatenate([rate, start, duration])
+        if self._seen is not None and not np.array_equal(current, self._seen):
+            self.next[:] = np.nan                      # restart every process from now under the new values
+        self._seen = current
+        stop = start + duration
+        mean = np.where(rate > 0, 1e3 / np.where(rate > 0, rate, 1.0), np.inf)
+        idx = np.flatnonzero(np.isnan(self.next))
+        if idx.size:
+            e, self.draws[idx] = exponential(self.group.key, idx, self.draws[idx], 0)
+            self.next[idx] = np.maximum(start[idx], t0) + e * mean[idx]
+        out_i, out_t = [], []
+        self.next[self.next > stop] = np.inf           # the window is over: nothing more
+        due = np.flatnonzero(self.next <= t1)
+        while due.size:
+            out_i.append(due)
+            out_t.append(self.next[due].copy())
+            e, self.draws[due] = exponential(self.group.key, due, self.draws[due], 0)
+            self.next[due] = self.next[due] + e * mean[due]
+            self.next[due[self.next[due] > stop[due]]] = np.inf
+            due = due[self.next[due] <= t1]
+        if not out_i:
+            return np.zeros(0, np.int64), np.zeros(0)
+        i, t = np.concatenate(out_i), np.concatenate(out_t)
+        return i + self.first_source, t
 
 
 def choose(net):

@@ -285,6 +285,27 @@ class EventDrivenNetwork:
             self.cells[name] = new[name]
         self.cells["v_inf"] = v_inf
 
+    def add_source_spikes(self, sources, times) -> None:
+        """Queue more spikes of sources (numbers 0 .. n_sources-1, as in `source_spike_times`) at `times` (ms),
+        each after the current time: spike sources whose spikes are drawn run by run (a Poisson process)."""
+        times = np.asarray(times, dtype=np.float64).reshape(-1)
+        src = _index_array("sources", np.asarray(sources).reshape(-1), 0, self.n_sources)
+        if src.shape != times.shape:
+            raise ValueError(f"times must have the shape of sources, {src.shape} (got {times.shape})")
+        _finite("times", times)
+        bad = times <= self.t
+        if bad.any():
+            raise ValueError(f"times must be after the current time {self.t!r} ms (got {_where(times, bad)})")
+        if not times.size:
+            return
+        cursor = int(self.counters[0])
+        t_all = np.concatenate([self.src_time[cursor:], times])
+        i_all = np.concatenate([self.src_id[cursor:], (src + self.n_cells).astype(np.int32)])
+        order = np.lexsort((i_all, t_all))
+        self.src_time = np.ascontiguousarray(t_all[order])
+        self.src_id = np.ascontiguousarray(i_all[order])
+        self.counters[0] = 0
+
     # --- running -----------------------------------------------------------------------------------------
     def run(self, until_ms: float) -> None:
         """Process every event at time <= until_ms and record the samples up to until_ms; the clock becomes
