@@ -13,7 +13,7 @@ allowed), StaticSynapse(weight=-4.5 mV, delay=1.0 ms) on the "inhibitory" recept
 [v_reset, v_thresh), the same array (drawn from NumPy with --seed) for every simulator: through
 Population.initialize on sparsegpu and, as pyNN.nest cannot initialise iaf_psc_delta_ps's V_m (it warns
 "NEST does not allow setting an initial value for v"), through NEST directly: population.node_collection.set(
-V_m=...) before the first run (checked after the warm-up's first step).
+V_m=...) before the first run (pyNN.nest's first run keeps these values; checked by hand with NEST 3.10).
 
 Simulators: "sparsegpu-event" (setup(engine="event"): the exact event-driven engine), "sparsegpu-time"
 (setup(engine="time", spike_precision="on_grid", backend="cpu"), dt 0.1 ms: the clock-driven compiled CPU
@@ -94,7 +94,6 @@ def run_one(simulator, n, target_spikes, warmup, seed):
     build_s = time.perf_counter() - t0
     model = None
     if simulator == "nest":
-        import nest
         model = str(cells.node_collection[0].get("model"))
     t0 = time.perf_counter()
     sim.run(warmup)
