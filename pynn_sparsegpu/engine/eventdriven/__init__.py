@@ -60,8 +60,10 @@ touched between its events; next spike times sit in a binary heap, and a spike u
 through the phase transition curve: O(K log N) per spike and no per-step work. Here the phase is represented
 by the equivalent lazy state (t_free, v_free): the cell evolves freely from v_free at t_free (t_free in the
 future: refractory), so V(t) is computed on demand. Queues:
-  * the cells' next spontaneous spike times: an indexed binary min-heap keyed (time, index), whose key is
-    raised or lowered in place when an input changes a cell's state (O(log N));
+  * the cells' next spontaneous spike times: an indexed min-heap keyed (time, index), whose key is
+    raised or lowered in place when an input changes a cell's state (O(log N)); in the C++ loop a 4-ary heap
+    whose groups of children fill one cache line, with each touched cell's node, children and grandchildren
+    prefetched (at N = 10^6 the heap no longer fits the caches);
   * pending arrivals (arbitrary delays): a binary min-heap keyed (time, creation number) with one entry per
     spike and distinct delay of its row: synapses are sorted by (pre, delay), the synapses of one row with
     one delay form a segment, and a spike queues each segment of its row once (with one shared delay, one

@@ -15,7 +15,7 @@
 // and its parameters tau_m, v_inf, v_thresh, v_reset, tau_refrac.
 // V(t) = v_free + (v_free - v_inf) expm1(-(t - t_free)/tau_m) for t >= t_free.
 //
-// Queues: the cells' next spontaneous spike times in an indexed binary min-heap keyed (time, cell) (rebuilt at
+// Queues: the cells' next spontaneous spike times in an indexed 4-ary min-heap keyed (time, cell) (rebuilt at
 // each call from the state, O(N)); pending arrivals in a binary min-heap keyed (time, seq), one entry per spike
 // and distinct delay of its row (a segment of synapses), kept in an Engine object between calls; the sources'
 // spikes in one array sorted by (time, index), read through a cursor.
@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <vector>
 
@@ -52,25 +53,42 @@ struct Cell {
 };
 static_assert(sizeof(Cell) == 64, "Cell must match CELL_DTYPE");
 
-// Indexed binary min-heap of cells keyed (next spike time, cell); keys are stored in the nodes so that sifting
-// reads the heap array only. (Raising keys lazily, refreshing only the top, was
-// slower on the balanced inhibitory network: a raise by one input moves a node few levels.)
+// Indexed ARITY-ary min-heap of cells keyed (next spike time, cell) (ARITY 4: the children of node i are
+// 4i+1 .. 4i+4, one 64-byte cache line, so that a sift down reads one line per level, half as many levels as a
+// binary heap). Keys are stored in the nodes so that sifting reads the heap array only. The heap order is total
+// (ties broken by the cell index), so its top, and with it the simulation, does not depend on the heap's shape.
+// slot[j]: the node position of cell j, and beside it (same 8 bytes) the mark "touched by the arrivals being
+// processed", so that the loop over a segment's targets reads one prefetched line per target for both.
+// (Raising keys lazily, refreshing only the top, was slower on the balanced inhibitory network: a raise by one
+// input moves a node few levels.)
+#ifndef PSG_ED_ARITY
+#define PSG_ED_ARITY 4
+#endif
 struct CellHeap {
+    static const int64_t D = PSG_ED_ARITY;
     struct Node {
         double key;
         int32_t cell;
+        int32_t pad;
     };
-    std::vector<Node> heap;
-    std::vector<int32_t> pos;
+    struct Slot {
+        int32_t pos;
+        int32_t touched;
+    };
+    std::vector<Node> storage;
+    Node* heap = nullptr;          // heap + 1 is 64-byte aligned: every group of D children lies in one line
+    int64_t n = 0;
+    std::vector<Slot> slot;
 
     static bool less(const Node& a, const Node& b) {
         return a.key < b.key || (a.key == b.key && a.cell < b.cell);
     }
-    void place(int64_t i, const Node& x) { heap[i] = x; pos[x.cell] = static_cast<int32_t>(i); }
+    void place(int64_t i, const Node& x) { heap[i] = x; slot[x.cell].pos = static_cast<int32_t>(i); }
+    const Node& top() const { return heap[0]; }
 
     void sift_up(int64_t i, Node x) {
         while (i > 0) {
-            int64_t parent = (i - 1) >> 1;
+            int64_t parent = (i - 1) / D;
             if (!less(x, heap[parent])) break;
             place(i, heap[parent]);
             i = parent;
@@ -78,28 +96,35 @@ struct CellHeap {
         place(i, x);
     }
     void sift_down(int64_t i, Node x) {
-        int64_t n = static_cast<int64_t>(heap.size());
         for (;;) {
-            int64_t c = 2 * i + 1;
+            int64_t c = D * i + 1;
             if (c >= n) break;
-            if (c + 1 < n && less(heap[c + 1], heap[c])) ++c;
-            if (!less(heap[c], x)) break;
-            place(i, heap[c]);
-            i = c;
+            int64_t last = c + D < n ? c + D : n;
+            int64_t m = c;
+            for (int64_t k = c + 1; k < last; ++k)
+                if (less(heap[k], heap[m])) m = k;
+            if (!less(heap[m], x)) break;
+            place(i, heap[m]);
+            i = m;
         }
         place(i, x);
     }
     void build(const std::vector<double>& keys) {
-        int64_t n = static_cast<int64_t>(keys.size());
-        heap.resize(n);
-        pos.resize(n);
-        for (int64_t j = 0; j < n; ++j) place(j, Node{keys[j], static_cast<int32_t>(j)});
-        for (int64_t i = n / 2 - 1; i >= 0; --i) sift_down(i, heap[i]);
+        n = static_cast<int64_t>(keys.size());
+        storage.resize(static_cast<size_t>(n + 8));
+        uintptr_t base = reinterpret_cast<uintptr_t>(storage.data() + 1);
+        uintptr_t aligned = (base + 63) & ~static_cast<uintptr_t>(63);
+        heap = reinterpret_cast<Node*>(aligned) - 1;
+        slot.assign(static_cast<size_t>(n), Slot{0, 0});
+        for (int64_t j = 0; j < n; ++j) place(j, Node{keys[j], static_cast<int32_t>(j), 0});
+        for (int64_t i = n > 1 ? (n - 2) / D : -1; i >= 0; --i) sift_down(i, heap[i]);
     }
     void update(int32_t j, double key) {       // the key of cell j becomes key
-        int64_t i = pos[j];
-        Node x{key, j};
-        if (i > 0 && less(x, heap[(i - 1) >> 1])) sift_up(i, x); else sift_down(i, x);
+        int64_t i = slot[j].pos;
+        Node x{key, j, 0};
+        // a key that did not decrease can only move down (the parent is <= the old key), one that decreased
+        // only up (the children are >= the old key): one direction is tested, not both
+        if (key < heap[i].key) sift_up(i, x); else sift_down(i, x);
     }
 };
 
@@ -127,7 +152,6 @@ struct Engine {
     std::vector<Arrival> queue;
     std::vector<int32_t> spk_id;
     std::vector<double> spk_time;
-    std::vector<char> touched;
     std::vector<int32_t> touched_list;
 };
 
@@ -167,7 +191,6 @@ PSG_ED_EXPORT void psg_ed_run(
     CellHeap cells;
     cells.build(keys);
     std::vector<double>().swap(keys);
-    eng.touched.assign(static_cast<size_t>(n_cells), 0);
     eng.touched_list.resize(static_cast<size_t>(n_cells));
     std::vector<Arrival>& q = eng.queue;
     int64_t cursor = counters[0];
@@ -201,7 +224,7 @@ PSG_ED_EXPORT void psg_ed_run(
     };
 
     for (;;) {
-        double ts = n_cells > 0 ? cells.heap[0].key : INF;
+        double ts = n_cells > 0 ? cells.top().key : INF;
         double tsrc = cursor < n_src_spikes ? src_time[cursor] : INF;
         double tq = q.empty() ? INF : q.front().t;
         double t = ts < tsrc ? ts : tsrc;
@@ -212,7 +235,7 @@ PSG_ED_EXPORT void psg_ed_run(
             ++sample;
         }
         if (ts <= tsrc && ts <= tq) {                       // spontaneous threshold crossing
-            fire(cells.heap[0].cell, ts);
+            fire(cells.top().cell, ts);
         } else if (tsrc <= tq) {                            // a source's spike
             int32_t s = src_id[cursor];
             ++cursor;
@@ -229,7 +252,7 @@ PSG_ED_EXPORT void psg_ed_run(
                 for (int64_t k = seg_ptr[seg]; k < k_end; ++k) {
                     if (k + PREFETCH < k_end) {
                         __builtin_prefetch(&cell[syn_post[k + PREFETCH]], 1);
-                        __builtin_prefetch(&cells.pos[syn_post[k + PREFETCH]], 0);
+                        __builtin_prefetch(&cells.slot[syn_post[k + PREFETCH]], 1);
                     }
                     int32_t j = syn_post[k];
                     Cell& c = cell[j];
@@ -239,18 +262,25 @@ PSG_ED_EXPORT void psg_ed_run(
                             c.t_free = tq;
                         }
                         c.v_free += syn_w[k];
-                        if (!eng.touched[j]) {
-                            eng.touched[j] = 1;
+                        if (!cells.slot[j].touched) {
+                            cells.slot[j].touched = 1;
                             eng.touched_list[n_touched++] = j;
                         }
                     }
                 }
             }
             for (int64_t r = 0; r < n_touched; ++r) {
-                if (r + PREFETCH < n_touched)
-                    __builtin_prefetch(&cells.heap[cells.pos[eng.touched_list[r + PREFETCH]]], 1);
+                if (r + PREFETCH < n_touched) {       // the node, its children and grandchildren
+                    int64_t i = cells.slot[eng.touched_list[r + PREFETCH]].pos;
+                    __builtin_prefetch(&cells.heap[i], 1);
+                    if (CellHeap::D * i + 1 < cells.n) __builtin_prefetch(&cells.heap[CellHeap::D * i + 1], 1);
+                    for (int64_t g = 0; g < CellHeap::D; ++g) {
+                        int64_t gc = CellHeap::D * (CellHeap::D * i + 1 + g) + 1;
+                        if (gc < cells.n) __builtin_prefetch(&cells.heap[gc], 0);
+                    }
+                }
                 int32_t j = eng.touched_list[r];
-                eng.touched[j] = 0;
+                cells.slot[j].touched = 0;
                 if (cell[j].v_free >= cell[j].v_thresh) {
                     fire(j, tq);
                 } else {
