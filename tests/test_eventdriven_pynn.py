@@ -154,6 +154,21 @@ def test_what_the_event_engine_cannot_run(sim):
     sim.DCSource(amplitude=1.0, start=5.0, stop=10.0).inject_into(cells)
     sim.run(1.0)
     assert sim.backend_info()["engine"].startswith("time-driven")
+    # recordings the event-driven engine does not make keep "auto" on the time grid
+    sim.setup(timestep=0.1)
+    cells = sim.Population(2, sim.IF_curr_delta(i_offset=1.0))
+    cells.record("v", sampling_interval=0.5)
+    other = sim.Population(2, sim.IF_curr_delta(i_offset=1.0))
+    other.record("v", sampling_interval=1.0)
+    sim.run(2.0)
+    assert sim.backend_info()["engine"].startswith("time-driven")
+    sim.setup(timestep=0.1, engine="event")
+    cells = sim.Population(2, sim.IF_curr_delta(i_offset=1.0))
+    cells.record("v", sampling_interval=0.5)
+    other = sim.Population(2, sim.IF_curr_delta(i_offset=1.0))
+    other.record("v", sampling_interval=1.0)
+    with pytest.raises(ValueError, match="sampling intervals"):
+        sim.run(2.0)
     with pytest.raises(ValueError, match="spike_precision"):
         sim.setup(engine="event", spike_precision="on_grid")
     with pytest.raises(ValueError, match="engine="):
@@ -168,6 +183,9 @@ def test_changes_the_event_engine_cannot_follow(sim):
     with pytest.raises(RuntimeError, match="record"):
         cells.record("v")
         sim.run(5.0)
+    cells.record(None)                             # stopping a recording is fine
+    sim.run(5.0)
+    assert sim.get_current_time() == pytest.approx(10.0)
     sim.setup(timestep=0.1)
     cells = sim.Population(2, sim.IF_curr_delta(i_offset=1.0))
     sim.run(5.0)

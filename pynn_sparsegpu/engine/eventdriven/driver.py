@@ -51,6 +51,17 @@ def unsupported_parts(net) -> list[str]:
                        "engine takes a constant drive, i_offset)")
     if not any(type(g.model) is IFCurrDelta for g in net.groups):
         reasons.append("there is no IF_curr_delta population")
+    intervals = set()
+    for gid, entries in net.state_buffers.items():
+        group = net.groups[gid]
+        for variable, buf in entries:
+            if variable != "v" or type(group.model) is not IFCurrDelta:
+                reasons.append(f"{variable!r} of population {group.label or gid!r} is recorded (the event-driven "
+                               "engine records v of IF_curr_delta cells)")
+            intervals.add(buf.interval)
+    if len(intervals) > 1:
+        reasons.append(f"v is recorded at several sampling intervals ({sorted(i * net.dt for i in intervals)} ms; "
+                       "the event-driven engine samples at one)")
     return reasons
 
 
@@ -112,12 +123,7 @@ class EventEngine:
         self._state_writes = self._state_buffers()
         self._interval = None
         if self._state_writes:
-            intervals = {buf.interval for buf, _, _ in self._state_writes}
-            if len(intervals) > 1:
-                raise ValueError(f"the event-driven engine samples v at one interval; the recordings ask for "
-                                 f"{sorted(i * dt for i in intervals)} ms (record at one sampling_interval, or "
-                                 "setup(engine='time'))")
-            self._interval = intervals.pop()
+            self._interval = self._state_writes[0][0].interval
             recorded = np.unique(np.concatenate([idx for _, _, idx in self._state_writes]))
             self._rec_pos = np.searchsorted(recorded, np.arange(self.n_cells))
             self.edn.record_v(recorded, self._interval * dt)
@@ -141,17 +147,10 @@ class EventEngine:
                 len(net.electrodes))
 
     def _state_buffers(self):
-        """(buffer, group, global cell indices of its channels) of every state recording."""
-        writes = []
-        for gid, entries in self.net.state_buffers.items():
-            group = self.net.groups[gid]
-            for variable, buf in entries:
-                if variable != "v" or type(group.model) is not IFCurrDelta:
-                    raise ValueError(f"the event-driven engine records v of IF_curr_delta cells only (asked: "
-                                     f"{variable!r} of population {group.label or gid!r}); use "
-                                     "setup(engine='time') to record it")
-                writes.append((buf, group, self.offset[gid] + np.asarray(buf._host_index, dtype=np.int64)))
-        return writes
+        """(buffer, group, global cell indices of its channels) of every v recording (unsupported_parts has
+        checked that there are no others)."""
+        return [(buf, self.net.groups[gid], self.offset[gid] + np.asarray(buf._host_index, dtype=np.int64))
+                for gid, entries in self.net.state_buffers.items() for _, buf in entries]
 
     def _check_unchanged(self):
         if self._network_shape() != self._shape:
@@ -159,9 +158,10 @@ class EventEngine:
                                "projection, synapses or current source was added): build the whole network "
                                "before the first run, or use setup(engine='time')")
         writes = self._state_buffers()
-        if {id(b) for b, _, _ in writes} != {id(b) for b, _, _ in self._state_writes}:
-            raise RuntimeError("recording of v started after the first run on the event-driven engine: call "
-                               "record() before the first run, or use setup(engine='time')")
+        if {id(b) for b, _, _ in writes} - {id(b) for b, _, _ in self._state_writes}:
+            raise RuntimeError("a recording of a state variable started after the first run on the event-driven "
+                               "engine: call record() before the first run, or use setup(engine='time')")
+        self._state_writes = writes             # recordings stopped since are dropped
 
     def _push_changes(self):
         """initialize() and set() between runs: new v and parameters act from the current time."""
