@@ -243,3 +243,24 @@ def test_poisson_driven_network_rates_match_nest(sim, nest_sim):
     n_ours, n_theirs = sum(len(t) for t in ours), sum(len(t) for t in theirs)
     assert n_theirs > 5000
     assert abs(n_ours - n_theirs) / n_theirs < 0.05
+
+
+def test_weights_and_given_times_between_runs(sim):
+    """Projection.set(weight=...) and SpikeSourceArray.set(spike_times=...) between runs act from then on;
+    a change of delays raises."""
+    sim.setup(timestep=0.1)
+    source = sim.Population(1, sim.SpikeSourceArray(spike_times=[5.0, 15.0, 25.0]))
+    cell = sim.Population(1, sim.IF_curr_delta(tau_refrac=2.0))
+    prj = sim.Projection(source, cell, sim.AllToAllConnector(), sim.StaticSynapse(weight=20.0, delay=1.0))
+    cell.record("spikes")
+    sim.run(10.0)
+    prj.set(weight=0.0)                          # the spike of 15 ms arrives at 16 ms with no effect
+    sim.run(10.0)
+    prj.set(weight=25.0)
+    source.set(spike_times=[3.0, 22.5, 27.25])    # 3 ms is past; 25 ms is dropped
+    sim.run(10.0)
+    times = np.asarray(cell.get_data().segments[0].spiketrains[0].magnitude)
+    np.testing.assert_allclose(times, [6.0, 23.5, 28.25], atol=1e-12)
+    prj.set(delay=2.0)
+    with pytest.raises(RuntimeError, match="delays"):
+        sim.run(1.0)

@@ -11,7 +11,8 @@ arrays: cells get global indices in population order, then the sources; synapses
 steps (delays are on the grid, as in NEST's precise models) and refractory periods are whole steps, rounded
 up, as NEST's iaf_psc_delta_ps has them (tau_refrac = 2.01 ms at dt = 0.1 ms is 2.1 ms). Between runs:
   - `initialize(v=...)` and `set()` of the cells' parameters reach the engine (the state is carried to the
-    current time first, so a change acts from now on);
+    current time first, so a change acts from now on), and so do new weights (`Projection.set`), new spike
+    times of a SpikeSourceArray and new Poisson rates; a change of delays raises an error;
   - adding a population, a projection, synapses or a current source after the first run, or recording a
     population from which nothing was recorded at the first run, raises an error that says so.
 After each run the spikes (exact times) go to the spike buffers and the membrane potential, sampled exactly at
@@ -112,6 +113,9 @@ class EventEngine:
             post.append(self.offset[p.post.gid] + j)
             weight.append(np.asarray(values["weight"], dtype=np.float64))
             delay.append(np.asarray(values["delay"], dtype=np.float64) * dt)
+        self._synapses = (weight, delay)
+        self._versions = self._synapse_versions()
+        self._array_times = self._given_times()
         self._shape = self._network_shape()
         join = (lambda parts, dtype: np.concatenate(parts) if parts else np.zeros(0, dtype))
         self.edn = EventDrivenNetwork(self.n_cells, v=v, source_spike_times=source_times,
@@ -144,7 +148,7 @@ class EventEngine:
         net = self.net
         return ([(g.gid, type(g.model), g.n) for g in net.groups],
                 [(id(p), p.rows.size() if p.rows is not None else 0, len(p._pending)) for p in net.projections],
-                len(net.electrodes))
+                len(net.electrodes))     # (weights, delays and given spike times: _push_synapse_and_source_changes)
 
     def _state_buffers(self):
         """(buffer, group, global cell indices of its channels) of every v recording (unsupported_parts has
@@ -163,8 +167,52 @@ class EventEngine:
                                "engine: call record() before the first run, or use setup(engine='time')")
         self._state_writes = writes             # recordings stopped since are dropped
 
+    def _synapse_versions(self):
+        return [p.rows.vars.version if p.rows is not None else None for p in self.net.projections]
+
+    def _given_times(self):
+        """Per SpikeSourceArray population: its spike times as one array and the lengths (to see changes)."""
+        out = []
+        for g in self.sources:
+            if type(g.model) is SpikeArray:
+                times = [np.asarray(t, dtype=np.float64) for t in g.params["spike_times"]]
+                out.append((np.concatenate(times) if times else np.zeros(0), [t.size for t in times]))
+        return out
+
+    def _push_synapse_and_source_changes(self):
+        """Projection.set() of weights between runs reaches the engine; a change of delays cannot (spikes on
+        their way would need new arrival times) and raises. SpikeSourceArray.set(spike_times=...) between runs
+        replaces the sources' spikes after the current time."""
+        edn, dt = self.edn, self.net.dt
+        if self._synapse_versions() != self._versions:
+            weight, delay = [], []
+            for p in self.net.projections:
+                if p.rows is None:
+                    continue
+                _, _, values = p.rows.to_coo()
+                weight.append(np.asarray(values["weight"], dtype=np.float64))
+                delay.append(np.asarray(values["delay"], dtype=np.float64) * dt)
+            old_w, old_d = self._synapses
+            if any(not np.array_equal(a, b) for a, b in zip(delay, old_d)):
+                raise RuntimeError("delays changed after the first run on the event-driven engine (spikes on their "
+                                   "way keep the delays they were sent with): set delays before the first run, or "
+                                   "use setup(engine='time')")
+            if any(not np.array_equal(a, b) for a, b in zip(weight, old_w)):
+                edn.set_weights(np.concatenate(weight) if weight else np.zeros(0))
+            self._synapses = (weight, delay)
+            self._versions = self._synapse_versions()     # after our own reads
+        given = self._given_times()
+        first = 0
+        arrays = [g for g in self.sources if type(g.model) is SpikeArray]
+        for g, (new, old) in zip(arrays, zip(given, self._array_times)):
+            if new[1] != old[1] or not np.array_equal(new[0], old[0]):
+                edn.replace_source_spikes(np.arange(first, first + g.n), list(g.params["spike_times"]))
+            first += g.n
+        self._array_times = given
+
     def _push_changes(self):
         """initialize() and set() between runs: new v and parameters act from the current time."""
+        self._push_synapse_and_source_changes()
         edn = self.edn
         params = {name: self._cell_values(name) for name in CELL_PARAMETERS}
         changed = {name: params[name] for name in CELL_PARAMETERS

@@ -190,6 +190,7 @@ class EventDrivenNetwork:
         self.row_seg = np.zeros(self.size + 1, dtype=np.int64)
         np.cumsum(np.bincount(pre_s[starts], minlength=self.size), out=self.row_seg[1:])
         self.n_synapses = int(pre.size)
+        self.syn_order = order                          # creation order -> position in the sorted rows
 
         self.t = 0.0
         self.counters = np.zeros(4, dtype=np.int64)   # see psg_eventdriven.cpp
@@ -284,6 +285,36 @@ class EventDrivenNetwork:
         for name in ("tau_m", "v_thresh", "v_reset", "tau_refrac"):
             self.cells[name] = new[name]
         self.cells["v_inf"] = v_inf
+
+    def set_weights(self, weight) -> None:
+        """New weights (mV) for every synapse, in the order the synapses were given; they act on arrivals from
+        now on (spikes already on their way included)."""
+        weight = np.asarray(weight, dtype=np.float64)
+        if weight.shape != (self.n_synapses,):
+            raise ValueError(f"weight must have shape ({self.n_synapses},) (got {weight.shape})")
+        _finite("weight", weight)
+        self.syn_w[:] = weight[self.syn_order]
+
+    def replace_source_spikes(self, sources, spike_times) -> None:
+        """Sources (numbers 0 .. n_sources-1) get new spike times: their spikes not yet emitted are dropped and
+        the new times after the current time queued (those at or before it are in the past)."""
+        src = _index_array("sources", np.asarray(sources).reshape(-1), 0, self.n_sources)
+        if len(spike_times) != src.size:
+            raise ValueError(f"spike_times must hold one array per source ({src.size}, got {len(spike_times)})")
+        cursor = int(self.counters[0])
+        keep = ~np.isin(self.src_id[cursor:], (src + self.n_cells).astype(np.int32))
+        self.src_time = np.ascontiguousarray(self.src_time[cursor:][keep])
+        self.src_id = np.ascontiguousarray(self.src_id[cursor:][keep])
+        self.counters[0] = 0
+        new_s, new_t = [], []
+        for s, times in zip(src, spike_times):
+            times = np.asarray(times, dtype=np.float64).reshape(-1)
+            _finite(f"spike_times of source {int(s)}", times)
+            times = times[times > self.t]
+            new_s.append(np.full(times.size, s))
+            new_t.append(times)
+        if new_t:
+            self.add_source_spikes(np.concatenate(new_s), np.concatenate(new_t))
 
     def add_source_spikes(self, sources, times) -> None:
         """Queue more spikes of sources (numbers 0 .. n_sources-1, as in `source_spike_times`) at `times` (ms),
