@@ -264,3 +264,22 @@ def test_weights_and_given_times_between_runs(sim):
     prj.set(delay=2.0)
     with pytest.raises(RuntimeError, match="delays"):
         sim.run(1.0)
+
+
+def test_initialize_between_runs_sets_v_now(sim):
+    """initialize() between runs sets v at the current time, for the cells it names, even to the value it had
+    at the start (v has moved since)."""
+    sim.setup(timestep=0.1)
+    cells = sim.Population(4, sim.IF_curr_delta(i_offset=0.5, tau_refrac=2.0))   # V_inf = -55 mV
+    cells.record("v", sampling_interval=1.0)
+    sim.run(50.0)
+    cells.initialize(v=-65.0)                      # the initial value again
+    sim.run(1.0)
+    cells.initialize(v=np.array([-60.0, -65.0, -65.0, -65.0]))
+    sim.run(1.0)
+    v = np.asarray(cells.get_data().segments[0].filter(name="v")[0].magnitude)
+    np.testing.assert_allclose(v[50], -55.0 - 10.0 * np.exp(-50.0 / 20.0), atol=1e-9)   # near V_inf
+    expected = -55.0 + (-65.0 - -55.0) * np.exp(-1.0 / 20.0)
+    np.testing.assert_allclose(v[51], expected, atol=1e-9)
+    np.testing.assert_allclose(v[52, 1:], expected, atol=1e-9)    # set to -65 mV again at 51 ms
+    np.testing.assert_allclose(v[52, 0], -55.0 + (-60.0 - -55.0) * np.exp(-1.0 / 20.0), atol=1e-9)

@@ -134,6 +134,8 @@ class Network:
         if self.event_engine is not None:
             self.event_engine.run(n_steps)
             return
+        for group in self.groups:          # the time-driven engine reads initial values from the state itself
+            group.initialized.clear()
         for projection in self.projections:
             projection.prepare(self.dt)
         slots = self.n_slots()

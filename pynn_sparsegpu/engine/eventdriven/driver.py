@@ -71,6 +71,17 @@ def _kind(part, default=None):
     return getattr(part, "kind", None) or default or type(getattr(part, "model", part)).__name__
 
 
+def _local_index(index, n, backend):
+    """The neuron indices (host int array) that set_initial's `index` (None, a slice, an int, indices or a
+    mask, possibly on the device) names."""
+    every = np.arange(n)
+    if index is None:
+        return every
+    if isinstance(index, slice):
+        return every[index]
+    return np.atleast_1d(every[np.asarray(backend.to_host(np.asarray(index) if np.isscalar(index) else index))])
+
+
 def _host(backend, values):
     return np.asarray(backend.to_host(values), dtype=np.float64)
 
@@ -121,7 +132,9 @@ class EventEngine:
         self.edn = EventDrivenNetwork(self.n_cells, v=v, source_spike_times=source_times,
                                       pre=join(pre, np.int64), post=join(post, np.int64),
                                       weight=join(weight, np.float64), delay=join(delay, np.float64), **params)
-        self._v_seen = v.copy()
+        for group in self.cells:
+            group.initialized.clear()         # taken: the engine starts from the groups' state
+        self._group_versions = [g.version for g in self.cells]
         self._spikes_read = 0
         self._samples_read = 1         # the sample at t = 0 is written when recording starts
         self._state_writes = self._state_buffers()
@@ -213,6 +226,10 @@ class EventEngine:
     def _push_changes(self):
         """initialize() and set() between runs: new v and parameters act from the current time."""
         self._push_synapse_and_source_changes()
+        versions = [g.version for g in self.cells]
+        if versions == self._group_versions:
+            return
+        self._group_versions = versions
         edn = self.edn
         params = {name: self._cell_values(name) for name in CELL_PARAMETERS}
         changed = {name: params[name] for name in CELL_PARAMETERS
@@ -220,10 +237,15 @@ class EventEngine:
         if changed:
             edn.set_parameters(**changed)
             self._params_seen = {name: values.copy() for name, values in params.items()}
-        v = self._cell_state("v")
-        moved = np.flatnonzero(v != self._v_seen)
-        if moved.size:
-            edn.set_v(v[moved], moved)
+        for group in self.cells:                 # initialize(v=...) of some or all cells
+            lo = self.offset[group.gid]
+            for name, index in group.initialized:
+                if name != "v":
+                    continue
+                local = _local_index(index, group.n, self.net.backend)
+                values = _host(self.net.backend, group.state["v"]).reshape(group.n)[local]
+                edn.set_v(values, lo + np.atleast_1d(local))
+            group.initialized.clear()
 
     # --- running --------------------------------------------------------------------------------------------
     def run(self, n_steps: int) -> None:
@@ -237,12 +259,7 @@ class EventEngine:
         self.edn.run(end_step * dt)
         self._deliver_spikes()
         self._deliver_samples(end_step)
-        v = self.edn.get_v()
-        for group in self.cells:
-            lo = self.offset[group.gid]
-            group.state["v"][...] = net.backend.xp.asarray(v[lo:lo + group.n], dtype=group.state["v"].dtype)
-        self._v_seen = self._cell_state("v")
-        net.step_index = end_step
+        net.step_index = end_step   # (v lives in the engine: the groups' state holds what initialize() set)
 
     def _deliver_spikes(self):
         ids, times = self.edn.spikes()

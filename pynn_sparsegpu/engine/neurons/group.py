@@ -45,6 +45,8 @@ class NeuronGroup:
         self._fused = None
         self.history = None       # PostHistory of recent spikes, created by an STDP projection onto the group
         self.last_spike = None    # stamp (step + 1) of each neuron's last spike, kept when a rewiring rule asks
+        self.version = 0          # advanced by every change of parameters or initial values
+        self.initialized = []     # (state variable, index) of each set_initial() since an engine last took them
         self.reset_state()
 
     # --- set-up -------------------------------------------------------------------------------------
@@ -85,6 +87,7 @@ class NeuronGroup:
                 for pos, seq in zip(positions, seqs):
                     self.params[name][pos] = np.asarray(seq, dtype=float)
         self._derived = None
+        self.version += 1
 
     def set_initial(self, name: str, values, index=None) -> None:
         """Set the initial value of a state variable (applied now, before the first run, and at reset)."""
@@ -102,6 +105,8 @@ class NeuronGroup:
         else:
             self.initial[name][index] = arr
             self.state[name][index] = arr
+        self.version += 1
+        self.initialized.append((name, index))
 
     def reset_state(self) -> None:
         self.state = {name: arr.copy() for name, arr in self.initial.items()}
