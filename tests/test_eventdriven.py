@@ -359,7 +359,32 @@ def test_bad_run_and_recording_arguments():
         net.run(4.0)
     with pytest.raises(ValueError, match="until_ms"):
         net.run(float("nan"))
-    with pytest.raises(ValueError, match="record_v must be called before the first run"):
-        net.record_v([0], 1.0)
+    net.record_v([0], 1.0)                      # after a run: samples from now on
+    with pytest.raises(ValueError, match="interval_ms must be the interval"):
+        net.record_v([1], 2.0)
     with pytest.raises(ValueError, match="values must be finite"):
         net.set_v(float("nan"))
+
+
+
+def test_recording_started_after_a_run():
+    """Samples of cells added to the recording after a run start at the current time and equal those of a
+    recording made from the start."""
+    def make():
+        return EventDrivenNetwork(3, i_offset=[0.5, 1.2, 2.0], v=[-65.0, -60.0, -55.0], tau_refrac=2.0)
+
+    whole = make()
+    whole.record_v([0, 1, 2], 0.5)
+    whole.run(30.0)
+    _, reference = whole.v_samples()
+    late = make()
+    late.run(10.0)
+    late.record_v([2], 0.5)                     # the first recording, at 10 ms
+    late.run(20.0)
+    late.record_v([0, 2], 0.5)                  # cell 0 joins at 20 ms (cell 2 is recorded already)
+    late.run(30.0)
+    times, values = late.v_samples()
+    assert late.first_sample == 20 and times[0] == 10.0 and values.shape == (41, 2)
+    np.testing.assert_array_equal(values[:, 0], reference[20:, 2])
+    assert np.all(np.isnan(values[:21, 1]))      # up to 20 ms, sampled by the runs before it joined
+    np.testing.assert_array_equal(values[21:, 1], reference[41:, 0])

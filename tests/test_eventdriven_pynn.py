@@ -180,12 +180,25 @@ def test_changes_the_event_engine_cannot_follow(sim):
     cells = sim.Population(2, sim.IF_curr_delta(i_offset=1.0))
     cells.record("spikes")
     sim.run(5.0)
-    with pytest.raises(RuntimeError, match="record"):
-        cells.record("v")
-        sim.run(5.0)
+    cells.record("v", sampling_interval=1.0)       # a recording started after a run: from now on
+    sim.run(5.0)
+    v = np.asarray(cells.get_data().segments[0].filter(name="v")[0].magnitude)
+    assert v.shape[0] == 11 and np.all(np.isnan(v[:5])) and np.all(np.isfinite(v[5:]))
+    # V(t) = V_inf + (V(5) - V_inf) exp(-(t - 5) / tau_m) between spikes: check the samples follow it
+    v_inf = -65.0 + 1.0 * 20.0 / 1.0
+    np.testing.assert_allclose(v[5:, 0], v_inf + (-65.0 - v_inf) * np.exp(-np.arange(5.0, 11.0) / 20.0),
+                               atol=1e-9)          # no spike before 27.7 ms
     cells.record(None)                             # stopping a recording is fine
     sim.run(5.0)
-    assert sim.get_current_time() == pytest.approx(10.0)
+    assert sim.get_current_time() == pytest.approx(15.0)
+    sim.setup(timestep=0.1)
+    cells = sim.Population(2, sim.IF_curr_delta(i_offset=1.0))
+    other = sim.Population(2, sim.IF_curr_delta(i_offset=1.0))
+    cells.record("v", sampling_interval=1.0)
+    sim.run(5.0)
+    other.record("v", sampling_interval=0.5)      # v is sampled at one interval on this engine
+    with pytest.raises(RuntimeError, match="sampling intervals"):
+        sim.run(5.0)
     sim.setup(timestep=0.1)
     cells = sim.Population(2, sim.IF_curr_delta(i_offset=1.0))
     sim.run(5.0)

@@ -98,8 +98,11 @@ class Network:
         buf = StateBuffer(self.backend, np.asarray(index), interval_steps)
         for _ in range(missing):
             buf.write(self.backend.xp.full(group.n, np.nan, dtype=self.backend.dtype))
-        if self.step_index % interval_steps == 0:
-            buf.write(group.state[variable])          # the sample at the current time
+        if self.step_index % interval_steps == 0:     # the sample at the current time
+            now = group.state[variable]
+            if self.event_engine is not None and variable == "v":
+                now = self.backend.xp.asarray(self.event_engine.state_now(group, variable), dtype=now.dtype)
+            buf.write(now)
         self.state_buffers.setdefault(group.gid, []).append((variable, buf))
         return buf
 

@@ -13,8 +13,8 @@ up, as NEST's iaf_psc_delta_ps has them (tau_refrac = 2.01 ms at dt = 0.1 ms is 
   - `initialize(v=...)` and `set()` of the cells' parameters reach the engine (the state is carried to the
     current time first, so a change acts from now on), and so do new weights (`Projection.set`), new spike
     times of a SpikeSourceArray and new Poisson rates; a change of delays raises an error;
-  - adding a population, a projection, synapses or a current source after the first run, or recording a
-    population from which nothing was recorded at the first run, raises an error that says so.
+  - a recording of v may start (at the network's one sampling interval) or stop; adding a population, a
+    projection, synapses or a current source after the first run raises an error that says so.
 After each run the spikes (exact times) go to the spike buffers and the membrane potential, sampled exactly at
 the recording interval, to the state buffers, so PyNN's recorder and Neo output see them as any others.
 """
@@ -135,15 +135,19 @@ class EventEngine:
         for group in self.cells:
             group.initialized.clear()         # taken: the engine starts from the groups' state
         self._group_versions = [g.version for g in self.cells]
-        self._spikes_read = 0
-        self._samples_read = 1         # the sample at t = 0 is written when recording starts
-        self._state_writes = self._state_buffers()
+        self._spike_chunks_read = self._sample_chunks_read = 0
+        self._next_row_k = 0                  # k (time k * interval) of the next sample row not yet read
+        self._rec_pos = np.full(self.n_cells, -1, dtype=np.int64)
         self._interval = None
-        if self._state_writes:
-            self._interval = self._state_writes[0][0].interval
-            recorded = np.unique(np.concatenate([idx for _, _, idx in self._state_writes]))
-            self._rec_pos = np.searchsorted(recorded, np.arange(self.n_cells))
-            self.edn.record_v(recorded, self._interval * dt)
+        self._state_writes = []               # [buffer, global cell indices, next k it needs]
+        writes = self._state_buffers()
+        if writes:                            # one interval (unsupported_parts has checked)
+            self._interval = writes[0][0].interval
+            self.edn.record_v(np.unique(np.concatenate([cells for _, cells in writes])), self._interval * dt)
+            rec = self.edn.recorded_v_indices
+            self._rec_pos[rec] = np.arange(rec.size)
+            # sample 0 (t = 0) was written when each recording started
+            self._state_writes = [[buf, cells, 1] for buf, cells in writes]
 
     # --- the Network's arrays ------------------------------------------------------------------------------
     def _cell_values(self, name):
@@ -164,21 +168,51 @@ class EventEngine:
                 len(net.electrodes))     # (weights, delays and given spike times: _push_synapse_and_source_changes)
 
     def _state_buffers(self):
-        """(buffer, group, global cell indices of its channels) of every v recording (unsupported_parts has
-        checked that there are no others)."""
-        return [(buf, self.net.groups[gid], self.offset[gid] + np.asarray(buf._host_index, dtype=np.int64))
+        """(buffer, global cell indices of its channels) of every v recording (unsupported_parts has checked
+        that there are no others)."""
+        return [(buf, self.offset[gid] + np.asarray(buf._host_index, dtype=np.int64))
                 for gid, entries in self.net.state_buffers.items() for _, buf in entries]
+
+    def _add_recording(self, buf, cells, next_k):
+        """Record v of `cells` into `buf` from sample k = next_k on (a recording started after a run)."""
+        interval = buf.interval
+        if self._interval is not None and interval != self._interval:
+            raise RuntimeError(f"v is recorded every {self._interval * self.net.dt} ms on the event-driven engine; "
+                               f"a recording every {interval * self.net.dt} ms cannot join it (record at one "
+                               "sampling_interval, or use setup(engine='time'))")
+        first = self._interval is None
+        self._interval = interval
+        self.edn.record_v(cells, interval * self.net.dt)
+        if first:
+            self._next_row_k = self.edn.first_sample     # k of the engine's first sample row
+        rec = self.edn.recorded_v_indices
+        self._rec_pos[rec] = np.arange(rec.size)
+        self._state_writes.append([buf, cells, next_k])
+
+    def state_now(self, group, variable):
+        """The current value of a recorded state variable of a group (v: exact, from the engine)."""
+        lo = self.offset[group.gid]
+        return self.edn.get_v(np.arange(lo, lo + group.n))
 
     def _check_unchanged(self):
         if self._network_shape() != self._shape:
             raise RuntimeError("the network changed after it started on the event-driven engine (a population, "
                                "projection, synapses or current source was added): build the whole network "
                                "before the first run, or use setup(engine='time')")
-        writes = self._state_buffers()
-        if {id(b) for b, _, _ in writes} - {id(b) for b, _, _ in self._state_writes}:
-            raise RuntimeError("a recording of a state variable started after the first run on the event-driven "
-                               "engine: call record() before the first run, or use setup(engine='time')")
-        self._state_writes = writes             # recordings stopped since are dropped
+        reasons = [r for r in unsupported_parts(self.net) if "recorded" in r]
+        if reasons:
+            raise RuntimeError("a recording started after the first run cannot be made on the event-driven engine: "
+                               + "; ".join(reasons) + " (use setup(engine='time'))")
+        current = self._state_buffers()
+        known = {id(w[0]) for w in self._state_writes}
+        for buf, cells in current:             # recordings started since the last run
+            if id(buf) not in known:
+                step = self.net.step_index
+                # record_state wrote the sample at the current time when it falls on the sampling grid
+                next_k = step // buf.interval + 1 if step % buf.interval == 0 else -(-step // buf.interval)
+                self._add_recording(buf, cells, next_k)
+        alive = {id(buf) for buf, _ in current}
+        self._state_writes = [w for w in self._state_writes if id(w[0]) in alive]   # stopped ones are dropped
 
     def _synapse_versions(self):
         return [p.rows.vars.version if p.rows is not None else None for p in self.net.projections]
@@ -262,9 +296,12 @@ class EventEngine:
         net.step_index = end_step   # (v lives in the engine: the groups' state holds what initialize() set)
 
     def _deliver_spikes(self):
-        ids, times = self.edn.spikes()
-        ids, times = ids[self._spikes_read:], times[self._spikes_read:]
-        self._spikes_read += ids.size
+        chunks, samples = self.edn.new_results(self._spike_chunks_read, self._sample_chunks_read)
+        self._spike_chunks_read += len(chunks)
+        if not chunks:
+            return
+        ids = np.concatenate([c[0] for c in chunks]).astype(np.int64)
+        times = np.concatenate([c[1] for c in chunks])
         if not ids.size:
             return
         dt = self.net.dt
@@ -281,15 +318,19 @@ class EventEngine:
                 buf.add_exact(t[keep], channel[local[keep]], dt)
 
     def _deliver_samples(self, end_step):
-        if self._interval is None:
+        _, chunks = self.edn.new_results(self._spike_chunks_read, self._sample_chunks_read)
+        self._sample_chunks_read += len(chunks)
+        if not chunks:
             return
-        _, values = self.edn.v_samples()
-        new = values[self._samples_read:]
-        self._samples_read = values.shape[0]
-        for buf, _, cells in self._state_writes:
+        values = np.concatenate(chunks)
+        k0 = self._next_row_k
+        self._next_row_k += values.shape[0]
+        for write in self._state_writes:
+            buf, cells, next_k = write
             columns = self._rec_pos[cells]
-            for row in new:
+            for row in values[max(next_k - k0, 0):]:
                 buf.write(row[columns])
+            write[2] = max(next_k, self._next_row_k)
 
 
 class PoissonDraws:

@@ -203,31 +203,62 @@ class EventDrivenNetwork:
         self._spike_chunks = []
         self.rec_idx = np.zeros(0, dtype=np.int32)
         self.interval = None
+        self._first_sample = 0
         self._sample_chunks = []
 
     # --- recording ---------------------------------------------------------------------------------------
     def record_v(self, indices, interval_ms: float) -> None:
-        """Record V of LIF cells `indices` at exactly t = k * interval_ms, k = 0, 1, ... (before the first run;
-        a second call before it replaces the first)."""
-        if self._runs:
-            raise ValueError("record_v must be called before the first run (got a call at "
-                             f"t = {self.t!r} ms after {self._runs} run(s))")
+        """Record V of LIF cells `indices` at exactly t = k * interval_ms (k = 0, 1, ... from the first run; a
+        second call before it replaces the first). After a run, a call adds cells to the recording (at the same
+        interval): their samples start after the current time (the rows up to it, sampled by earlier runs, hold
+        NaN for them); the first recording made after a run starts at the first k * interval >= now."""
         try:
             interval = float(interval_ms)
         except (TypeError, ValueError) as err:
             raise ValueError(f"interval_ms must be a number > 0 (got {interval_ms!r})") from err
         if not (math.isfinite(interval) and interval > 0):
             raise ValueError(f"interval_ms must be finite and > 0 (got {interval_ms!r})")
-        self.rec_idx = np.ascontiguousarray(_index_array("indices", np.atleast_1d(indices), 0, self.n_cells)
-                                            .astype(np.int32))
-        self.interval = interval
+        idx = _index_array("indices", np.atleast_1d(indices), 0, self.n_cells).astype(np.int32)
+        if not self._runs:
+            self.rec_idx = np.ascontiguousarray(idx)
+            self.interval = interval
+            return
+        if self.interval is None:
+            # the first recording, after runs: samples from the first k * interval at or after now
+            self.interval = interval
+            first = math.ceil(self.t / interval - 1e-9)
+            self.counters[2] = first
+            self._first_sample = first
+            self.rec_idx = np.ascontiguousarray(idx)
+            return
+        if interval != self.interval:
+            raise ValueError(f"interval_ms must be the interval of the recording already made, {self.interval!r} "
+                             f"ms (got {interval_ms!r})")
+        new = idx[~np.isin(idx, self.rec_idx)]
+        if new.size:
+            self._sample_chunks = [np.concatenate([c, np.full((c.shape[0], new.size), np.nan)], axis=1)
+                                   for c in self._sample_chunks]
+            self.rec_idx = np.ascontiguousarray(np.concatenate([self.rec_idx, new]))
 
     def v_samples(self):
-        """(times, values): times[k] = k * interval, values[k, r] = V of cell record index r at times[k]."""
+        """(times, values): values[k, r] = V of cell record index r at times[k], times[k] = (k0 + k) * interval
+        (k0 = 0 unless the recording started after a run)."""
         n_rec = self.rec_idx.size
         values = np.concatenate(self._sample_chunks) if self._sample_chunks else np.zeros((0, n_rec))
-        times = np.arange(values.shape[0]) * self.interval if self.interval else np.zeros(0)
+        times = ((self._first_sample + np.arange(values.shape[0])) * self.interval if self.interval
+                 else np.zeros(0))
         return times, values
+
+    def new_results(self, spike_chunks_read: int, sample_chunks_read: int):
+        """The results of the runs after the first `spike_chunks_read` / `sample_chunks_read` (one chunk each per
+        run): ([(ids, times), ...] in time order, [values[rows, n_recorded], ...]) without copying what came
+        before (for a caller that takes each run's results once)."""
+        return self._spike_chunks[spike_chunks_read:], self._sample_chunks[sample_chunks_read:]
+
+    @property
+    def first_sample(self) -> int:
+        """k of the first row of the v samples (time k * interval)."""
+        return self._first_sample
 
     @property
     def recorded_v_indices(self):
