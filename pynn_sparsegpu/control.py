@@ -46,8 +46,8 @@ def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, **extra_params
                  "on_grid": every spike is reported at the end of the step that emitted it.
       engine     "auto" (default): the exact event-driven engine (SparseProp's algorithm) when
                  spike_precision="off_grid" and the network qualifies at the first run (IF_curr_delta cells
-                 with constant drive, SpikeSourceArray and SpikeSourcePoisson sources, static synapses, no
-                 current sources, a C++ compiler), else the time-driven engine; "event": the event-driven engine, or a clear error
+                 driven by i_offset, DCSource or StepCurrentSource, SpikeSourceArray and SpikeSourcePoisson
+                 sources, static synapses, a C++ compiler), else the time-driven engine; "event": the event-driven engine, or a clear error
                  naming each part it cannot run; "time": always the time-driven engine (time steps of dt).
                  backend_info()["engine"] says which one runs.
     Arguments meant for other backends (t_flush, verbosity, ...) are ignored.

@@ -132,7 +132,7 @@ class Population(_EngineParameters, common.Population):
             cell.parent = self
         state.id_counter += self.size
         self._engine_group = state.network.add_group(self.celltype.engine_model(), self.size, self.label)
-        self._engine_group.kind = type(self.celltype).__name__     # the name messages give the user
+        self._engine_group.display_name = type(self.celltype).__name__     # the name users know
         parameter_space = self.celltype.native_parameters
         parameter_space.shape = (self.size,)
         parameter_space.evaluate(simplify=False)

@@ -108,7 +108,7 @@ class Projection(common.Projection):
                                               self.label or "", model, network.synapse_seed())
                 group.dt = simulator.state.dt
                 group.capacity, group.spare = self.row_capacity, self.spare_fraction
-                group.kind = type(self.synapse_type).__name__     # the name messages give the user
+                group.display_name = type(self.synapse_type).__name__     # the name messages give the user
                 self._groups[(i, j)] = group
         if not native_connectors.connect(self, connector):
             connector.connect(self)           # PyNN's generic path (CSA, user connectors)

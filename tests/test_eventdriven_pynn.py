@@ -143,15 +143,15 @@ def test_what_the_event_engine_cannot_run(sim):
     sim.setup(timestep=0.1, engine="event")
     sim.Population(2, sim.IF_curr_exp())
     cells = sim.Population(2, sim.IF_curr_delta())
-    sim.DCSource(amplitude=1.0, start=5.0, stop=10.0).inject_into(cells)
+    sim.ACSource(amplitude=1.0, frequency=10.0, start=5.0, stop=10.0).inject_into(cells)
     with pytest.raises(ValueError) as err:
         sim.run(1.0)
-    assert "IF_curr_exp" in str(err.value) and "DCSource" in str(err.value)
+    assert "IF_curr_exp" in str(err.value) and "ACSource" in str(err.value)
     # under "auto" the same network runs on the time grid
     sim.setup(timestep=0.1)
     sim.Population(2, sim.IF_curr_exp())
     cells = sim.Population(2, sim.IF_curr_delta())
-    sim.DCSource(amplitude=1.0, start=5.0, stop=10.0).inject_into(cells)
+    sim.ACSource(amplitude=1.0, frequency=10.0, start=5.0, stop=10.0).inject_into(cells)
     sim.run(1.0)
     assert sim.backend_info()["engine"].startswith("time-driven")
     # recordings the event-driven engine does not make keep "auto" on the time grid
@@ -296,3 +296,34 @@ def test_initialize_between_runs_sets_v_now(sim):
     np.testing.assert_allclose(v[51], expected, atol=1e-9)
     np.testing.assert_allclose(v[52, 1:], expected, atol=1e-9)    # set to -65 mV again at 51 ms
     np.testing.assert_allclose(v[52, 0], -55.0 + (-60.0 - -55.0) * np.exp(-1.0 / 20.0), atol=1e-9)
+
+
+
+def _driven_cell(sim, drive):
+    sim.setup(timestep=0.1, spike_precision="off_grid")
+    cell = sim.Population(1, sim.IF_curr_delta(tau_refrac=2.0, v_rest=-70.0, v_reset=-70.0, v_thresh=-55.0))
+    cell.initialize(v=-70.0)
+    if drive == "dc":
+        sim.DCSource(amplitude=1.3, start=20.3, stop=170.7).inject_into(cell)
+    else:
+        sim.StepCurrentSource(times=[10.0, 50.0, 120.0, 200.0, 260.0],
+                              amplitudes=[0.8, 2.0, 0.5, 1.5, 0.0]).inject_into(cell)
+    cell.record("spikes")
+    sim.run(130.0)
+    sim.run(170.0)
+    times = np.asarray(cell.get_data().segments[0].spiketrains[0].rescale("ms").magnitude)
+    info = sim.backend_info() if hasattr(sim, "backend_info") else None
+    sim.end()
+    return times, info
+
+
+@pytest.mark.nest
+@pytest.mark.parametrize("drive", ["dc", "step"])
+def test_dc_and_step_currents_match_nest_precisely(sim, nest_sim, drive):
+    """DCSource and StepCurrentSource change the drive at their (grid) times; the spikes are NEST's
+    iaf_psc_delta_ps's to rounding."""
+    ours, info = _driven_cell(sim, drive)
+    theirs, _ = _driven_cell(nest_sim, drive)
+    assert info["engine"].startswith("event-driven")
+    assert len(theirs) >= 5 and len(ours) == len(theirs)
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-9)

@@ -23,7 +23,7 @@ class _EngineCurrentSource(StandardCurrentSource):
         state = simulator.state
         state.check_alive()
         object.__setattr__(self, "_engine", state.network.make_electrode(ee.KINDS[self.engine_kind]))
-        self._engine.kind = type(self).__name__     # the name messages give the user
+        self._engine.display_name = type(self).__name__     # the name messages give the user
         super().__init__(**parameters)   # builds self.parameter_space from defaults + parameters
         self.parameter_space.shape = (1,)
         self.set_native_parameters(self.translate(self.parameter_space))   # validates; raises before joining

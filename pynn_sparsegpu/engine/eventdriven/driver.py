@@ -1,15 +1,16 @@
 """The event-driven engine behind a Network: the same populations, projections and record buffers, simulated
 exactly event by event (EventDrivenNetwork) instead of on the time grid.
 
-A network qualifies when every population is IF_curr_delta (constant drive: `i_offset`), SpikeSourceArray or
-SpikeSourcePoisson (a Poisson process in continuous time, as NEST's poisson_generator_ps: its spikes are drawn
-run by run, each at its exact time, from the population's counter-based stream, so split runs give the same
-spikes as one run),
-every projection has static synapses that nothing rewires, and there are no current sources
-(`unsupported_parts` names each part that does not). The engine is built at the first run from the Network's
-arrays: cells get global indices in population order, then the sources; synapses keep their delays in whole
-steps (delays are on the grid, as in NEST's precise models) and refractory periods are whole steps, rounded
-up, as NEST's iaf_psc_delta_ps has them (tau_refrac = 2.01 ms at dt = 0.1 ms is 2.1 ms). Between runs:
+A network qualifies when every population is IF_curr_delta (driven by `i_offset` and current sources),
+SpikeSourceArray or SpikeSourcePoisson (a Poisson process in continuous time, as NEST's poisson_generator_ps: its
+spikes are drawn run by run, each at its exact time, from the population's counter-based stream, so split runs
+give the same spikes as one run), every projection has static synapses that nothing rewires, and the current
+sources are DC or step sources (their current changes at grid times, and the engine changes the cells' drive
+exactly then); `unsupported_parts` names each part that does not qualify. The engine is built at the first run
+from the Network's arrays: cells get global indices in population order, then the sources; synapses keep their
+delays in whole steps (delays are on the grid, as in NEST's precise models) and refractory periods are whole
+steps, rounded up, as NEST's iaf_psc_delta_ps has them (tau_refrac = 2.01 ms at dt = 0.1 ms is 2.1 ms).
+Between runs:
   - `initialize(v=...)` and `set()` of the cells' parameters reach the engine (the state is carried to the
     current time first, so a change acts from now on), and so do new weights (`Projection.set`), new spike
     times of a SpikeSourceArray and new Poisson rates; a change of delays raises an error;
@@ -27,6 +28,7 @@ from ..neurons.lif import IFCurrDelta
 from ..neurons.sources import Poisson, SpikeArray
 from ..synapses import SynapseGroup
 from ..timegrid import refractory_steps
+from ..electrodes import first_step
 from ..variates import exponential
 
 CELL_PARAMETERS = ("cm", "tau_m", "v_rest", "v_reset", "v_thresh", "tau_refrac", "i_offset")
@@ -48,8 +50,11 @@ def unsupported_parts(net) -> list[str]:
             reasons.append(f"{name} is rewired during the run (structural plasticity runs on the time-driven "
                            "engine)")
     for electrode in net.electrodes:
-        reasons.append(f"a current source ({_kind(electrode)}) injects a time-varying current (the event-driven "
-                       "engine takes a constant drive, i_offset)")
+        if electrode.kind not in ("dc", "step"):
+            reasons.append(f"a current source ({_kind(electrode)}) injects a current that varies within steps (the "
+                           "event-driven engine takes i_offset, DCSource and StepCurrentSource)")
+        elif electrode.recording:
+            reasons.append(f"a current source ({_kind(electrode)}) records its current (use engine='time')")
     if not any(type(g.model) is IFCurrDelta for g in net.groups):
         reasons.append("there is no IF_curr_delta population")
     intervals = set()
@@ -67,8 +72,8 @@ def unsupported_parts(net) -> list[str]:
 
 
 def _kind(part, default=None):
-    """The name the user knows a part by (the PyNN face sets `kind`), else the engine class's."""
-    return getattr(part, "kind", None) or default or type(getattr(part, "model", part)).__name__
+    """The name the user knows a part by (the PyNN face sets `display_name`), else the engine class's."""
+    return getattr(part, "display_name", None) or default or type(getattr(part, "model", part)).__name__
 
 
 def _local_index(index, n, backend):
@@ -104,6 +109,7 @@ class EventEngine:
             self.offset[group.gid] = start
             start += group.n
         self.n_cells = sum(g.n for g in self.cells)
+        self._stim = self._stim_at(net.step_index)     # DCSource / StepCurrentSource current of the step
         params = {name: self._cell_values(name) for name in CELL_PARAMETERS}
         self._params_seen = {name: values.copy() for name, values in params.items()}
         v = self._cell_state("v")
@@ -155,7 +161,48 @@ class EventEngine:
         values = np.concatenate(parts) if parts else np.zeros(0)
         if name == "tau_refrac":           # whole steps, rounded up, as NEST (and the time-driven engine) has it
             values = refractory_steps(values, self.net.dt).astype(np.float64) * self.net.dt
+        if name == "i_offset":             # the drive: i_offset and the current sources' current now
+            values = values + self._stim
         return values
+
+    # --- current sources -----------------------------------------------------------------------------------
+    def _stim_at(self, step):
+        """The current (nA) of the DC and step current sources per cell over the step that starts at `step`:
+        A(step dt), as on the time grid (a change at time t acts from t on)."""
+        stim = np.zeros(self.n_cells)
+        t, dt = step * self.net.dt, self.net.dt
+        for electrode in self.net.electrodes:
+            value = float(electrode.amplitude(t, dt))
+            if value == 0.0:
+                continue
+            for group, index in electrode.targets:
+                stim[self.offset[group.gid] + np.asarray(self.net.backend.to_host(index), dtype=np.int64)] += value
+        return stim
+
+    def _change_steps(self, s0, s1):
+        """The steps k with s0 < k < s1 at which a current source's amplitude may change."""
+        dt, steps = self.net.dt, set()
+        for electrode in self.net.electrodes:
+            p = electrode.params
+            times = [p["start"], p["stop"]] if electrode.kind == "dc" else list(np.asarray(p["times"], float))
+            for t in times:
+                if np.isfinite(t):
+                    k = first_step(float(t), dt)
+                    if s0 < k < s1:
+                        steps.add(k)
+        return sorted(steps)
+
+    def _apply_stim(self, step):
+        """The drive from the step `step` on: cells whose current changed get their new i_offset now."""
+        stim = self._stim_at(step)
+        if np.array_equal(stim, self._stim):
+            return
+        self._stim = stim
+        drive = self._cell_values("i_offset")
+        changed = np.flatnonzero(drive != self._params_seen["i_offset"])
+        if changed.size:
+            self.edn.set_parameters(changed, i_offset=drive[changed])
+        self._params_seen["i_offset"] = drive
 
     def _cell_state(self, name):
         parts = [_host(self.net.backend, g.state[name]).reshape(g.n) for g in self.cells]
@@ -286,10 +333,15 @@ class EventEngine:
         net, dt = self.net, self.net.dt
         self._check_unchanged()
         self._push_changes()
-        end_step = net.step_index + int(n_steps)
+        start_step = net.step_index
+        end_step = start_step + int(n_steps)
         for draws in self.poisson:
             sources, times = draws.spikes(self.edn.t, end_step * dt)
             self.edn.add_source_spikes(sources, times)
+        self._apply_stim(start_step)
+        for step in self._change_steps(start_step, end_step):   # the current sources' changes, at their times
+            self.edn.run(step * dt)
+            self._apply_stim(step)
         self.edn.run(end_step * dt)
         self._deliver_spikes()
         self._deliver_samples(end_step)
