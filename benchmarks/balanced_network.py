@@ -1,7 +1,8 @@
 """Balanced random network of IF_curr_exp neurons with fixed in-degree, for scaling measurements.
 
     python benchmarks/balanced_network.py SIMULATOR [--n 10000] [--k 100] [--tstop 1000] [--silent]
-                                          [--seed 12345] [--precision float32] [--threads N] [--json FILE]
+                                          [--seed 12345] [--precision float32] [--threads N]
+                                          [--spike-precision off_grid|on_grid] [--json FILE]
 
 N neurons, 80 % excitatory and 20 % inhibitory. Every neuron receives exactly 0.8 k excitatory and 0.2 k
 inhibitory synapses (FixedNumberPreConnector, no autapses), delay 1.5 ms. Inhibition dominates
@@ -59,6 +60,9 @@ def parse_args(argv=None):
                    help="sparsegpu only: floating-point precision of the simulation (default: the backend's, "
                    "float64)")
     p.add_argument("--threads", type=int, default=None, help="threads (sim.setup(threads=N)); default 1")
+    p.add_argument("--spike-precision", choices=["off_grid", "on_grid"], default=None,
+                   help="sim.setup(spike_precision=...); default: the simulator's own (off_grid on NEST and "
+                   "sparsegpu: IF_curr_exp runs with precise spike times, as NEST's iaf_psc_exp_ps)")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
     return p.parse_args(argv)
 
@@ -124,6 +128,8 @@ def build(sim, args, silent=False, e2e_synapse=None):
         extra["precision"] = args.precision
     if getattr(args, "threads", None):
         extra["threads"] = args.threads
+    if getattr(args, "spike_precision", None):
+        extra["spike_precision"] = args.spike_precision
     sim.setup(timestep=DT, min_delay=DT, max_delay=DELAY, **extra)
     rng = NumpyRNG(seed=args.seed, parallel_safe=True)
     cell = dict(CELL)

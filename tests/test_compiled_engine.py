@@ -35,7 +35,8 @@ CELL_PARAMETERS = {"GIF_cond_exp": dict(tau_eta=[10.0, 50.0], a_eta=[0.1, 0.05],
 def _network(sim, cell, backend, precision="float64", with_sources=True, run_plan=(120.0,), seed=7):
     """A recurrent network of `cell` with optional Poisson input and a DC source; records spikes and v.
     Returns ([spike times per neuron], v array, engine)."""
-    sim.setup(timestep=0.1, min_delay=0.1, backend=backend, precision=precision, rng_seed=seed, engine="time")
+    sim.setup(timestep=0.1, min_delay=0.1, backend=backend, precision=precision, rng_seed=seed, engine="time",
+              spike_precision="on_grid")
     rng = NumpyRNG(seed=seed)
     celltype = getattr(sim, cell)(**CELL_PARAMETERS.get(cell, {}))
     cells = sim.Population(60, celltype)

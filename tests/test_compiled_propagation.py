@@ -40,7 +40,7 @@ def test_uniform_values_are_found_bit_for_bit_and_forgotten_after_writes():
 
 
 def _network(sim, backend, change):
-    sim.setup(timestep=0.1, min_delay=0.1, backend=backend, rng_seed=4)
+    sim.setup(timestep=0.1, min_delay=0.1, backend=backend, rng_seed=4, spike_precision="on_grid")
     rng = NumpyRNG(seed=11)
     cells = sim.Population(80, sim.IF_curr_exp(tau_refrac=2.0))
     cells.set(i_offset=RandomDistribution("uniform", low=0.7, high=1.2, rng=rng))

@@ -203,7 +203,7 @@ def test_stdp_synapses_are_eliminated_by_the_weight_stdp_owes_them(sim):
     with STDP, rewiring and the population all compiled (the topographic map's set-up, small)."""
     results = {}
     for backend in ("numpy", "cpu"):
-        sim.setup(timestep=0.1, min_delay=0.1, rng_seed=23, backend=backend)
+        sim.setup(timestep=0.1, min_delay=0.1, rng_seed=23, backend=backend, spike_precision="on_grid")
         space = Space(axes="xy", periodic_boundaries=((0, 6), (0, 6), None))
         src = sim.Population(36, sim.SpikeSourcePoisson(rate=40.0), structure=Grid2D(dx=1.0, dy=1.0),
                              label="src")
@@ -270,7 +270,7 @@ def _compiled_only(sim, rewiring, record=False, backend="cpu"):
     """Two LIF populations and no spike source: every part of the step has a kernel. A forward and a lateral
     (LastNeuronSelection, on spikes stamped by the population kernel) rewiring projection, or the same
     projections with static synapses. Returns (kernel statistics, snapshots, spikes) after 50 ms."""
-    sim.setup(timestep=0.1, min_delay=0.1, rng_seed=23, backend=backend)
+    sim.setup(timestep=0.1, min_delay=0.1, rng_seed=23, backend=backend, spike_precision="on_grid")
     a = sim.Population(40, sim.IF_curr_exp(i_offset=1.2), structure=Line(dx=1.0))
     b = sim.Population(40, sim.IF_curr_exp(i_offset=0.8), structure=Line(dx=1.0))
 

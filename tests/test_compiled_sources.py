@@ -276,7 +276,7 @@ CHANGES = {"dc": {"amplitude": 0.6}, "step": {"amplitudes": [1.5, 0.4, 2.0]}, "a
 
 
 def _electrode_run(sim, backend, names, precision="float64", record_current=False, gif=False):
-    sim.setup(timestep=DT, backend=backend, precision=precision, rng_seed=9)
+    sim.setup(timestep=DT, backend=backend, precision=precision, rng_seed=9, spike_precision="on_grid")
     cells = sim.Population(12, sim.IF_curr_exp(tau_refrac=2.0, v_thresh=-52.0))
     targets = [cells[:8], cells[4:]]
     populations = [cells]

@@ -23,7 +23,7 @@ def pair_set(prj):
 
 @pytest.fixture
 def net(sim):
-    sim.setup(timestep=0.1, min_delay=0.1)
+    sim.setup(timestep=0.1, min_delay=0.1, spike_precision="on_grid")   # the grid engine's rows
     return sim
 
 

@@ -89,7 +89,7 @@ def test_input_on_its_way_survives_a_longer_delay_added_between_runs(sim):
     slot of the larger ring and was lost)."""
     traces = []
     for split in (False, True):
-        sim.setup(timestep=DT, min_delay=DT)
+        sim.setup(timestep=DT, min_delay=DT, spike_precision="on_grid")      # (the grid's input ring)
         src = sim.Population(1, sim.SpikeSourceArray(spike_times=[4.5]))
         silent = sim.Population(1, sim.SpikeSourceArray(spike_times=[]))
         tgt = sim.Population(1, sim.IF_curr_exp())

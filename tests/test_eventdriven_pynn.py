@@ -75,11 +75,11 @@ def test_delta_network_matches_nest_precise_spikes(sim, nest_sim):
 def test_engines_chosen_and_reported(sim):
     auto = _network(sim, record_v=False, runs=(20.0,))
     assert auto["info"]["engine"].startswith("event-driven")
-    grid = _network(sim, engine="time", record_v=False, runs=(20.0,))
-    assert grid["info"]["engine"].startswith("time-driven")
+    stepped = _network(sim, engine="time", record_v=False, runs=(20.0,))
+    assert stepped["info"]["engine"].startswith("time-driven with precise spike times")
     on_grid = _network(sim, record_v=False, runs=(20.0,), spike_precision="on_grid")
-    assert on_grid["info"]["engine"].startswith("time-driven")
-    flat = np.concatenate(grid["spikes"])
+    assert on_grid["info"]["engine"].startswith("time-driven (steps of dt)")
+    flat = np.concatenate(on_grid["spikes"])
     assert np.allclose(flat / 0.1, np.rint(flat / 0.1))
     sim.setup(timestep=0.1)
     assert "first run" in sim.backend_info()["engine"]

@@ -11,7 +11,7 @@ from pynn_sparsegpu.engine.neurons.batch import make_batches
 
 
 def _network(sim, celltype, gain):
-    sim.setup(timestep=0.1, min_delay=0.2, rng_seed=5, backend="numpy")   # the batching of the reference path
+    sim.setup(timestep=0.1, min_delay=0.2, rng_seed=5, backend="numpy", spike_precision="on_grid")   # the batching of the reference path
     rng = NumpyRNG(seed=1)
     exc = sim.Population(120, celltype)
     inh = sim.Population(40, celltype)

@@ -42,6 +42,7 @@ class Network:
         self._primed = False
         self.engine = None        # the compiled path's runner (compiled/runner.py), made at the first run
         self.engine_choice = "time"   # "auto", "event" or "time" (setup's `engine`; the face sets it)
+        self.spike_precision = "on_grid"   # "off_grid": precise spike times where the network allows them
         self.event_engine = None  # eventdriven/driver.py's EventEngine when the network runs event by event
         self._engine_decided = False
 
@@ -123,10 +124,14 @@ class Network:
         """Which engine runs the network (or, before the first run, how it will be chosen)."""
         if self.event_engine is not None:
             return self.event_engine.name
-        if self._engine_decided or self.engine_choice == "time":
+        if self._engine_decided or (self.engine_choice == "time" and self.spike_precision != "off_grid"):
             return "time-driven (steps of dt)"
-        return ("event-driven if the network qualifies at the first run, else time-driven"
-                if self.engine_choice == "auto" else "event-driven (from the first run)")
+        if self.engine_choice == "time":
+            return ("time-driven, with precise spike times if the network qualifies at the first run, else on "
+                    "the grid")
+        return ("event-driven if the network qualifies at the first run, else time-driven (with precise spike "
+                "times if the network qualifies)" if self.engine_choice == "auto"
+                else "event-driven (from the first run)")
 
     def run(self, n_steps: int) -> None:
         if not self._engine_decided:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..neurons.lif import IFCurrDelta
+from ..neurons.lif import IFCurrDelta, IFCurrExp
 from ..neurons.sources import Poisson, SpikeArray
 from ..synapses import SynapseGroup
 from ..timegrid import refractory_steps
@@ -32,42 +32,52 @@ from ..electrodes import first_step
 from ..variates import exponential
 
 CELL_PARAMETERS = ("cm", "tau_m", "v_rest", "v_reset", "v_thresh", "tau_refrac", "i_offset")
+_ABSENT = {"tau_syn_E": 5.0, "tau_syn_I": 5.0}     # values for cells without these parameters (IF_curr_delta)
 
 
-def unsupported_parts(net) -> list[str]:
-    """What keeps `net` off the event-driven engine, one line per part (empty: it qualifies)."""
+def unsupported_parts(net, engine: str = "event") -> list[str]:
+    """What keeps `net` off the event-driven engine (engine="event") or the off-grid time-driven engine
+    (engine="offgrid"), one line per part (empty: it qualifies)."""
+    event = engine == "event"
+    label = "the event-driven engine" if event else "precise spike times on the time grid"
+    cell_models = (IFCurrDelta,) if event else (IFCurrDelta, IFCurrExp)
+    cell_names = "IF_curr_delta cells" if event else "IF_curr_exp and IF_curr_delta cells"
     reasons = []
     for group in net.groups:
-        if type(group.model) not in (IFCurrDelta, SpikeArray, Poisson):
-            reasons.append(f"population {group.label or group.gid!r} has {_kind(group)} cells (the event-driven "
-                           "engine runs IF_curr_delta cells, SpikeSourceArray and SpikeSourcePoisson sources)")
+        if type(group.model) not in cell_models + (SpikeArray, Poisson):
+            reasons.append(f"population {group.label or group.gid!r} has {_kind(group)} cells ({label} takes "
+                           f"{cell_names}, SpikeSourceArray and SpikeSourcePoisson sources)")
+        elif not event and type(group.model) in cell_models:
+            steps = refractory_steps(_host(net.backend, group.params["tau_refrac"]), net.dt)
+            if (np.asarray(steps) < 1).any():
+                reasons.append(f"population {group.label or group.gid!r} has tau_refrac below the time step "
+                               f"{net.dt} ms (precise spike times need tau_refrac >= dt, as NEST's)")
     for p in net.projections:
         name = f"projection {p.label!r}" if p.label else "a projection"
         if type(p) is not SynapseGroup:
-            reasons.append(f"{name} has {_kind(p, type(p.model).__name__)} synapses (the event-driven engine "
-                           "runs static synapses)")
+            reasons.append(f"{name} has {_kind(p, type(p.model).__name__)} synapses ({label} takes static "
+                           "synapses)")
         elif p.rewirer is not None or p.deep_r is not None:
-            reasons.append(f"{name} is rewired during the run (structural plasticity runs on the time-driven "
-                           "engine)")
+            reasons.append(f"{name} is rewired during the run (structural plasticity runs on the time grid)")
     for electrode in net.electrodes:
         if electrode.kind not in ("dc", "step"):
-            reasons.append(f"a current source ({_kind(electrode)}) injects a current that varies within steps (the "
-                           "event-driven engine takes i_offset, DCSource and StepCurrentSource)")
+            reasons.append(f"a current source ({_kind(electrode)}) injects a current that varies within steps "
+                           f"({label} takes i_offset, DCSource and StepCurrentSource)")
         elif electrode.recording:
-            reasons.append(f"a current source ({_kind(electrode)}) records its current (use engine='time')")
-    if not any(type(g.model) is IFCurrDelta for g in net.groups):
-        reasons.append("there is no IF_curr_delta population")
+            reasons.append(f"a current source ({_kind(electrode)}) records its current")
+    if not any(type(g.model) in cell_models for g in net.groups):
+        reasons.append(f"there is no population of {cell_names}")
     intervals = set()
     for gid, entries in net.state_buffers.items():
         group = net.groups[gid]
         for variable, buf in entries:
-            if variable != "v" or type(group.model) is not IFCurrDelta:
-                reasons.append(f"{variable!r} of population {group.label or gid!r} is recorded (the event-driven "
-                               "engine records v of IF_curr_delta cells)")
+            if variable != "v" or type(group.model) not in cell_models:
+                reasons.append(f"{variable!r} of population {group.label or gid!r} is recorded ({label} records "
+                               f"v of {cell_names})")
             intervals.add(buf.interval)
     if len(intervals) > 1:
         reasons.append(f"v is recorded at several sampling intervals ({sorted(i * net.dt for i in intervals)} ms; "
-                       "the event-driven engine samples at one)")
+                       f"{label} samples at one)")
     return reasons
 
 
@@ -95,12 +105,15 @@ class EventEngine:
     """Runs a Network on the exact event-driven engine (see the module docstring)."""
 
     name = "event-driven (exact, SparseProp's algorithm, compiled, one CPU thread)"
+    kind = "event"                      # for unsupported_parts
+    cell_models = (IFCurrDelta,)
+    cell_parameters = CELL_PARAMETERS
+    carried_state = ()                  # state variables besides v that initialize() sets between runs
 
     def __init__(self, net):
-        from .network import EventDrivenNetwork
         self.net = net
         dt = net.dt
-        self.cells = [g for g in net.groups if type(g.model) is IFCurrDelta]
+        self.cells = [g for g in net.groups if type(g.model) in self.cell_models]
         self.sources = [g for g in net.groups if type(g.model) is SpikeArray]
         self.poisson = [PoissonDraws(g, net.backend) for g in net.groups if type(g.model) is Poisson]
         self.sources += [draws.group for draws in self.poisson]
@@ -110,7 +123,7 @@ class EventEngine:
             start += group.n
         self.n_cells = sum(g.n for g in self.cells)
         self._stim = self._stim_at(net.step_index)     # DCSource / StepCurrentSource current of the step
-        params = {name: self._cell_values(name) for name in CELL_PARAMETERS}
+        params = {name: self._cell_values(name) for name in self.cell_parameters}
         self._params_seen = {name: values.copy() for name, values in params.items()}
         v = self._cell_state("v")
         source_times = [np.asarray(t, dtype=np.float64) for g in self.sources if type(g.model) is SpikeArray
@@ -120,7 +133,7 @@ class EventEngine:
             draws.first_source = first
             source_times += [np.zeros(0)] * draws.group.n
             first += draws.group.n
-        pre, post, weight, delay = [], [], [], []
+        pre, post, weight, delay, receptor = [], [], [], [], []
         for p in net.projections:
             p.prepare(dt)
             if p.rows is None:
@@ -130,14 +143,15 @@ class EventEngine:
             post.append(self.offset[p.post.gid] + j)
             weight.append(np.asarray(values["weight"], dtype=np.float64))
             delay.append(np.asarray(values["delay"], dtype=np.float64) * dt)
+            receptor.append(np.full(i.shape, p.receptor, dtype=np.int64))
         self._synapses = (weight, delay)
         self._versions = self._synapse_versions()
         self._array_times = self._given_times()
         self._shape = self._network_shape()
         join = (lambda parts, dtype: np.concatenate(parts) if parts else np.zeros(0, dtype))
-        self.edn = EventDrivenNetwork(self.n_cells, v=v, source_spike_times=source_times,
-                                      pre=join(pre, np.int64), post=join(post, np.int64),
-                                      weight=join(weight, np.float64), delay=join(delay, np.float64), **params)
+        self.edn = self._make_network(v, source_times, join(pre, np.int64), join(post, np.int64),
+                                      join(weight, np.float64), join(delay, np.float64),
+                                      join(receptor, np.int64), params)
         for group in self.cells:
             group.initialized.clear()         # taken: the engine starts from the groups' state
         self._group_versions = [g.version for g in self.cells]
@@ -155,9 +169,15 @@ class EventEngine:
             # sample 0 (t = 0) was written when each recording started
             self._state_writes = [[buf, cells, 1] for buf, cells in writes]
 
+    def _make_network(self, v, source_times, pre, post, weight, delay, receptor, params):
+        from .network import EventDrivenNetwork
+        return EventDrivenNetwork(self.n_cells, v=v, source_spike_times=source_times, pre=pre, post=post,
+                                  weight=weight, delay=delay, **params)
+
     # --- the Network's arrays ------------------------------------------------------------------------------
     def _cell_values(self, name):
-        parts = [np.broadcast_to(_host(self.net.backend, g.params[name]), (g.n,)) for g in self.cells]
+        parts = [np.broadcast_to(_host(self.net.backend, g.params[name]) if name in g.params
+                                 else np.float64(_ABSENT[name]), (g.n,)) for g in self.cells]
         values = np.concatenate(parts) if parts else np.zeros(0)
         if name == "tau_refrac":           # whole steps, rounded up, as NEST (and the time-driven engine) has it
             values = refractory_steps(values, self.net.dt).astype(np.float64) * self.net.dt
@@ -205,7 +225,8 @@ class EventEngine:
         self._params_seen["i_offset"] = drive
 
     def _cell_state(self, name):
-        parts = [_host(self.net.backend, g.state[name]).reshape(g.n) for g in self.cells]
+        parts = [_host(self.net.backend, g.state[name]).reshape(g.n) if name in g.state else np.zeros(g.n)
+                 for g in self.cells]
         return np.concatenate(parts) if parts else np.zeros(0)
 
     def _network_shape(self):
@@ -217,8 +238,14 @@ class EventEngine:
     def _state_buffers(self):
         """(buffer, global cell indices of its channels) of every v recording (unsupported_parts has checked
         that there are no others)."""
-        return [(buf, self.offset[gid] + np.asarray(buf._host_index, dtype=np.int64))
-                for gid, entries in self.net.state_buffers.items() for _, buf in entries]
+        out = []
+        self._population_of = getattr(self, "_population_of", {})
+        for gid, entries in self.net.state_buffers.items():
+            for _, buf in entries:
+                # a buffer takes whole-population rows and selects its channels itself
+                self._population_of[id(buf)] = (self.offset[gid], self.net.groups[gid].n)
+                out.append((buf, self.offset[gid] + np.asarray(buf._host_index, dtype=np.int64)))
+        return out
 
     def _add_recording(self, buf, cells, next_k):
         """Record v of `cells` into `buf` from sample k = next_k on (a recording started after a run)."""
@@ -246,7 +273,7 @@ class EventEngine:
             raise RuntimeError("the network changed after it started on the event-driven engine (a population, "
                                "projection, synapses or current source was added): build the whole network "
                                "before the first run, or use setup(engine='time')")
-        reasons = [r for r in unsupported_parts(self.net) if "recorded" in r]
+        reasons = [r for r in unsupported_parts(self.net, self.kind) if "recorded" in r]
         if reasons:
             raise RuntimeError("a recording started after the first run cannot be made on the event-driven engine: "
                                + "; ".join(reasons) + " (use setup(engine='time'))")
@@ -312,8 +339,8 @@ class EventEngine:
             return
         self._group_versions = versions
         edn = self.edn
-        params = {name: self._cell_values(name) for name in CELL_PARAMETERS}
-        changed = {name: params[name] for name in CELL_PARAMETERS
+        params = {name: self._cell_values(name) for name in self.cell_parameters}
+        changed = {name: params[name] for name in self.cell_parameters
                    if not np.array_equal(params[name], self._params_seen[name])}
         if changed:
             edn.set_parameters(**changed)
@@ -321,11 +348,14 @@ class EventEngine:
         for group in self.cells:                 # initialize(v=...) of some or all cells
             lo = self.offset[group.gid]
             for name, index in group.initialized:
-                if name != "v":
+                if name != "v" and name not in self.carried_state:
                     continue
                 local = _local_index(index, group.n, self.net.backend)
-                values = _host(self.net.backend, group.state["v"]).reshape(group.n)[local]
-                edn.set_v(values, lo + np.atleast_1d(local))
+                values = _host(self.net.backend, group.state[name]).reshape(group.n)[local]
+                if name == "v":
+                    edn.set_v(values, lo + np.atleast_1d(local))
+                else:
+                    edn.set_state(name, values, lo + np.atleast_1d(local))
             group.initialized.clear()
 
     # --- running --------------------------------------------------------------------------------------------
@@ -377,11 +407,15 @@ class EventEngine:
         values = np.concatenate(chunks)
         k0 = self._next_row_k
         self._next_row_k += values.shape[0]
+        xp, dtype = self.net.backend.xp, self.net.backend.dtype
         for write in self._state_writes:
             buf, cells, next_k = write
+            lo, n = self._population_of[id(buf)]
             columns = self._rec_pos[cells]
+            full = np.full(n, np.nan)
             for row in values[max(next_k - k0, 0):]:
-                buf.write(row[columns])
+                full[cells - lo] = row[columns]
+                buf.write(xp.asarray(full, dtype=dtype))
             write[2] = max(next_k, self._next_row_k)
 
 
@@ -433,20 +467,29 @@ class PoissonDraws:
 
 
 def choose(net):
-    """The engine a Network runs on, decided at its first run: an EventEngine or None (the time-driven one).
-    Raises ValueError naming every part the event-driven engine cannot run when setup(engine="event")."""
+    """The engine a Network runs on, decided at its first run: an EventEngine, an OffGridEngine, or None (the
+    time-driven engine on the grid).
+
+    setup(engine="event") takes the event-driven engine (or raises ValueError naming every part it cannot run);
+    with spike_precision="off_grid", engine="auto" takes it when the network qualifies, else the off-grid
+    time-driven engine when the network qualifies for that, and engine="time" takes the off-grid one when it
+    qualifies; everything else runs on the grid."""
     choice = getattr(net, "engine_choice", "time")
-    if choice == "time":
-        return None
-    reasons = unsupported_parts(net)
-    if not reasons and not net.backend.compiled and not _compiler_works():
-        reasons.append("no working C++ compiler (the event-driven engine is compiled code)")
-    if reasons:
+    precise = getattr(net, "spike_precision", "on_grid") == "off_grid"
+    compiler = net.backend.compiled or _compiler_works()
+    if choice in ("event", "auto"):
+        reasons = unsupported_parts(net, "event")
+        if not reasons and not compiler:
+            reasons.append("no working C++ compiler (the event-driven engine is compiled code)")
+        if not reasons:
+            return EventEngine(net)
         if choice == "event":
             raise ValueError("setup(engine='event'): the event-driven engine cannot run this network:\n  - "
                              + "\n  - ".join(reasons))
-        return None
-    return EventEngine(net)
+    if precise and not unsupported_parts(net, "offgrid"):
+        from ..offgrid.driver import OffGridEngine
+        return OffGridEngine(net, compiled=compiler)
+    return None
 
 
 def _compiler_works() -> bool:

@@ -1,0 +1,202 @@
+// The off-grid (precise) time-driven loop on the CPU: many steps of a network of precise LIF cells and spike
+// sources in one call, sequential.
+//
+// Not a kernel of the clock-driven engine's core library (program.py gathers psg_*.cu and psg_driver.cpp);
+// engine/offgrid/compiled.py builds this file alone. The cells' arithmetic is psg_offgrid.cuh, shared with the
+// CUDA kernels (psg_offgrid.cu); engine/offgrid/reference.py is the same loop in Python.
+//
+// One step k:
+//   1. the inputs due in step k (ring slot k % n_slots) are grouped by target, in arrival order (a stable
+//      counting sort), and each target's inputs are ordered by theta (a stable insertion sort);
+//   2. every cell does its step (psg_og_cell_step) and may fire once, at an exact theta;
+//   3. the sources' spikes of step k (a list sorted by (step, theta, index) read through a cursor) and the
+//      cells' spikes are delivered: a synapse with a delay of d steps puts an input at the same theta into slot
+//      (k + d) % n_slots (d >= 1, so never into the slot being read);
+//   4. V is sampled at the end of the step when a sample time falls there.
+// The pending inputs live in an Engine object (C++ vectors) that persists between calls, so runs continue
+// exactly; spikes found in a call are kept there until the caller takes them.
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "psg_offgrid.cuh"
+
+#define PSG_OG_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace {
+
+struct Input {
+    double theta, w;
+    int32_t target;
+    int32_t rec;
+};
+
+struct Engine {
+    std::vector<std::vector<Input>> ring;
+    std::vector<Input> sorted;
+    std::vector<int64_t> start;
+    std::vector<double> th, ww;
+    std::vector<signed char> rr;
+    std::vector<int32_t> spk_id;
+    std::vector<double> spk_time;
+    std::vector<int32_t> fire_id;        // the step's spikes to deliver (cells and sources)
+    std::vector<double> fire_theta;
+};
+
+void sort_by_theta(double* th, double* w, signed char* r, int64_t m)
+{
+    for (int64_t a = 1; a < m; ++a) {      // stable: equal times keep the order of arrival
+        const double t = th[a], x = w[a];
+        const signed char y = r[a];
+        int64_t b = a;
+        while (b > 0 && th[b - 1] > t) {
+            th[b] = th[b - 1];
+            w[b] = w[b - 1];
+            r[b] = r[b - 1];
+            --b;
+        }
+        th[b] = t;
+        w[b] = x;
+        r[b] = y;
+    }
+}
+
+}  // namespace
+
+PSG_OG_EXPORT void* psg_og_create() { return new Engine(); }
+PSG_OG_EXPORT void psg_og_destroy(void* h) { delete static_cast<Engine*>(h); }
+
+PSG_OG_EXPORT int64_t psg_og_pending(void* h)
+{
+    int64_t n = 0;
+    for (const auto& slot : static_cast<Engine*>(h)->ring) n += static_cast<int64_t>(slot.size());
+    return n;
+}
+
+PSG_OG_EXPORT int64_t psg_og_spike_count(void* h)
+{
+    return static_cast<int64_t>(static_cast<Engine*>(h)->spk_id.size());
+}
+
+PSG_OG_EXPORT void psg_og_take_spikes(void* h, int32_t* ids, double* times)
+{
+    Engine* e = static_cast<Engine*>(h);
+    std::copy(e->spk_id.begin(), e->spk_id.end(), ids);
+    std::copy(e->spk_time.begin(), e->spk_time.end(), times);
+    e->spk_id.clear();
+    e->spk_time.clear();
+}
+
+// The ring grows to n_slots (inputs keep their steps); it never shrinks.
+PSG_OG_EXPORT void psg_og_resize(void* h, int64_t n_slots, int64_t k)
+{
+    Engine& e = *static_cast<Engine*>(h);
+    const int64_t old = static_cast<int64_t>(e.ring.size());
+    if (n_slots <= old) return;
+    std::vector<std::vector<Input>> ring(static_cast<size_t>(n_slots));
+    for (int64_t s = k; s < k + old; ++s) ring[s % n_slots].swap(e.ring[s % old]);
+    e.ring.swap(ring);
+}
+
+// counters: [0] source cursor, [2] next sample index. Steps k0 .. k1-1. Synapses in rows by source
+// (row_ptr[i] .. row_ptr[i+1]), delays in whole steps >= 1. Sources' spikes sorted by (step, theta, index),
+// src_id global. Samples: V of cells rec_idx at the times m * interval (interval steps), for m = counters[2] ..
+// last_sample, into samples[(m - counters[2] at the call), r].
+PSG_OG_EXPORT void psg_og_run(
+    void* handle, int64_t n_cells, psg_og_cell* cell, int64_t n_slots,
+    const int64_t* row_ptr, const int32_t* syn_post, const double* syn_w, const int32_t* syn_delay,
+    const signed char* syn_rec,
+    const int64_t* src_step, const double* src_theta, const double* src_time, const int32_t* src_id,
+    int64_t n_src_spikes,
+    const int32_t* rec_idx, int64_t n_rec, int64_t interval, int64_t last_sample, double* samples,
+    int64_t* counters, int64_t k0, int64_t k1, double h)
+{
+    Engine& e = *static_cast<Engine*>(handle);
+    if (static_cast<int64_t>(e.ring.size()) < n_slots) psg_og_resize(handle, n_slots, k0);
+    e.start.assign(static_cast<size_t>(n_cells) + 1, 0);
+    const int64_t first_row = counters[2];
+    auto sample = [&](int64_t m) {
+        double* row = samples + (m - first_row) * n_rec;
+        for (int64_t r = 0; r < n_rec; ++r) {
+            const psg_og_cell& c = cell[rec_idx[r]];
+            row[r] = c.u + c.v_rest;
+        }
+    };
+    if (counters[2] <= last_sample && counters[2] * interval == k0) sample(counters[2]++);
+    for (int64_t j = 0; j < n_cells; ++j) {      // at or above threshold when the run starts: fires now
+        psg_og_cell& c = cell[j];
+        if (c.refractory && c.free_step < k0) c.refractory = 0;
+        if (!c.refractory && c.u >= c.thr) {
+            psg_og_fire(c, k0, 0.0);
+            e.spk_id.push_back(static_cast<int32_t>(j));
+            e.spk_time.push_back(static_cast<double>(k0) * h);
+            e.fire_id.push_back(static_cast<int32_t>(j));
+            e.fire_theta.push_back(0.0);
+        }
+    }
+    int64_t cursor = counters[0];
+    for (int64_t k = k0; k < k1; ++k) {
+        std::vector<Input>& slot = e.ring[k % n_slots];
+        // 1. group this step's inputs by target (stable)
+        const int64_t n_in = static_cast<int64_t>(slot.size());
+        if (n_in) {
+            std::fill(e.start.begin(), e.start.end(), 0);
+            for (const Input& in : slot) ++e.start[in.target + 1];
+            for (int64_t j = 0; j < n_cells; ++j) e.start[j + 1] += e.start[j];
+            e.sorted.resize(static_cast<size_t>(n_in));
+            e.th.resize(static_cast<size_t>(n_in));
+            e.ww.resize(static_cast<size_t>(n_in));
+            e.rr.resize(static_cast<size_t>(n_in));
+            std::vector<int64_t>& fill = e.start;
+            for (const Input& in : slot) {
+                const int64_t pos = fill[in.target]++;
+                e.th[pos] = in.theta;
+                e.ww[pos] = in.w;
+                e.rr[pos] = static_cast<signed char>(in.rec);
+            }
+            for (int64_t j = n_cells; j > 0; --j) fill[j] = fill[j - 1];   // back to segment starts
+            fill[0] = 0;
+            slot.clear();
+        }
+        // 2. the cells' steps (a spike at the run's start was delivered in the step it belongs to, below)
+        for (int64_t j = 0; j < n_cells; ++j) {
+            int64_t lo = 0, m = 0;
+            if (n_in) {
+                lo = e.start[j];
+                m = e.start[j + 1] - lo;
+                if (m > 1) sort_by_theta(&e.th[lo], &e.ww[lo], &e.rr[lo], m);
+            }
+            double s;
+            if (psg_og_cell_step(cell[j], k, h, m ? &e.th[lo] : nullptr, m ? &e.ww[lo] : nullptr,
+                                 m ? &e.rr[lo] : nullptr, m, &s)) {
+                e.spk_id.push_back(static_cast<int32_t>(j));
+                e.spk_time.push_back(static_cast<double>(k) * h + s);
+                e.fire_id.push_back(static_cast<int32_t>(j));
+                e.fire_theta.push_back(s);
+            }
+        }
+        // 3. the sources' spikes of this step, then delivery
+        while (cursor < n_src_spikes && src_step[cursor] <= k) {
+            if (src_step[cursor] == k) {
+                e.spk_id.push_back(src_id[cursor]);
+                e.spk_time.push_back(src_time[cursor]);
+                e.fire_id.push_back(src_id[cursor]);
+                e.fire_theta.push_back(src_theta[cursor]);
+            }
+            ++cursor;
+        }
+        for (size_t f = 0; f < e.fire_id.size(); ++f) {
+            const int64_t i = e.fire_id[f];
+            const double theta = e.fire_theta[f];
+            for (int64_t q = row_ptr[i]; q < row_ptr[i + 1]; ++q) {
+                e.ring[(k + syn_delay[q]) % n_slots].push_back(Input{theta, syn_w[q], syn_post[q], syn_rec[q]});
+            }
+        }
+        e.fire_id.clear();
+        e.fire_theta.clear();
+        // 4. samples at the end of the step
+        if (counters[2] <= last_sample && counters[2] * interval == k + 1) sample(counters[2]++);
+    }
+    counters[0] = cursor;
+}

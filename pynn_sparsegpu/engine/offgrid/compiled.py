@@ -1,0 +1,78 @@
+"""The compiled off-grid loop (kernels/psg_offgrid.cpp): building it and calling it on a network's arrays.
+
+Built alone (no part of the clock-driven engine's core library) by the project's toolchain and cached on disk
+like the other kernels. The cells' records (CELL_DTYPE) are owned by the OffGridNetwork and passed by pointer;
+the inputs on their way and the spikes of a call live in a C++ Engine object that persists between calls.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+import numpy as np
+
+from ..compiled.toolchain import KERNEL_DIR, default_toolchain
+
+SOURCE = "psg_offgrid.cpp"
+_LIB = None
+
+
+def library():
+    """The compiled library (built once per process, cached on disk), with its functions' signatures."""
+    global _LIB
+    if _LIB is None:
+        with open(os.path.join(KERNEL_DIR, SOURCE)) as f:
+            lib = default_toolchain().build(f.read(), "psg_offgrid")
+        P, I, D = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
+        lib.psg_og_create.restype = P
+        lib.psg_og_create.argtypes = []
+        lib.psg_og_destroy.restype = None
+        lib.psg_og_destroy.argtypes = [P]
+        lib.psg_og_pending.restype = I
+        lib.psg_og_pending.argtypes = [P]
+        lib.psg_og_spike_count.restype = I
+        lib.psg_og_spike_count.argtypes = [P]
+        lib.psg_og_take_spikes.restype = None
+        lib.psg_og_take_spikes.argtypes = [P, P, P]
+        lib.psg_og_run.restype = None
+        lib.psg_og_run.argtypes = [P, I, P, I, P, P, P, P, P, P, P, P, P, I, P, I, I, I, P, P, I, I, D]
+        _LIB = lib
+    return _LIB
+
+
+def _ptr(arr):
+    assert arr.flags.c_contiguous
+    return arr.ctypes.data
+
+
+class EngineHandle:
+    """The C++ Engine object of one network (freed with the handle)."""
+
+    def __init__(self):
+        self.lib = library()
+        self.ptr = self.lib.psg_og_create()
+
+    def __del__(self):
+        if getattr(self, "ptr", None):
+            self.lib.psg_og_destroy(self.ptr)
+            self.ptr = None
+
+    @property
+    def pending(self) -> int:
+        return int(self.lib.psg_og_pending(self.ptr))
+
+    def run(self, net, src_step, src_theta, interval, last_sample, samples, k0, k1):
+        """Steps k0 .. k1-1 of `net`; returns the new spikes (ids, times); fills `samples`."""
+        first = int(net.counters[2])
+        self.lib.psg_og_run(
+            self.ptr, net.n_cells, _ptr(net.cells), net.n_slots, _ptr(net.row_ptr), _ptr(net.syn_post),
+            _ptr(net.syn_w), _ptr(net.syn_delay), _ptr(net.syn_rec), _ptr(src_step), _ptr(src_theta),
+            _ptr(net.src_time), _ptr(net.src_id), net.src_time.size, _ptr(net.rec_idx), net.rec_idx.size,
+            int(interval), int(last_sample), _ptr(samples), _ptr(net.counters), int(k0), int(k1), net.dt)
+        assert int(net.counters[2]) - first == samples.shape[0]
+        n = int(self.lib.psg_og_spike_count(self.ptr))
+        ids = np.empty(n, dtype=np.int32)
+        times = np.empty(n)
+        self.lib.psg_og_take_spikes(self.ptr, _ptr(ids), _ptr(times))
+        return ids.astype(np.int64), times

@@ -1,0 +1,301 @@
+"""`OffGridNetwork`: the Python API of the off-grid time-driven engine (model and conventions: __init__.py).
+
+Index space and API are those of the event-driven engine's EventDrivenNetwork (eventdriven/network.py), with a
+time step and IF_curr_exp cells added:
+
+    net = OffGridNetwork(n_cells, dt, kind=..., cm=..., tau_m=..., v_rest=..., v_reset=..., v_thresh=...,
+                         tau_refrac=..., i_offset=..., tau_syn_E=..., tau_syn_I=..., v=..., isyn_exc=...,
+                         isyn_inh=..., source_spike_times=[array, ...], pre=..., post=..., weight=...,
+                         delay=..., receptor=..., engine="compiled")
+    net.record_v(indices, interval_ms); net.run(until_ms) (a whole number of steps); net.spikes();
+    net.v_samples(); net.get_v(); net.set_v(); net.set_parameters(); net.set_weights(); ...
+
+kind: 0 for IF_curr_delta cells, 1 for IF_curr_exp cells (scalar or per cell). receptor: 0 excitatory, 1
+inhibitory (IF_curr_exp; ignored by IF_curr_delta). Delays are whole steps >= 1 (given in ms, multiples of
+dt); tau_refrac is rounded up to whole steps and must be at least one step. Units as PyNN's (weights mV for
+IF_curr_delta, nA for IF_curr_exp). Invalid input raises ValueError naming the parameter, the value and what
+is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..eventdriven.network import EventDrivenNetwork, _cell_param, _finite, _index_array, _where
+from ..neurons.base import psc_exp_to_v
+from ..timegrid import refractory_steps
+
+DEFAULTS = {"cm": 1.0, "tau_m": 20.0, "v_rest": -65.0, "v_reset": -65.0, "v_thresh": -50.0, "tau_refrac": 0.1,
+            "i_offset": 0.0, "tau_syn_E": 5.0, "tau_syn_I": 5.0, "v": -65.0, "isyn_exc": 0.0, "isyn_inh": 0.0}
+PARAMETERS = ("cm", "tau_m", "v_rest", "v_reset", "v_thresh", "tau_refrac", "i_offset", "tau_syn_E", "tau_syn_I")
+ENGINES = ("compiled", "reference")
+# one 160-byte record per cell: struct psg_og_cell of kernels/psg_offgrid.cuh
+CELL_DTYPE = np.dtype([(name, "<f8") for name in (
+    "u", "ie", "ii", "free_theta", "tau_m", "cm", "i_e", "thr", "reset", "v_rest", "tau_se", "tau_si",
+    "e_m", "p20", "p21e", "p21i", "e_se", "e_si")] + [("free_step", "<i8"), ("ref_steps", "<i4"),
+                                                    ("kind", "i1"), ("refractory", "i1"), ("pad", "<i2")])
+assert CELL_DTYPE.itemsize == 160
+
+
+def _check(p, dt):
+    for name in ("cm", "tau_m", "tau_syn_E", "tau_syn_I"):
+        bad = p[name] <= 0
+        if bad.any():
+            raise ValueError(f"{name} must be > 0 (got {_where(p[name], bad)})")
+    bad = p["tau_refrac"] < 0
+    if bad.any():
+        raise ValueError(f"tau_refrac must be >= 0 (got {_where(p['tau_refrac'], bad)})")
+    steps = refractory_steps(p["tau_refrac"], dt)
+    bad = steps < 1
+    if bad.any():
+        raise ValueError(f"tau_refrac must be at least the time step {dt!r} ms with precise spike times (NEST's "
+                         f"precise models need t_ref >= dt; got {_where(p['tau_refrac'], bad)})")
+    bad = p["v_reset"] >= p["v_thresh"]
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"v_reset must be < v_thresh (got v_reset {float(p['v_reset'][k])!r} >= v_thresh "
+                         f"{float(p['v_thresh'][k])!r} at index {k})")
+    return steps
+
+
+class OffGridNetwork(EventDrivenNetwork):
+    """Precise LIF cells (IF_curr_delta, IF_curr_exp) and spike sources, stepped with dt, spikes off the grid."""
+
+    def __init__(self, n_cells: int, dt: float, *, kind=0, v=DEFAULTS["v"], isyn_exc=0.0, isyn_inh=0.0,
+                 source_spike_times=(), pre=(), post=(), weight=(), delay=(), receptor=0,
+                 engine: str = "compiled", **params):
+        if isinstance(n_cells, bool) or not isinstance(n_cells, (int, np.integer)) or n_cells < 0:
+            raise ValueError(f"n_cells must be an integer >= 0 (got {n_cells!r})")
+        if n_cells >= 2**31 - 1:
+            raise ValueError(f"n_cells must be < 2**31 - 1 (got {n_cells})")
+        if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
+            raise ValueError(f"dt must be a finite number > 0 ms (got {dt!r})")
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES} (got {engine!r})")
+        unknown = sorted(set(params) - set(PARAMETERS))
+        if unknown:
+            raise ValueError(f"unknown parameter {unknown[0]!r} (allowed: {', '.join(PARAMETERS)})")
+        n = self.n_cells = int(n_cells)
+        self.dt = float(dt)
+        self.engine = engine
+        kinds = np.asarray(kind)
+        kinds = np.full(n, int(kinds)) if kinds.ndim == 0 else kinds
+        if kinds.shape != (n,) or not np.isin(kinds, (0, 1)).all():
+            raise ValueError(f"kind must be 0 (IF_curr_delta) or 1 (IF_curr_exp), a scalar or one per cell "
+                             f"(got {kind!r})")
+        self.params = {name: _cell_param(name, params.get(name, DEFAULTS[name]), n) for name in PARAMETERS}
+        self.cells = np.zeros(n, dtype=CELL_DTYPE)
+        self.cells["kind"] = kinds
+        self._derive(self.params)
+        self.cells["u"] = _cell_param("v", v, n) - self.params["v_rest"]
+        self.cells["ie"] = _cell_param("isyn_exc", isyn_exc, n)
+        self.cells["ii"] = _cell_param("isyn_inh", isyn_inh, n)
+        self.cells["free_step"] = -1
+
+        self._set_sources(source_spike_times)
+        pre = _index_array("pre", pre, 0, self.size)
+        post = _index_array("post", post, 0, n)
+        weight = np.asarray(weight, dtype=np.float64)
+        delay = np.asarray(delay, dtype=np.float64)
+        receptor = np.broadcast_to(np.asarray(receptor), pre.shape) if np.ndim(receptor) == 0 \
+            else np.asarray(receptor)
+        for name, arr in (("post", post), ("weight", weight), ("delay", delay), ("receptor", receptor)):
+            if arr.shape != pre.shape:
+                raise ValueError(f"{name} must have the shape of pre, {pre.shape} (got {arr.shape})")
+        _finite("weight", weight)
+        _finite("delay", delay)
+        if not np.isin(receptor, (0, 1)).all():
+            raise ValueError(f"receptor must be 0 (excitatory) or 1 (inhibitory) (got "
+                             f"{_where(receptor, ~np.isin(receptor, (0, 1)))})")
+        steps = np.rint(delay / self.dt)
+        bad = (steps < 1) | (np.abs(steps * self.dt - delay) > 1e-9 * np.maximum(delay, 1.0))
+        if bad.any():
+            raise ValueError(f"delay must be a whole number >= 1 of time steps of {self.dt!r} ms (got "
+                             f"{_where(delay, bad)})")
+        order = np.argsort(pre, kind="stable")            # rows by source, creation order kept within a row
+        self.syn_post = np.ascontiguousarray(post[order].astype(np.int32))
+        self.syn_w = np.ascontiguousarray(weight[order])
+        self.syn_delay = np.ascontiguousarray(steps[order].astype(np.int32))
+        self.syn_rec = np.ascontiguousarray(receptor[order].astype(np.int8))
+        self.row_ptr = np.zeros(self.size + 1, dtype=np.int64)
+        np.cumsum(np.bincount(pre, minlength=self.size), out=self.row_ptr[1:])
+        self.n_synapses = int(pre.size)
+        self.syn_order = order
+        self.n_slots = int(self.syn_delay.max()) + 1 if self.syn_delay.size else 1
+
+        self.t = 0.0
+        self.step = 0
+        self.counters = np.zeros(4, dtype=np.int64)     # [0] source cursor, [2] next sample index
+        self._src_grid = None
+        if engine == "compiled":
+            from .compiled import EngineHandle
+            self._engine = EngineHandle()
+        else:
+            from .reference import ReferenceRing
+            self._ring = ReferenceRing()
+        self._runs = 0
+        self._spike_chunks = []
+        self.rec_idx = np.zeros(0, dtype=np.int32)
+        self.interval = None
+        self._first_sample = 0
+        self._sample_chunks = []
+
+    # --- set-up ------------------------------------------------------------------------------------------
+    def _set_sources(self, source_spike_times):
+        if isinstance(source_spike_times, np.ndarray) and source_spike_times.ndim != 1 \
+                and source_spike_times.size:
+            raise ValueError("source_spike_times must be a sequence of 1-d arrays, one per source "
+                             f"(got an array of shape {source_spike_times.shape})")
+        times, ids = [], []
+        for s, st in enumerate(source_spike_times):
+            st = np.asarray(st, dtype=np.float64)
+            if st.ndim != 1:
+                raise ValueError(f"source_spike_times[{s}] must be 1-d (got shape {st.shape})")
+            _finite(f"source_spike_times[{s}]", st)
+            if (st < 0).any():
+                raise ValueError(f"source_spike_times[{s}] must be >= 0 (got {_where(st, st < 0)})")
+            times.append(np.sort(st))
+            ids.append(np.full(st.size, self.n_cells + s, dtype=np.int32))
+        self.n_sources = len(times)
+        self.size = self.n_cells + self.n_sources
+        if self.size >= 2**31 - 1:
+            raise ValueError(f"n_cells + number of sources must be < 2**31 - 1 (got {self.size})")
+        src_t = np.concatenate(times) if times else np.zeros(0)
+        src_i = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int32)
+        order = np.lexsort((src_i, src_t))
+        self.src_time = np.ascontiguousarray(src_t[order])
+        self.src_id = np.ascontiguousarray(src_i[order])
+
+    def _derive(self, p):
+        """Write the parameters (relative to v_rest) and whole-step propagators into the cells' records."""
+        h = self.dt
+        rec = self.cells
+        ref = _check(p, h)
+        rec["tau_m"], rec["cm"], rec["i_e"] = p["tau_m"], p["cm"], p["i_offset"]
+        rec["thr"] = p["v_thresh"] - p["v_rest"]
+        rec["reset"] = p["v_reset"] - p["v_rest"]
+        rec["v_rest"] = p["v_rest"]
+        rec["tau_se"], rec["tau_si"] = p["tau_syn_E"], p["tau_syn_I"]
+        rec["e_m"] = np.expm1(-h / p["tau_m"])
+        rec["p20"] = -p["tau_m"] / p["cm"] * rec["e_m"]
+        rec["p21e"] = psc_exp_to_v(p["tau_syn_E"], p["tau_m"], p["cm"], h, np)
+        rec["p21i"] = psc_exp_to_v(p["tau_syn_I"], p["tau_m"], p["cm"], h, np)
+        rec["e_se"] = np.exp(-h / p["tau_syn_E"])
+        rec["e_si"] = np.exp(-h / p["tau_syn_I"])
+        rec["ref_steps"] = ref
+
+    def _grid_of_sources(self):
+        """(step, theta) of every source spike: the step k with k dt < t <= (k + 1) dt."""
+        if self._src_grid is not None and self._src_grid[0] is self.src_time:
+            return self._src_grid[1], self._src_grid[2]
+        t, h = self.src_time, self.dt
+        q = t / h
+        n = np.rint(q)
+        on_grid = np.abs(q - n) <= 1e-9 * np.maximum(np.abs(q), 1.0)
+        step = np.where(on_grid, n - 1, np.floor(q)).astype(np.int64)
+        theta = np.clip(np.where(on_grid, h, t - step * h), 0.0, h)
+        step = np.maximum(step, 0)            # a spike at t = 0 acts at the very start
+        self._src_grid = (t, np.ascontiguousarray(step), np.ascontiguousarray(theta))
+        return self._src_grid[1], self._src_grid[2]
+
+    # --- recording ---------------------------------------------------------------------------------------
+    def record_v(self, indices, interval_ms: float) -> None:
+        steps = float(interval_ms) / self.dt if isinstance(interval_ms, (int, float)) else float("nan")
+        if not (math.isfinite(steps) and steps >= 1 - 1e-9 and abs(steps - round(steps)) <= 1e-9 * steps):
+            raise ValueError(f"interval_ms must be a whole number >= 1 of time steps of {self.dt!r} ms "
+                             f"(got {interval_ms!r})")
+        super().record_v(indices, interval_ms)
+
+    # --- state -------------------------------------------------------------------------------------------
+    def get_v(self, indices=None):
+        """V of the cells at the current time (v_reset while refractory)."""
+        idx = np.arange(self.n_cells) if indices is None else _index_array("indices", np.atleast_1d(indices),
+                                                                           0, self.n_cells)
+        return self.cells["u"][idx] + self.cells["v_rest"][idx]
+
+    def set_v(self, values, indices=None) -> None:
+        """Set V of cells at the current time; ends their refractoriness. A value at or above v_thresh fires
+        at the current time when the next run starts."""
+        self.set_state("v", values, indices)
+
+    def set_state(self, name, values, indices=None) -> None:
+        """Set v (ends refractoriness), isyn_exc or isyn_inh of cells at the current time."""
+        if name not in ("v", "isyn_exc", "isyn_inh"):
+            raise ValueError(f"unknown state variable {name!r} (allowed: v, isyn_exc, isyn_inh)")
+        idx = np.arange(self.n_cells) if indices is None else _index_array("indices", np.atleast_1d(indices),
+                                                                           0, self.n_cells)
+        vals = np.asarray(values, dtype=np.float64)
+        vals = np.broadcast_to(vals, idx.shape) if vals.ndim == 0 else vals
+        if vals.shape != idx.shape:
+            raise ValueError(f"values must be a scalar or have shape {idx.shape} (got {vals.shape})")
+        _finite("values", vals)
+        if name == "v":
+            self.cells["u"][idx] = vals - self.cells["v_rest"][idx]
+            self.cells["refractory"][idx] = 0
+        else:
+            self.cells["ie" if name == "isyn_exc" else "ii"][idx] = vals
+
+    def set_parameters(self, indices=None, **params) -> None:
+        """Change parameters of cells (all, or `indices`) from the current time on; V keeps its value."""
+        unknown = sorted(set(params) - set(PARAMETERS))
+        if unknown:
+            raise ValueError(f"unknown parameter {unknown[0]!r} (allowed: {', '.join(PARAMETERS)})")
+        idx = np.arange(self.n_cells) if indices is None else _index_array("indices", np.atleast_1d(indices),
+                                                                           0, self.n_cells)
+        new = {k: v.copy() for k, v in self.params.items()}
+        for name, value in params.items():
+            new[name][idx] = _cell_param(name, value, idx.size)
+        _check(new, self.dt)
+        v = self.get_v()
+        self.params = new
+        self._derive(new)
+        self.cells["u"] = v - new["v_rest"]
+
+    def set_weights(self, weight) -> None:
+        """New weights for every synapse, in the order the synapses were given; they act on spikes sent from
+        now on (inputs already on their way keep theirs, as in NEST)."""
+        weight = np.asarray(weight, dtype=np.float64)
+        if weight.shape != (self.n_synapses,):
+            raise ValueError(f"weight must have shape ({self.n_synapses},) (got {weight.shape})")
+        _finite("weight", weight)
+        self.syn_w[:] = weight[self.syn_order]
+
+    # --- running -----------------------------------------------------------------------------------------
+    def run(self, until_ms: float) -> None:
+        """Steps from the current time to until_ms (a whole number of steps later); repeated calls continue
+        exactly."""
+        try:
+            until = float(until_ms)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"until_ms must be a number (got {until_ms!r})") from err
+        k1 = round(until / self.dt) if math.isfinite(until) else -1
+        if k1 < self.step or abs(k1 * self.dt - until) > 1e-9 * max(abs(until), 1.0):
+            raise ValueError(f"until_ms must be a whole number of time steps of {self.dt!r} ms, at or after the "
+                             f"current time {self.t!r} ms (got {until_ms!r})")
+        interval = round(self.interval / self.dt) if self.interval else 1
+        if self.interval is not None:
+            last_sample = k1 // interval
+            n_new = max(0, last_sample - int(self.counters[2]) + 1)
+        else:
+            last_sample, n_new = -1, 0
+        samples = np.zeros((n_new, self.rec_idx.size))
+        src_step, src_theta = self._grid_of_sources()
+        if self.engine == "compiled":
+            ids, times = self._engine.run(self, src_step, src_theta, interval, last_sample, samples, self.step, k1)
+        else:
+            from .reference import run_reference
+            ids, times = run_reference(self, src_step, src_theta, interval, last_sample, samples, self.step, k1)
+        order = np.lexsort((ids, times))
+        self._spike_chunks.append((ids[order], times[order]))
+        if n_new:
+            self._sample_chunks.append(samples)
+        self.step = k1
+        self.t = k1 * self.dt
+        self._runs += 1
+
+    @property
+    def pending_arrivals(self) -> int:
+        """Inputs on their way (sent, not yet due)."""
+        return self._ring.pending if self.engine == "reference" else self._engine.pending
