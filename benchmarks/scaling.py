@@ -2,6 +2,7 @@
 
     python benchmarks/scaling.py [--sizes 1000,3000,10000,30000,100000] [--k 100] [--tstop 1000]
                                  [--sims sparsegpu] [--variants active,silent | --silent]
+                                 [--spike-precision off_grid|on_grid]
                                  [--out benchmarks/results/scaling.json]
 
 Every (simulator, k, N, variant) runs benchmarks/balanced_network.py in a fresh Python process. "active":
@@ -35,6 +36,9 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=12345, help="network seed (default 12345)")
     p.add_argument("--precision", choices=["float64", "float32"], default=None,
                    help="sparsegpu's precision (default float64); other simulators ignore it")
+    p.add_argument("--spike-precision", choices=["off_grid", "on_grid"], default=None,
+                   help="passed to every simulator's setup(); default: each simulator's own (off_grid on NEST "
+                   "and sparsegpu)")
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds allowed per run (default 3600)")
     p.add_argument("--out", default=os.path.join(BENCH_DIR, "results", "scaling.json"),
                    help="JSON output file (default benchmarks/results/scaling.json)")
@@ -74,6 +78,8 @@ def main(argv=None):
                         cmd.append("--silent")
                     if args.precision and sim == "sparsegpu":
                         cmd += ["--precision", args.precision]
+                    if args.spike_precision:
+                        cmd += ["--spike-precision", args.spike_precision]
                     print(f"[{sim} {variant} N={n} k={k}] ...", end=" ", flush=True)
                     result, error, _ = run_child(cmd, args.timeout)
                     if error:

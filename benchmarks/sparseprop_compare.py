@@ -1,6 +1,6 @@
 """The acceptance benchmark: SparseProp's balanced inhibitory network through PyNN on three simulators.
 
-    python benchmarks/sparseprop_compare.py [--sims sparsegpu-event,sparsegpu-time,nest]
+    python benchmarks/sparseprop_compare.py [--sims sparsegpu-event,sparsegpu-time,sparsegpu-offgrid,nest]
                                             [--sizes 10000,100000,1000000] [--nest-max 100000]
                                             [--spikes 200000] [--warmup 100] [--seed 1]
                                             [--json benchmarks/results/sparseprop_compare.json]
@@ -17,7 +17,8 @@ V_m=...) before the first run (pyNN.nest's first run keeps these values; checked
 
 Simulators: "sparsegpu-event" (setup(engine="event"): the exact event-driven engine), "sparsegpu-time"
 (setup(engine="time", spike_precision="on_grid", backend="cpu"), dt 0.1 ms: the clock-driven compiled CPU
-engine) and "nest" (pyNN.nest, default spike_precision="off_grid", so IF_curr_delta is iaf_psc_delta_ps;
+engine), "sparsegpu-offgrid" (setup(engine="time", spike_precision="off_grid"): the time-driven engine with
+precise spike times, NEST's iaf_psc_delta_ps on the grid) and "nest" (pyNN.nest, default spike_precision="off_grid", so IF_curr_delta is iaf_psc_delta_ps;
 1 thread). Each (simulator, N) runs in its own Python process. A warm-up run of --warmup ms is not timed;
 the timed run lasts the time that gives about --spikes network spikes at the warm-up's rate (rounded up to
 the 0.1 ms grid). Only sim.run() is timed (time.perf_counter). Spikes are recorded with record("spikes")
@@ -26,7 +27,8 @@ and counted from Neo's multiplexed arrays (making 10^6 SpikeTrain objects is slo
 Reported per simulator and N: rate (Hz) and spikes in the timed run, run wall time, microseconds per
 network spike, nanoseconds per spike per synapse (wall / (spikes x K)), spikes per second of wall time;
 and the acceptance ratios: sparsegpu-event's wall time per spike at 10^6 over 10^4 (target <= 2), the
-speed-up of sparsegpu-event over sparsegpu-time at 10^6 (target >= 10, rates within 5 %) and over NEST at
+speed-up of sparsegpu-event over sparsegpu-time and over sparsegpu-offgrid at 10^6 (target >= 10, rates
+within 5 %) and over NEST at
 10^5 (target >= 20).
 """
 
@@ -50,7 +52,7 @@ DELAY = 1.0
 DT = 0.1
 CELL = {"cm": 1.0, "tau_m": 10.0, "v_rest": -70.0, "v_reset": -70.0, "v_thresh": -55.0, "tau_refrac": 0.1,
         "i_offset": 2.25}
-SIMS = ("sparsegpu-event", "sparsegpu-time", "nest")
+SIMS = ("sparsegpu-event", "sparsegpu-time", "sparsegpu-offgrid", "nest")
 
 
 def spike_count_after(block, after_ms):
@@ -70,6 +72,9 @@ def run_one(simulator, n, target_spikes, warmup, seed):
         import pynn_sparsegpu as sim
         if simulator == "sparsegpu-event":
             sim.setup(timestep=DT, min_delay=DT, max_delay=DELAY, engine="event")
+        elif simulator == "sparsegpu-offgrid":
+            sim.setup(timestep=DT, min_delay=DT, max_delay=DELAY, engine="time", spike_precision="off_grid",
+                      backend="cpu")
         else:
             sim.setup(timestep=DT, min_delay=DT, max_delay=DELAY, engine="time", spike_precision="on_grid",
                       backend="cpu")
@@ -139,6 +144,12 @@ def ratios(results):
         rd = abs(e6["rate_hz"] - t6["rate_hz"]) / t6["rate_hz"]
         out["event_speedup_over_time_1e6"] = {"value": v, "rate_rel_diff": rd, "target": ">= 10, rates within 5 %",
                                               "met": v >= 10.0 and rd <= 0.05}
+    o6 = by.get(("sparsegpu-offgrid", 1_000_000))
+    if e6 and o6:
+        v = o6["us_per_spike"] / e6["us_per_spike"]
+        rd = abs(e6["rate_hz"] - o6["rate_hz"]) / o6["rate_hz"]
+        out["event_speedup_over_offgrid_1e6"] = {"value": v, "rate_rel_diff": rd,
+                                                 "target": ">= 10, rates within 5 %", "met": v >= 10.0 and rd <= 0.05}
     e5, n5 = by.get(("sparsegpu-event", 100_000)), by.get(("nest", 100_000))
     if e5 and n5:
         v = n5["us_per_spike"] / e5["us_per_spike"]

@@ -41,14 +41,18 @@ def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, **extra_params
                  DEFAULT_RNG_SEED: as in NEST, a script that gives no seed gets the same results every run;
                  give different seeds for independent runs)
       threads    CPU threads of the compiled path (default 1, as pyNN.nest); results do not depend on it
-      spike_precision  "off_grid" (default, as NEST): spike sources with given times report those times, and
-                 a network the event-driven engine can run (see `engine`) runs there, with exact spike times;
-                 "on_grid": every spike is reported at the end of the step that emitted it.
-      engine     "auto" (default): the exact event-driven engine (SparseProp's algorithm) when
-                 spike_precision="off_grid" and the network qualifies at the first run (IF_curr_delta cells
+      spike_precision  "off_grid" (default, as NEST): precise spike times, as NEST's _ps models:
+                 IF_curr_exp and IF_curr_delta cells fire at the exact time within a step and receive their
+                 inputs at exact times; SpikeSourceArray and SpikeSourcePoisson emit at exact times; this
+                 holds for networks of those cells and sources with static synapses, DC and step current
+                 sources, recording spikes and v (other networks run on the grid, and spike sources then
+                 report their given times); "on_grid": every spike at the end of the step that emitted it.
+      engine     "auto" (default): with spike_precision="off_grid", the exact event-driven engine
+                 (SparseProp's algorithm) when the network qualifies at the first run (IF_curr_delta cells
                  driven by i_offset, DCSource or StepCurrentSource, SpikeSourceArray and SpikeSourcePoisson
-                 sources, static synapses, a C++ compiler), else the time-driven engine; "event": the event-driven engine, or a clear error
-                 naming each part it cannot run; "time": always the time-driven engine (time steps of dt).
+                 sources, static synapses, a C++ compiler), else the time-driven engine; "event": the
+                 event-driven engine, or a clear error naming each part it cannot run; "time": the time-driven
+                 engine (time steps of dt; with precise spike times where spike_precision allows).
                  backend_info()["engine"] says which one runs.
     Arguments meant for other backends (t_flush, verbosity, ...) are ignored.
     """

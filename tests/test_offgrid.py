@@ -8,7 +8,7 @@ import pytest
 
 from pynn_sparsegpu.engine.offgrid import OffGridNetwork
 
-ENGINES = ("compiled", "reference")
+ENGINES = ("compiled", "reference", "kernels")
 
 
 def _random_network(engine, kind, seed=5, n=120, n_sources=30):
@@ -26,9 +26,11 @@ def _random_network(engine, kind, seed=5, n=120, n_sources=30):
 
 
 @pytest.mark.parametrize("kind", [0, 1, "mixed"])
-def test_compiled_loop_equals_reference_bit_for_bit(kind):
+@pytest.mark.parametrize("engine", ["compiled", "kernels"])
+def test_compiled_paths_equal_the_reference_bit_for_bit(kind, engine):
+    """The C++ loop, and the kernels (their CPU build, run step by step by the CPU driver), against Python."""
     results = []
-    for engine in ENGINES:
+    for engine in (engine, "reference"):
         k = np.arange(120) % 2 if kind == "mixed" else kind
         net = _random_network(engine, k)
         net.record_v([0, 3, 50, 119], 0.5)

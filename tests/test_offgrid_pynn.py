@@ -142,3 +142,29 @@ def test_delta_network_on_the_grid_matches_nest_and_the_event_driven_engine(sim,
     assert len(t_a) == 500 and np.array_equal(ids_a, ids_b)
     assert np.abs(t_a - t_b).max() < 1e-11
     assert np.abs(stepped["v"] - exact["v"]).max() < 1e-9
+
+
+def test_network_changed_between_runs_continues_on_the_grid(sim):
+    """A projection added after the first run: the network goes on on the grid (with a warning), keeping the
+    cells' state and the input already on its way; the spikes before the change keep their exact times."""
+    sim.setup(timestep=0.1, min_delay=0.1)
+    cells = sim.Population(2, sim.IF_curr_exp(i_offset=[1.0, 0.0], tau_refrac=2.0))
+    source = sim.Population(1, sim.SpikeSourceArray(spike_times=[49.95]))
+    sim.Projection(source, cells, sim.AllToAllConnector(), sim.StaticSynapse(weight=1.0, delay=1.0))
+    cells.record(["spikes", "v"])
+    sim.run(50.0)
+    assert "precise spike times" in sim.backend_info()["engine"]
+    other = sim.Population(1, sim.SpikeSourceArray(spike_times=[]))
+    sim.Projection(other, cells, sim.AllToAllConnector(), sim.StaticSynapse(weight=0.1, delay=0.5))
+    with pytest.warns(RuntimeWarning, match="continues on the time grid from t = 50 ms"):
+        sim.run(50.0)
+    assert sim.backend_info()["engine"].startswith("time-driven (steps of dt)")
+    seg = cells.get_data().segments[0]
+    spikes = np.asarray(seg.spiketrains[0].magnitude)
+    v = np.asarray(seg.filter(name="v")[0].magnitude)
+    early, late = spikes[spikes <= 50.0], spikes[spikes > 50.0]
+    assert len(early) >= 1 and abs(early[0] - 20.0 * np.log(4.0)) < 1e-9
+    assert len(late) >= 2 and np.allclose(late / 0.1, np.rint(late / 0.1), atol=1e-6)
+    assert v.shape == (1001, 2)
+    assert np.all(v[:510, 1] == -65.0) and v[515, 1] > -64.9     # the input sent at 49.95 ms arrived at 51.0
+    sim.end()

@@ -140,8 +140,11 @@ class Network:
                 self.event_engine = choose(self)
             self._engine_decided = True
         if self.event_engine is not None:
-            self.event_engine.run(n_steps)
-            return
+            if not self.event_engine.hands_over():
+                self.event_engine.run(n_steps)
+                return
+            self.event_engine = None          # it has given its state to the groups: on the grid from now on
+        handed = self.__dict__.pop("_handed_inputs", None)
         for group in self.groups:          # the time-driven engine reads initial values from the state itself
             group.initialized.clear()
         for projection in self.projections:
@@ -149,6 +152,12 @@ class Network:
         slots = self.n_slots()
         for group in self.groups:
             group.prepare(self.dt, slots, self.step_index)
+        if handed is not None:               # inputs on their way from the engine that ran before
+            for group, steps, receptors, targets, weights in handed:
+                flat = group.ring.reshape(-1)
+                n_slots, n_receptors, n = group.ring.shape
+                at = ((steps % n_slots) * n_receptors + receptors) * n + targets
+                np.add.at(flat, self.backend.xp.asarray(at), self.backend.xp.asarray(weights, dtype=flat.dtype))
         xp, dt = self.backend.xp, self.dt
         if self.step_index == 0 and not self._primed:
             for electrode in self.electrodes:    # the current of step 0 is A(0)

@@ -359,6 +359,11 @@ class EventEngine:
             group.initialized.clear()
 
     # --- running --------------------------------------------------------------------------------------------
+    def hands_over(self) -> bool:
+        """Whether the network continues on the grid from now on (this engine has then given its state to the
+        groups); the event-driven engine never does (a change it cannot run raises in run())."""
+        return False
+
     def run(self, n_steps: int) -> None:
         net, dt = self.net, self.net.dt
         self._check_unchanged()

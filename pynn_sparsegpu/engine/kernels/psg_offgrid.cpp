@@ -44,24 +44,6 @@ struct Engine {
     std::vector<double> fire_theta;
 };
 
-void sort_by_theta(double* th, double* w, signed char* r, int64_t m)
-{
-    for (int64_t a = 1; a < m; ++a) {      // stable: equal times keep the order of arrival
-        const double t = th[a], x = w[a];
-        const signed char y = r[a];
-        int64_t b = a;
-        while (b > 0 && th[b - 1] > t) {
-            th[b] = th[b - 1];
-            w[b] = w[b - 1];
-            r[b] = r[b - 1];
-            --b;
-        }
-        th[b] = t;
-        w[b] = x;
-        r[b] = y;
-    }
-}
-
 }  // namespace
 
 PSG_OG_EXPORT void* psg_og_create() { return new Engine(); }
@@ -86,6 +68,26 @@ PSG_OG_EXPORT void psg_og_take_spikes(void* h, int32_t* ids, double* times)
     std::copy(e->spk_time.begin(), e->spk_time.end(), times);
     e->spk_id.clear();
     e->spk_time.clear();
+}
+
+// Every input on its way, in slot order from step k, with the step it is due in; the ring is emptied.
+PSG_OG_EXPORT void psg_og_take_inputs(void* h, int64_t k, int64_t* steps, int32_t* targets, int32_t* recs,
+                                      double* weights)
+{
+    Engine& e = *static_cast<Engine*>(h);
+    const int64_t n_slots = static_cast<int64_t>(e.ring.size());
+    int64_t j = 0;
+    for (int64_t s = k; s < k + n_slots; ++s) {
+        std::vector<Input>& slot = e.ring[s % n_slots];
+        for (const Input& in : slot) {
+            steps[j] = s;
+            targets[j] = in.target;
+            recs[j] = in.rec;
+            weights[j] = in.w;
+            ++j;
+        }
+        slot.clear();
+    }
 }
 
 // The ring grows to n_slots (inputs keep their steps); it never shrinks.
@@ -165,7 +167,7 @@ PSG_OG_EXPORT void psg_og_run(
             if (n_in) {
                 lo = e.start[j];
                 m = e.start[j + 1] - lo;
-                if (m > 1) sort_by_theta(&e.th[lo], &e.ww[lo], &e.rr[lo], m);
+                if (m > 1) psg_og_sort(&e.th[lo], &e.ww[lo], &e.rr[lo], m);
             }
             double s;
             if (psg_og_cell_step(cell[j], k, h, m ? &e.th[lo] : nullptr, m ? &e.ww[lo] : nullptr,

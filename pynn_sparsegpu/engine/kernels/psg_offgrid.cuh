@@ -88,6 +88,26 @@ PSG_FN double psg_og_exp_crossing(const psg_og_cell& c, double u0, double ie0, d
     return root;
 }
 
+// Inputs ordered by theta, stably (equal times keep their order): an insertion sort (a cell's inputs of one step
+// are few).
+PSG_FN void psg_og_sort(double* th, double* w, signed char* r, long long m)
+{
+    for (long long a = 1; a < m; ++a) {
+        const double t = th[a], x = w[a];
+        const signed char y = r[a];
+        long long b = a;
+        while (b > 0 && th[b - 1] > t) {
+            th[b] = th[b - 1];
+            w[b] = w[b - 1];
+            r[b] = r[b - 1];
+            --b;
+        }
+        th[b] = t;
+        w[b] = x;
+        r[b] = y;
+    }
+}
+
 // The cell fires at theta of step k: reset, refractory until theta of step k + ref_steps.
 PSG_FN void psg_og_fire(psg_og_cell& c, long long k, double theta)
 {

@@ -22,6 +22,7 @@
 //   PSG_ONCE               the body runs once per launch (block 0, thread 0 on CUDA)
 //   psg_atomic_add(p, v)   *p += v, atomically on CUDA; returns the old value
 //   psg_atomic_inc(p)      (*p)++, atomically on CUDA; returns the old value
+//   psg_atomic_exch(p, v)  *p = v, atomically on CUDA; returns the old value
 //
 // On the CPU the loops run in index order, so results are deterministic and equal to the NumPy reference where
 // that adds in the same order. NVRTC sees no standard headers, so nothing here includes one on CUDA.
@@ -59,6 +60,7 @@ PSG_FN long long psg_atomic_add(long long* p, long long v)
     return (long long)atomicAdd((unsigned long long*)p, (unsigned long long)v);
 }
 PSG_FN int psg_atomic_inc(int* p) { return atomicAdd(p, 1); }
+PSG_FN int psg_atomic_exch(int* p, int v) { return atomicExch(p, v); }
 
 #else
 
@@ -92,6 +94,7 @@ using std::fabs;
 
 template <typename T> PSG_FN T psg_atomic_add(T* p, T v) { const T old = *p; *p = old + v; return old; }
 PSG_FN int psg_atomic_inc(int* p) { return (*p)++; }
+PSG_FN int psg_atomic_exch(int* p, int v) { const int old = *p; *p = v; return old; }
 
 #if PSG_OPENMP
 PSG_FN int psg_threads() { return omp_get_max_threads(); }

@@ -35,6 +35,8 @@ def library():
         lib.psg_og_spike_count.argtypes = [P]
         lib.psg_og_take_spikes.restype = None
         lib.psg_og_take_spikes.argtypes = [P, P, P]
+        lib.psg_og_take_inputs.restype = None
+        lib.psg_og_take_inputs.argtypes = [P, I, P, P, P, P]
         lib.psg_og_run.restype = None
         lib.psg_og_run.argtypes = [P, I, P, I, P, P, P, P, P, P, P, P, P, I, P, I, I, I, P, P, I, I, D]
         _LIB = lib
@@ -61,6 +63,13 @@ class EngineHandle:
     @property
     def pending(self) -> int:
         return int(self.lib.psg_og_pending(self.ptr))
+
+    def take_inputs(self, k):
+        """(steps, targets, receptors, weights) of every input on its way (the ring is emptied)."""
+        n = self.pending
+        out = (np.empty(n, np.int64), np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n))
+        self.lib.psg_og_take_inputs(self.ptr, int(k), *(_ptr(a) for a in out))
+        return out
 
     def run(self, net, src_step, src_theta, interval, last_sample, samples, k0, k1):
         """Steps k0 .. k1-1 of `net`; returns the new spikes (ids, times); fills `samples`."""

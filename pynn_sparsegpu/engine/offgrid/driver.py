@@ -1,6 +1,12 @@
 """The off-grid time-driven engine behind a Network: the same populations, projections and record buffers,
 stepped with dt while every spike keeps its exact time (OffGridNetwork).
 
+If the network changes after the first run in a way this engine cannot follow (a population, projection,
+synapses or current source added, a recording of another variable started), it continues on the grid: the
+cells' state (V, synaptic currents, refractoriness in whole steps) and the inputs on their way (each in the step
+it is due in) go to the groups and their input rings, with a RuntimeWarning; spikes and samples recorded so
+far stay as they are.
+
 A network qualifies when every population is IF_curr_exp or IF_curr_delta (with tau_refrac of at least one
 step), SpikeSourceArray or SpikeSourcePoisson, every projection has static synapses that nothing rewires, the
 current sources are DC or step sources, and only v is recorded (at one sampling interval); the event-driven
@@ -12,7 +18,11 @@ in continuous time, as NEST's poisson_generator_ps.
 
 from __future__ import annotations
 
-from ..eventdriven.driver import CELL_PARAMETERS, EventEngine
+import warnings
+
+import numpy as np
+
+from ..eventdriven.driver import CELL_PARAMETERS, EventEngine, unsupported_parts
 from ..neurons.lif import IFCurrDelta, IFCurrExp
 
 
@@ -24,17 +34,63 @@ class OffGridEngine(EventEngine):
     cell_parameters = CELL_PARAMETERS + ("tau_syn_E", "tau_syn_I")
     carried_state = ("isyn_exc", "isyn_inh")
 
-    def __init__(self, net, compiled: bool = True):
+    def __init__(self, net, compiled: bool = True, driver=None):
+        """compiled: the C++ loop (else the Python reference); on a GPU backend (or with `driver`, a driver of
+        the clock-driven engine) the kernels of kernels/psg_offgrid.cu run instead."""
+        if driver is None and net.backend.is_gpu:
+            from ..compiled.cuda import LaunchDriver
+            from ..compiled.program import Counters
+            driver = LaunchDriver(net.backend, Counters())
+        self._driver = driver
         self._compiled = compiled
-        self.name = ("time-driven with precise spike times (off-grid, as NEST's _ps models; "
-                     + ("compiled, one CPU thread)" if compiled else "reference path)"))
+        where = ("kernels on the GPU" if driver is not None and getattr(driver, "target", "") == "cuda"
+                 else "kernels" if driver is not None
+                 else "compiled, one CPU thread" if compiled else "reference path")
+        self.name = f"time-driven with precise spike times (off-grid, as NEST's _ps models; {where})"
         super().__init__(net)
 
     def _make_network(self, v, source_times, pre, post, weight, delay, receptor, params):
-        import numpy as np
         from .network import OffGridNetwork
         kind = np.concatenate([np.full(g.n, 1 if type(g.model) is IFCurrExp else 0) for g in self.cells])
         return OffGridNetwork(self.n_cells, self.net.dt, kind=kind, v=v, isyn_exc=self._cell_state("isyn_exc"),
                               isyn_inh=self._cell_state("isyn_inh"), source_spike_times=source_times, pre=pre,
                               post=post, weight=weight, delay=delay, receptor=receptor,
-                              engine="compiled" if self._compiled else "reference", **params)
+                              engine=("kernels" if self._driver is not None
+                                      else "compiled" if self._compiled else "reference"),
+                              driver=self._driver, **params)
+
+    def hands_over(self) -> bool:
+        """Hand the network to the grid engine when it changed in a way this engine cannot follow."""
+        net = self.net
+        reasons = unsupported_parts(net, "offgrid")
+        if self._network_shape() == self._shape and not reasons:
+            return False
+        self._push_changes()                       # initialize() and set() since the last run, first
+        edn, k, xp = self.edn, net.step_index, net.backend.xp
+        steps, targets, receptors, weights = edn.take_inputs()
+        cells = edn.cells
+        v = edn.get_v()
+        refractory = np.where(cells["refractory"] != 0, np.maximum(cells["free_step"] - k, 0), 0)
+        handed = []
+        for group in self.cells:
+            lo, n = self.offset[group.gid], group.n
+            part = slice(lo, lo + n)
+            state = group.state
+            state["v"][...] = xp.asarray(v[part], dtype=state["v"].dtype)
+            state["_r"][...] = xp.asarray(refractory[part], dtype=state["_r"].dtype)
+            if "isyn_exc" in state:
+                state["isyn_exc"][...] = xp.asarray(cells["ie"][part], dtype=state["isyn_exc"].dtype)
+                state["isyn_inh"][...] = xp.asarray(cells["ii"][part], dtype=state["isyn_inh"].dtype)
+            mine = (targets >= lo) & (targets < lo + n)
+            if mine.any():
+                handed.append((group, steps[mine], receptors[mine].astype(np.int64),
+                               targets[mine].astype(np.int64) - lo, weights[mine]))
+            group.initialized.clear()
+        net._handed_inputs = handed
+        why = "; ".join(reasons) if reasons else ("a population, projection, synapses or current source was "
+                                                  "added")
+        warnings.warn(f"the network changed after it started with precise spike times ({why}): it continues on "
+                      f"the time grid from t = {k * net.dt:g} ms, with spike times on multiples of dt from now on "
+                      "(build the whole network before the first run to keep precise spike times)",
+                      RuntimeWarning, stacklevel=2)
+        return True

@@ -10,6 +10,9 @@ time step and IF_curr_exp cells added:
     net.record_v(indices, interval_ms); net.run(until_ms) (a whole number of steps); net.spikes();
     net.v_samples(); net.get_v(); net.set_v(); net.set_parameters(); net.set_weights(); ...
 
+engine: "compiled" (the C++ loop, kernels/psg_offgrid.cpp), "reference" (Python, the test oracle) or
+"kernels" (the kernels of kernels/psg_offgrid.cu on `driver`: the clock-driven engine's LaunchDriver on the GPU;
+by default its CpuDriver, the CPU build of the same kernels).
 kind: 0 for IF_curr_delta cells, 1 for IF_curr_exp cells (scalar or per cell). receptor: 0 excitatory, 1
 inhibitory (IF_curr_exp; ignored by IF_curr_delta). Delays are whole steps >= 1 (given in ms, multiples of
 dt); tau_refrac is rounded up to whole steps and must be at least one step. Units as PyNN's (weights mV for
@@ -30,7 +33,7 @@ from ..timegrid import refractory_steps
 DEFAULTS = {"cm": 1.0, "tau_m": 20.0, "v_rest": -65.0, "v_reset": -65.0, "v_thresh": -50.0, "tau_refrac": 0.1,
             "i_offset": 0.0, "tau_syn_E": 5.0, "tau_syn_I": 5.0, "v": -65.0, "isyn_exc": 0.0, "isyn_inh": 0.0}
 PARAMETERS = ("cm", "tau_m", "v_rest", "v_reset", "v_thresh", "tau_refrac", "i_offset", "tau_syn_E", "tau_syn_I")
-ENGINES = ("compiled", "reference")
+ENGINES = ("compiled", "reference", "kernels")
 # one 160-byte record per cell: struct psg_og_cell of kernels/psg_offgrid.cuh
 CELL_DTYPE = np.dtype([(name, "<f8") for name in (
     "u", "ie", "ii", "free_theta", "tau_m", "cm", "i_e", "thr", "reset", "v_rest", "tau_se", "tau_si",
@@ -65,7 +68,7 @@ class OffGridNetwork(EventDrivenNetwork):
 
     def __init__(self, n_cells: int, dt: float, *, kind=0, v=DEFAULTS["v"], isyn_exc=0.0, isyn_inh=0.0,
                  source_spike_times=(), pre=(), post=(), weight=(), delay=(), receptor=0,
-                 engine: str = "compiled", **params):
+                 engine: str = "compiled", driver=None, **params):
         if isinstance(n_cells, bool) or not isinstance(n_cells, (int, np.integer)) or n_cells < 0:
             raise ValueError(f"n_cells must be an integer >= 0 (got {n_cells!r})")
         if n_cells >= 2**31 - 1:
@@ -129,9 +132,16 @@ class OffGridNetwork(EventDrivenNetwork):
         self.step = 0
         self.counters = np.zeros(4, dtype=np.int64)     # [0] source cursor, [2] next sample index
         self._src_grid = None
+        self.syn_version = 0
         if engine == "compiled":
             from .compiled import EngineHandle
             self._engine = EngineHandle()
+        elif engine == "kernels":
+            from .device import KernelEngine
+            if driver is None:
+                from ..compiled.program import Counters, CpuDriver, cpu_libraries
+                driver = CpuDriver(cpu_libraries(), Counters())
+            self._engine = KernelEngine(driver)
         else:
             from .reference import ReferenceRing
             self._ring = ReferenceRing()
@@ -261,6 +271,7 @@ class OffGridNetwork(EventDrivenNetwork):
             raise ValueError(f"weight must have shape ({self.n_synapses},) (got {weight.shape})")
         _finite("weight", weight)
         self.syn_w[:] = weight[self.syn_order]
+        self.syn_version += 1
 
     # --- running -----------------------------------------------------------------------------------------
     def run(self, until_ms: float) -> None:
@@ -282,7 +293,7 @@ class OffGridNetwork(EventDrivenNetwork):
             last_sample, n_new = -1, 0
         samples = np.zeros((n_new, self.rec_idx.size))
         src_step, src_theta = self._grid_of_sources()
-        if self.engine == "compiled":
+        if self.engine != "reference":
             ids, times = self._engine.run(self, src_step, src_theta, interval, last_sample, samples, self.step, k1)
         else:
             from .reference import run_reference
@@ -294,6 +305,11 @@ class OffGridNetwork(EventDrivenNetwork):
         self.step = k1
         self.t = k1 * self.dt
         self._runs += 1
+
+    def take_inputs(self):
+        """Every input on its way as (steps, targets, receptors, weights), the step each is due in; they are
+        removed from the network (it hands them to another engine)."""
+        return (self._ring if self.engine == "reference" else self._engine).take_inputs(self.step)
 
     @property
     def pending_arrivals(self) -> int:

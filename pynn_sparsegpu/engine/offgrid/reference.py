@@ -32,6 +32,17 @@ class ReferenceRing:
     def pending(self) -> int:
         return sum(len(s) for s in self.slots)
 
+    def take_inputs(self, k):
+        """(steps, targets, receptors, weights) of every input on its way (the ring is emptied)."""
+        n = len(self.slots)
+        rows = [(s, target, r, w) for s in range(k, k + n) for _, w, target, r in self.slots[s % n]]
+        self.slots = [[] for _ in range(n)]
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0)
+        steps, targets, recs, weights = zip(*rows)
+        return (np.asarray(steps, np.int64), np.asarray(targets, np.int32), np.asarray(recs, np.int32),
+                np.asarray(weights, np.float64))
+
 
 def _p21(tau_s, tau_m, cm, tau, em):
     a = 1.0 / tau_m - 1.0 / tau_s
