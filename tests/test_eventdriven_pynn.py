@@ -23,17 +23,7 @@ def _network(sim, engine=None, record_v=True, runs=(50.0, 50.0), **setup):
     cells.initialize(v=-70.0)
     source_times = [np.sort(rng.uniform(0.0, 100.0, 5)).round(3) for _ in range(20)]
     sources = sim.Population(20, sim.SpikeSourceArray(spike_times=source_times))
-    pre, post = rng.integers(0, N, 3000), rng.integers(0, N, 3000)
-    weight = np.where(rng.random(3000) < 0.8, 0.4, -1.2)
-    delay = rng.integers(1, 20, 3000) * 0.1
-    for sign, receptor in ((1, "excitatory"), (-1, "inhibitory")):
-        conns = [(int(a), int(b), float(w), float(d)) for a, b, w, d in zip(pre, post, weight, delay)
-                 if w * sign > 0]
-        sim.Projection(cells, cells, sim.FromListConnector(conns, column_names=["weight", "delay"]),
-                       sim.StaticSynapse(), receptor_type=receptor)
-    conns = [(int(a), int(b), 0.8, 0.5) for a, b in zip(rng.integers(0, 20, 200), rng.integers(0, N, 200))]
-    sim.Projection(sources, cells, sim.FromListConnector(conns, column_names=["weight", "delay"]),
-                   sim.StaticSynapse(), receptor_type="excitatory")
+    wire(sim, cells, sources, rng, 0.4, -1.2, 0.8)
     cells.record(["spikes", "v"] if record_v else "spikes")
     sources.record("spikes")
     for duration in runs:
@@ -46,6 +36,23 @@ def _network(sim, engine=None, record_v=True, runs=(50.0, 50.0), **setup):
     info = sim.backend_info() if hasattr(sim, "backend_info") else None
     sim.end()
     return {"spikes": spikes, "v": v, "sources": source_spikes, "source_times": source_times, "info": info}
+
+
+def wire(sim, cells, sources, rng, w_exc, w_inh, w_source):
+    """3000 random recurrent synapses (80 % excitatory, w_exc; else w_inh) with delays of 0.1 to 1.9 ms, and 200
+    synapses from the 20 sources (w_source, 0.5 ms), from `rng`."""
+    n = cells.size
+    pre, post = rng.integers(0, n, 3000), rng.integers(0, n, 3000)
+    weight = np.where(rng.random(3000) < 0.8, w_exc, w_inh)
+    delay = rng.integers(1, 20, 3000) * 0.1
+    for sign, receptor in ((1, "excitatory"), (-1, "inhibitory")):
+        conns = [(int(a), int(b), float(w), float(d)) for a, b, w, d in zip(pre, post, weight, delay)
+                 if w * sign > 0]
+        sim.Projection(cells, cells, sim.FromListConnector(conns, column_names=["weight", "delay"]),
+                       sim.StaticSynapse(), receptor_type=receptor)
+    conns = [(int(a), int(b), w_source, 0.5) for a, b in zip(rng.integers(0, 20, 200), rng.integers(0, n, 200))]
+    sim.Projection(sources, cells, sim.FromListConnector(conns, column_names=["weight", "delay"]),
+                   sim.StaticSynapse(), receptor_type="excitatory")
 
 
 def _fraction_within(ours, theirs, tol):

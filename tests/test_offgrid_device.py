@@ -10,7 +10,6 @@ import pytest
 
 from pynn_sparsegpu.engine.compiled.cuda import LaunchDriver
 from pynn_sparsegpu.engine.compiled.program import Counters
-from pynn_sparsegpu.engine.offgrid import OffGridNetwork
 from test_cuda_launcher import DEVICE, DeviceStandIn, device_checks  # noqa: F401  (a fixture)
 from test_offgrid import _random_network
 

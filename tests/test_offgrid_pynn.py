@@ -5,6 +5,7 @@ on the grid; on-grid results are unchanged where the user asks for them."""
 
 import numpy as np
 import pytest
+from test_eventdriven_pynn import _fraction_within, wire
 
 N = 200
 
@@ -21,17 +22,7 @@ def _exp_network(sim, runs=(60.0, 60.0), record_v=False, **setup):
     cells.initialize(v=rng.uniform(-70.0, -56.0, N))
     source_times = [np.sort(rng.uniform(0.0, 100.0, 5)).round(3) for _ in range(20)]
     sources = sim.Population(20, sim.SpikeSourceArray(spike_times=source_times))
-    pre, post = rng.integers(0, N, 3000), rng.integers(0, N, 3000)
-    weight = np.where(rng.random(3000) < 0.8, 0.3, -0.9)
-    delay = rng.integers(1, 20, 3000) * 0.1
-    for sign, receptor in ((1, "excitatory"), (-1, "inhibitory")):
-        conns = [(int(a), int(b), float(w), float(d)) for a, b, w, d in zip(pre, post, weight, delay)
-                 if w * sign > 0]
-        sim.Projection(cells, cells, sim.FromListConnector(conns, column_names=["weight", "delay"]),
-                       sim.StaticSynapse(), receptor_type=receptor)
-    conns = [(int(a), int(b), 0.6, 0.5) for a, b in zip(rng.integers(0, 20, 200), rng.integers(0, N, 200))]
-    sim.Projection(sources, cells, sim.FromListConnector(conns, column_names=["weight", "delay"]),
-                   sim.StaticSynapse(), receptor_type="excitatory")
+    wire(sim, cells, sources, rng, 0.3, -0.9, 0.6)
     step = sim.StepCurrentSource(times=[20.0, 70.0], amplitudes=[0.3, -0.2])
     cells[:50].inject(step)
     cells.record(["spikes", "v"] if record_v else "spikes")
@@ -43,15 +34,6 @@ def _exp_network(sim, runs=(60.0, 60.0), record_v=False, **setup):
     info = sim.backend_info() if hasattr(sim, "backend_info") else None
     sim.end()
     return {"spikes": spikes, "v": v, "info": info}
-
-
-def _fraction_within(ours, theirs, tol):
-    matched = total = 0
-    for a, b in zip(ours, theirs):
-        total += len(b)
-        m = min(len(a), len(b))
-        matched += int(np.count_nonzero(np.abs(a[:m] - b[:m]) <= tol))
-    return matched / max(total, 1)
 
 
 def _single_cell(sim, **setup):
@@ -116,7 +98,7 @@ def test_on_grid_is_unchanged(sim):
 
 def _delta_network(sim, **kwargs):
     import test_eventdriven_pynn
-    return test_eventdriven_pynn._network(sim, **kwargs)
+    return test_eventdriven_pynn._network(sim, **kwargs)     # (the event-driven engine's test network)
 
 
 @pytest.mark.nest

@@ -20,26 +20,26 @@ SOURCE = "psg_eventdriven.cpp"
 _LIB = None
 
 
+def build(source: str, prefix: str, run_argtypes):
+    """Build one of the sequential C++ engines (kernels/<source>) and declare its functions: <prefix>_create,
+    _destroy, _pending, _spike_count, _take_spikes (common to the engines) and <prefix>_run."""
+    with open(os.path.join(KERNEL_DIR, source)) as f:
+        lib = default_toolchain().build(f.read(), source.rsplit(".", 1)[0])
+    P, I = ctypes.c_void_p, ctypes.c_int64
+    for name, restype, argtypes in (("create", P, []), ("destroy", None, [P]), ("pending", I, [P]),
+                                    ("spike_count", I, [P]), ("take_spikes", None, [P, P, P]),
+                                    ("run", None, run_argtypes)):
+        fn = getattr(lib, f"{prefix}_{name}")
+        fn.restype, fn.argtypes = restype, argtypes
+    return lib
+
+
 def library():
     """The compiled library (built once per process, cached on disk), with its functions' signatures."""
     global _LIB
     if _LIB is None:
-        with open(os.path.join(KERNEL_DIR, SOURCE)) as f:
-            lib = default_toolchain().build(f.read(), "psg_eventdriven")
         P, I, D = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
-        lib.psg_ed_create.restype = P
-        lib.psg_ed_create.argtypes = []
-        lib.psg_ed_destroy.restype = None
-        lib.psg_ed_destroy.argtypes = [P]
-        lib.psg_ed_pending.restype = I
-        lib.psg_ed_pending.argtypes = [P]
-        lib.psg_ed_spike_count.restype = I
-        lib.psg_ed_spike_count.argtypes = [P]
-        lib.psg_ed_take_spikes.restype = None
-        lib.psg_ed_take_spikes.argtypes = [P, P, P]
-        lib.psg_ed_run.restype = None
-        lib.psg_ed_run.argtypes = [P, I, P, P, P, P, P, P, P, P, I, P, I, D, I, P, P, D]
-        _LIB = lib
+        _LIB = build(SOURCE, "psg_ed", [P, I, P, P, P, P, P, P, P, P, I, P, I, D, I, P, P, D])
     return _LIB
 
 
@@ -48,21 +48,35 @@ def _ptr(arr):
     return arr.ctypes.data
 
 
-class EngineHandle:
-    """The C++ Engine object of one network (freed with the handle)."""
+class Handle:
+    """The C++ Engine object of one network (freed with the handle); `prefix` names the engine's functions."""
 
-    def __init__(self):
-        self.lib = library()
-        self.ptr = self.lib.psg_ed_create()
+    prefix = "psg_ed"
+
+    def __init__(self, lib=None):
+        self.lib = lib or library()
+        self.ptr = getattr(self.lib, f"{self.prefix}_create")()
 
     def __del__(self):
         if getattr(self, "ptr", None):
-            self.lib.psg_ed_destroy(self.ptr)
+            getattr(self.lib, f"{self.prefix}_destroy")(self.ptr)
             self.ptr = None
 
     @property
     def pending(self) -> int:
-        return int(self.lib.psg_ed_pending(self.ptr))
+        return int(getattr(self.lib, f"{self.prefix}_pending")(self.ptr))
+
+    def _take_spikes(self):
+        """The spikes the engine found since they were last taken: (ids int64, times)."""
+        n = int(getattr(self.lib, f"{self.prefix}_spike_count")(self.ptr))
+        ids = np.empty(n, dtype=np.int32)
+        times = np.empty(n)
+        getattr(self.lib, f"{self.prefix}_take_spikes")(self.ptr, _ptr(ids), _ptr(times))
+        return ids.astype(np.int64), times
+
+
+class EngineHandle(Handle):
+    """The event-driven engine's C++ Engine object."""
 
     def run(self, net, until, last_sample, samples):
         """Advance `net` to `until`; returns the new spikes (ids, times) in processing order; fills `samples`."""
@@ -74,8 +88,4 @@ class EngineHandle:
             _ptr(net.src_time), _ptr(net.src_id), net.src_time.size,
             _ptr(net.rec_idx), net.rec_idx.size, net.interval or 1.0, last_sample, _ptr(samples), _ptr(c), until)
         assert int(c[3]) == samples.shape[0]
-        n = int(self.lib.psg_ed_spike_count(self.ptr))
-        ids = np.empty(n, dtype=np.int32)
-        times = np.empty(n)
-        self.lib.psg_ed_take_spikes(self.ptr, _ptr(ids), _ptr(times))
-        return ids.astype(np.int64), times
+        return self._take_spikes()

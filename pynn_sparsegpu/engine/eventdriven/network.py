@@ -76,9 +76,9 @@ def _index_array(name, value, low, high):
 PARAMETERS = ("cm", "tau_m", "v_rest", "v_reset", "v_thresh", "tau_refrac", "i_offset")
 
 
-def _check_parameters(p):
+def _check_parameters(p, positive=("cm", "tau_m")):
     """Check the cells' parameter arrays (dict of arrays); return V_inf = v_rest + i_offset tau_m / cm."""
-    for name in ("cm", "tau_m"):
+    for name in positive:
         bad = p[name] <= 0
         if bad.any():
             raise ValueError(f"{name} must be > 0 (got {_where(p[name], bad)})")
@@ -135,34 +135,7 @@ class EventDrivenNetwork:
         self.tau_m, self.v_inf, self.v_thresh, self.v_reset, self.tau_refrac = (
             self.cells[k] for k in ("tau_m", "v_inf", "v_thresh", "v_reset", "tau_refrac"))
 
-        # sources, merged into one array sorted by (time, index)
-        if isinstance(source_spike_times, np.ndarray) and source_spike_times.ndim != 1 \
-                and source_spike_times.size:
-            raise ValueError("source_spike_times must be a sequence of 1-d arrays, one per source "
-                             f"(got an array of shape {source_spike_times.shape})")
-        times, ids = [], []
-        for s, st in enumerate(source_spike_times):
-            st = np.asarray(st, dtype=np.float64)
-            if st.ndim != 1:
-                raise ValueError(f"source_spike_times[{s}] must be 1-d (got shape {st.shape})")
-            _finite(f"source_spike_times[{s}]", st)
-            if (st < 0).any():
-                raise ValueError(f"source_spike_times[{s}] must be >= 0 (got {_where(st, st < 0)})")
-            if st.size > 1 and (np.diff(st) < 0).any():
-                k = int(np.flatnonzero(np.diff(st) < 0)[0])
-                raise ValueError(f"source_spike_times[{s}] must be non-decreasing (got {float(st[k])!r} then "
-                                 f"{float(st[k + 1])!r} at index {k})")
-            times.append(st)
-            ids.append(np.full(st.size, n + s, dtype=np.int32))
-        self.n_sources = len(times)
-        self.size = n + self.n_sources
-        if self.size >= 2**31 - 1:
-            raise ValueError(f"n_cells + number of sources must be < 2**31 - 1 (got {self.size})")
-        src_t = np.concatenate(times) if times else np.zeros(0)
-        src_i = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int32)
-        order = np.lexsort((src_i, src_t))
-        self.src_time = np.ascontiguousarray(src_t[order])
-        self.src_id = np.ascontiguousarray(src_i[order])
+        self._set_sources(source_spike_times)
 
         pre = _index_array("pre", pre, 0, self.size)
         post = _index_array("post", post, 0, n)
@@ -199,12 +172,48 @@ class EventDrivenNetwork:
             self._engine = EngineHandle()               # holds the pending arrivals
         else:
             self.ref_queue = []                         # the reference engine's arrival heap
+        self._reset_results()
+
+    def _reset_results(self) -> None:
+        """No runs yet: no spikes, no recording."""
         self._runs = 0
         self._spike_chunks = []
         self.rec_idx = np.zeros(0, dtype=np.int32)
         self.interval = None
         self._first_sample = 0
         self._sample_chunks = []
+
+    def _set_sources(self, source_spike_times) -> None:
+        """The sources' spike times (one 1-d array per source, ms, >= 0, non-decreasing), merged into one array
+        sorted by (time, index); sets n_sources and size."""
+        n = self.n_cells
+        if isinstance(source_spike_times, np.ndarray) and source_spike_times.ndim != 1 \
+                and source_spike_times.size:
+            raise ValueError("source_spike_times must be a sequence of 1-d arrays, one per source "
+                             f"(got an array of shape {source_spike_times.shape})")
+        times, ids = [], []
+        for s, st in enumerate(source_spike_times):
+            st = np.asarray(st, dtype=np.float64)
+            if st.ndim != 1:
+                raise ValueError(f"source_spike_times[{s}] must be 1-d (got shape {st.shape})")
+            _finite(f"source_spike_times[{s}]", st)
+            if (st < 0).any():
+                raise ValueError(f"source_spike_times[{s}] must be >= 0 (got {_where(st, st < 0)})")
+            if st.size > 1 and (np.diff(st) < 0).any():
+                k = int(np.flatnonzero(np.diff(st) < 0)[0])
+                raise ValueError(f"source_spike_times[{s}] must be non-decreasing (got {float(st[k])!r} then "
+                                 f"{float(st[k + 1])!r} at index {k})")
+            times.append(st)
+            ids.append(np.full(st.size, n + s, dtype=np.int32))
+        self.n_sources = len(times)
+        self.size = n + self.n_sources
+        if self.size >= 2**31 - 1:
+            raise ValueError(f"n_cells + number of sources must be < 2**31 - 1 (got {self.size})")
+        src_t = np.concatenate(times) if times else np.zeros(0)
+        src_i = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int32)
+        order = np.lexsort((src_i, src_t))
+        self.src_time = np.ascontiguousarray(src_t[order])
+        self.src_id = np.ascontiguousarray(src_i[order])
 
     # --- recording ---------------------------------------------------------------------------------------
     def record_v(self, indices, interval_ms: float) -> None:
@@ -282,9 +291,9 @@ class EventDrivenNetwork:
         v = vf + (vf - self.v_inf[idx]) * np.expm1(-(self.t - tf) / self.tau_m[idx])
         return np.where(free, v, self.v_reset[idx])
 
-    def set_v(self, values, indices=None) -> None:
-        """Set V of LIF cells at the current time; ends their refractoriness. A value at or above v_thresh
-        fires at the current time when the next run starts."""
+    def _cell_values(self, values, indices):
+        """(cell indices, finite values of their shape) from `indices` (default: all cells) and `values` (a scalar
+        or one per index)."""
         idx = np.arange(self.n_cells) if indices is None else _index_array("indices", np.atleast_1d(indices),
                                                                            0, self.n_cells)
         vals = np.asarray(values, dtype=np.float64)
@@ -292,6 +301,12 @@ class EventDrivenNetwork:
         if vals.shape != idx.shape:
             raise ValueError(f"values must be a scalar or have shape {idx.shape} (got {vals.shape})")
         _finite("values", vals)
+        return idx, vals
+
+    def set_v(self, values, indices=None) -> None:
+        """Set V of LIF cells at the current time; ends their refractoriness. A value at or above v_thresh
+        fires at the current time when the next run starts."""
+        idx, vals = self._cell_values(values, indices)
         self.t_free[idx] = self.t
         self.v_free[idx] = vals
 
@@ -300,14 +315,7 @@ class EventDrivenNetwork:
         over `indices`, default all cells) from the current time on: a cell not refractory now continues from
         its present V under the new parameters; a refractory period in progress keeps its end. A cell left at
         or above its new threshold fires at the current time when the next run starts."""
-        unknown = sorted(set(params) - set(PARAMETERS))
-        if unknown:
-            raise ValueError(f"unknown parameter {unknown[0]!r} (allowed: {', '.join(PARAMETERS)})")
-        idx = np.arange(self.n_cells) if indices is None else _index_array("indices", np.atleast_1d(indices),
-                                                                           0, self.n_cells)
-        new = {k: v.copy() for k, v in self.params.items()}
-        for name, value in params.items():
-            new[name][idx] = _cell_param(name, value, idx.size)
+        idx, new = self._changed_parameters(indices, params, PARAMETERS)
         v_inf = _check_parameters(new)
         free = idx[self.t >= self.t_free[idx]]
         self.v_free[free] = self.get_v(free)
@@ -316,6 +324,19 @@ class EventDrivenNetwork:
         for name in ("tau_m", "v_thresh", "v_reset", "tau_refrac"):
             self.cells[name] = new[name]
         self.cells["v_inf"] = v_inf
+
+    def _changed_parameters(self, indices, params, allowed):
+        """(cell indices, a copy of the parameter arrays with `params` written at those indices): names and
+        values checked."""
+        unknown = sorted(set(params) - set(allowed))
+        if unknown:
+            raise ValueError(f"unknown parameter {unknown[0]!r} (allowed: {', '.join(allowed)})")
+        idx = np.arange(self.n_cells) if indices is None else _index_array("indices", np.atleast_1d(indices),
+                                                                           0, self.n_cells)
+        new = {k: v.copy() for k, v in self.params.items()}
+        for name, value in params.items():
+            new[name][idx] = _cell_param(name, value, idx.size)
+        return idx, new
 
     def set_weights(self, weight) -> None:
         """New weights (mV) for every synapse, in the order the synapses were given; they act on arrivals from

@@ -8,11 +8,10 @@ the inputs on their way and the spikes of a call live in a C++ Engine object tha
 from __future__ import annotations
 
 import ctypes
-import os
 
 import numpy as np
 
-from ..compiled.toolchain import KERNEL_DIR, default_toolchain
+from ..eventdriven.compiled import Handle, _ptr, build
 
 SOURCE = "psg_offgrid.cpp"
 _LIB = None
@@ -22,47 +21,20 @@ def library():
     """The compiled library (built once per process, cached on disk), with its functions' signatures."""
     global _LIB
     if _LIB is None:
-        with open(os.path.join(KERNEL_DIR, SOURCE)) as f:
-            lib = default_toolchain().build(f.read(), "psg_offgrid")
         P, I, D = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
-        lib.psg_og_create.restype = P
-        lib.psg_og_create.argtypes = []
-        lib.psg_og_destroy.restype = None
-        lib.psg_og_destroy.argtypes = [P]
-        lib.psg_og_pending.restype = I
-        lib.psg_og_pending.argtypes = [P]
-        lib.psg_og_spike_count.restype = I
-        lib.psg_og_spike_count.argtypes = [P]
-        lib.psg_og_take_spikes.restype = None
-        lib.psg_og_take_spikes.argtypes = [P, P, P]
-        lib.psg_og_take_inputs.restype = None
-        lib.psg_og_take_inputs.argtypes = [P, I, P, P, P, P]
-        lib.psg_og_run.restype = None
-        lib.psg_og_run.argtypes = [P, I, P, I, P, P, P, P, P, P, P, P, P, I, P, I, I, I, P, P, I, I, D]
-        _LIB = lib
+        _LIB = build(SOURCE, "psg_og", [P, I, P, I, P, P, P, P, P, P, P, P, P, I, P, I, I, I, P, P, I, I, D])
+        _LIB.psg_og_take_inputs.restype = None
+        _LIB.psg_og_take_inputs.argtypes = [P, I, P, P, P, P]
     return _LIB
 
 
-def _ptr(arr):
-    assert arr.flags.c_contiguous
-    return arr.ctypes.data
+class EngineHandle(Handle):
+    """The off-grid loop's C++ Engine object (the inputs on their way, the spikes of a call)."""
 
-
-class EngineHandle:
-    """The C++ Engine object of one network (freed with the handle)."""
+    prefix = "psg_og"
 
     def __init__(self):
-        self.lib = library()
-        self.ptr = self.lib.psg_og_create()
-
-    def __del__(self):
-        if getattr(self, "ptr", None):
-            self.lib.psg_og_destroy(self.ptr)
-            self.ptr = None
-
-    @property
-    def pending(self) -> int:
-        return int(self.lib.psg_og_pending(self.ptr))
+        super().__init__(library())
 
     def take_inputs(self, k):
         """(steps, targets, receptors, weights) of every input on its way (the ring is emptied)."""
@@ -80,8 +52,4 @@ class EngineHandle:
             _ptr(net.src_time), _ptr(net.src_id), net.src_time.size, _ptr(net.rec_idx), net.rec_idx.size,
             int(interval), int(last_sample), _ptr(samples), _ptr(net.counters), int(k0), int(k1), net.dt)
         assert int(net.counters[2]) - first == samples.shape[0]
-        n = int(self.lib.psg_og_spike_count(self.ptr))
-        ids = np.empty(n, dtype=np.int32)
-        times = np.empty(n)
-        self.lib.psg_og_take_spikes(self.ptr, _ptr(ids), _ptr(times))
-        return ids.astype(np.int64), times
+        return self._take_spikes()

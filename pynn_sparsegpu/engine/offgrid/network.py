@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from ..eventdriven.network import EventDrivenNetwork, _cell_param, _finite, _index_array, _where
+from ..eventdriven.network import EventDrivenNetwork, _cell_param, _check_parameters, _finite, _index_array, _where
 from ..neurons.base import psc_exp_to_v
 from ..timegrid import refractory_steps
 
@@ -43,23 +43,13 @@ assert CELL_DTYPE.itemsize == 160
 
 
 def _check(p, dt):
-    for name in ("cm", "tau_m", "tau_syn_E", "tau_syn_I"):
-        bad = p[name] <= 0
-        if bad.any():
-            raise ValueError(f"{name} must be > 0 (got {_where(p[name], bad)})")
-    bad = p["tau_refrac"] < 0
-    if bad.any():
-        raise ValueError(f"tau_refrac must be >= 0 (got {_where(p['tau_refrac'], bad)})")
+    """Check the cells' parameters; return their refractory periods in whole steps (at least one)."""
+    _check_parameters(p, ("cm", "tau_m", "tau_syn_E", "tau_syn_I"))
     steps = refractory_steps(p["tau_refrac"], dt)
     bad = steps < 1
     if bad.any():
         raise ValueError(f"tau_refrac must be at least the time step {dt!r} ms with precise spike times (NEST's "
                          f"precise models need t_ref >= dt; got {_where(p['tau_refrac'], bad)})")
-    bad = p["v_reset"] >= p["v_thresh"]
-    if bad.any():
-        k = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"v_reset must be < v_thresh (got v_reset {float(p['v_reset'][k])!r} >= v_thresh "
-                         f"{float(p['v_thresh'][k])!r} at index {k})")
     return steps
 
 
@@ -145,39 +135,9 @@ class OffGridNetwork(EventDrivenNetwork):
         else:
             from .reference import ReferenceRing
             self._ring = ReferenceRing()
-        self._runs = 0
-        self._spike_chunks = []
-        self.rec_idx = np.zeros(0, dtype=np.int32)
-        self.interval = None
-        self._first_sample = 0
-        self._sample_chunks = []
+        self._reset_results()
 
     # --- set-up ------------------------------------------------------------------------------------------
-    def _set_sources(self, source_spike_times):
-        if isinstance(source_spike_times, np.ndarray) and source_spike_times.ndim != 1 \
-                and source_spike_times.size:
-            raise ValueError("source_spike_times must be a sequence of 1-d arrays, one per source "
-                             f"(got an array of shape {source_spike_times.shape})")
-        times, ids = [], []
-        for s, st in enumerate(source_spike_times):
-            st = np.asarray(st, dtype=np.float64)
-            if st.ndim != 1:
-                raise ValueError(f"source_spike_times[{s}] must be 1-d (got shape {st.shape})")
-            _finite(f"source_spike_times[{s}]", st)
-            if (st < 0).any():
-                raise ValueError(f"source_spike_times[{s}] must be >= 0 (got {_where(st, st < 0)})")
-            times.append(np.sort(st))
-            ids.append(np.full(st.size, self.n_cells + s, dtype=np.int32))
-        self.n_sources = len(times)
-        self.size = self.n_cells + self.n_sources
-        if self.size >= 2**31 - 1:
-            raise ValueError(f"n_cells + number of sources must be < 2**31 - 1 (got {self.size})")
-        src_t = np.concatenate(times) if times else np.zeros(0)
-        src_i = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int32)
-        order = np.lexsort((src_i, src_t))
-        self.src_time = np.ascontiguousarray(src_t[order])
-        self.src_id = np.ascontiguousarray(src_i[order])
-
     def _derive(self, p):
         """Write the parameters (relative to v_rest) and whole-step propagators into the cells' records."""
         h = self.dt
@@ -234,13 +194,7 @@ class OffGridNetwork(EventDrivenNetwork):
         """Set v (ends refractoriness), isyn_exc or isyn_inh of cells at the current time."""
         if name not in ("v", "isyn_exc", "isyn_inh"):
             raise ValueError(f"unknown state variable {name!r} (allowed: v, isyn_exc, isyn_inh)")
-        idx = np.arange(self.n_cells) if indices is None else _index_array("indices", np.atleast_1d(indices),
-                                                                           0, self.n_cells)
-        vals = np.asarray(values, dtype=np.float64)
-        vals = np.broadcast_to(vals, idx.shape) if vals.ndim == 0 else vals
-        if vals.shape != idx.shape:
-            raise ValueError(f"values must be a scalar or have shape {idx.shape} (got {vals.shape})")
-        _finite("values", vals)
+        idx, vals = self._cell_values(values, indices)
         if name == "v":
             self.cells["u"][idx] = vals - self.cells["v_rest"][idx]
             self.cells["refractory"][idx] = 0
@@ -249,14 +203,7 @@ class OffGridNetwork(EventDrivenNetwork):
 
     def set_parameters(self, indices=None, **params) -> None:
         """Change parameters of cells (all, or `indices`) from the current time on; V keeps its value."""
-        unknown = sorted(set(params) - set(PARAMETERS))
-        if unknown:
-            raise ValueError(f"unknown parameter {unknown[0]!r} (allowed: {', '.join(PARAMETERS)})")
-        idx = np.arange(self.n_cells) if indices is None else _index_array("indices", np.atleast_1d(indices),
-                                                                           0, self.n_cells)
-        new = {k: v.copy() for k, v in self.params.items()}
-        for name, value in params.items():
-            new[name][idx] = _cell_param(name, value, idx.size)
+        _, new = self._changed_parameters(indices, params, PARAMETERS)
         _check(new, self.dt)
         v = self.get_v()
         self.params = new
