@@ -13,7 +13,8 @@
 //           inhibitory (receptor 1) current; u and both currents are propagated exactly from input to input; the
 //           threshold is tested at the end of each interval between inputs, and a crossing found there is
 //           located by the Illinois variant of regula falsi to |u - thr| < 1e-14 mV; currents evolve and
-//           receive input during refractoriness, while u is clamped at the reset value.
+//           receive input during refractoriness, while u is clamped at the reset value. A step in which the
+//           cell surely stays below threshold (psg_og_exp_cannot_fire) is done at once by superposition.
 // Refractoriness lasts ref_steps whole steps from the spike (ending at the same theta ref_steps steps later).
 
 #ifndef PYNN_SPARSEGPU_OFFGRID_CUH
@@ -140,6 +141,23 @@ PSG_FN double psg_og_delta_crossing(const psg_og_cell& c, double t)
     return (back > 0.0 && back <= t) ? t - back : (back > t ? 0.0 : t);
 }
 
+// Whether a free IF_curr_exp cell surely stays below threshold throughout a step with inputs w (receptor rec):
+// its total current stays below I_max = i_e + max(ie, 0) + max(ii, 0) + the positive weights, so V stays below
+// the solution under I_max, u0 + max(0, R I_max - u0) (1 - e^(-h/tau_m)) <= u0 + max(0, R I_max - u0) h/tau_m
+// (R = tau_m / cm), checked with a margin for rounding.
+PSG_FN bool psg_og_exp_cannot_fire(const psg_og_cell& c, double h, const double* w, const signed char* rec,
+                                   long long m)
+{
+    double i_max = c.i_e + (c.ie > 0.0 ? c.ie : 0.0) + (c.ii > 0.0 ? c.ii : 0.0);
+    for (long long j = 0; j < m; ++j) {
+        if (w[j] > 0.0) i_max += w[j];
+    }
+    (void)rec;
+    const double rise = c.tau_m / c.cm * i_max - c.u;
+    const double bound = c.u + (rise > 0.0 ? rise * h / c.tau_m : 0.0);
+    return bound < c.thr - 1e-9 * (fabs(c.thr) + 1.0);
+}
+
 // One step k (length h) of one cell, with its m inputs at theta[j] (sorted, ascending; equal times keep the
 // order of arrival), weight w[j], receptor rec[j]. Returns 1 and sets *spike_theta when the cell fires.
 PSG_FN int psg_og_cell_step(psg_og_cell& c, long long k, double h, const double* theta, const double* w,
@@ -176,6 +194,25 @@ PSG_FN int psg_og_cell_step(psg_og_cell& c, long long k, double h, const double*
             }
         }
         return fired;
+    }
+    if (c.kind == 1 && !ends && !c.refractory && psg_og_exp_cannot_fire(c, h, w, rec, m)) {
+        // no crossing is possible in this step: the end of the step by superposition, the whole-step
+        // propagation of the state plus each input's contribution over the rest of the step
+        c.u = c.p20 * c.i_e + c.p21e * c.ie + c.p21i * c.ii + c.e_m * c.u + c.u;
+        c.ie *= c.e_se;
+        c.ii *= c.e_si;
+        for (long long j = 0; j < m; ++j) {
+            const double tau = h - theta[j];
+            const double em = exp(-tau / c.tau_m);
+            if (rec[j] == 0) {
+                c.u += psg_og_p21(c.tau_se, c.tau_m, c.cm, tau, em) * w[j];
+                c.ie += w[j] * exp(-tau / c.tau_se);
+            } else {
+                c.u += psg_og_p21(c.tau_si, c.tau_m, c.cm, tau, em) * w[j];
+                c.ii += w[j] * exp(-tau / c.tau_si);
+            }
+        }
+        return 0;
     }
     double t = 0.0;
     bool pending_end = ends;

@@ -19,6 +19,10 @@ IF_curr_exp, as NEST's iaf_psc_exp_ps:
     currents are carried exactly between inputs; the threshold is tested at the end of each interval between
     inputs (and at the end of the step), and a crossing found there is located by regula falsi (Illinois) to
     |V - v_thresh| < 1e-14 mV. During refractoriness V is clamped at v_reset while the currents evolve.
+    A step in which V surely stays below threshold (V is bounded by its course under the largest current the
+    cell can have in the step) is computed at once, by superposition: the whole-step propagation of the state
+    plus each input's contribution from its time to the end of the step; this equals the input-by-input
+    result to rounding and costs three exponentials per input instead of eight.
 Both: after a spike at t, V = v_reset until t + tau_refrac, tau_refrac in whole steps rounded up, at least one
 step (NEST's precise models need t_ref >= dt). I_stim (DCSource, StepCurrentSource) changes at step boundaries.
 A cell at or above threshold when a run starts fires at that time.

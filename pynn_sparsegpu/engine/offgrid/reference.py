@@ -115,6 +115,17 @@ def _delta_crossing(c, t):
     return t - back if 0.0 < back <= t else (0.0 if back > t else t)
 
 
+def _exp_cannot_fire(c, h, inputs):
+    """psg_og_exp_cannot_fire: V surely stays below threshold in this step."""
+    i_max = c["i_e"] + (c["ie"] if c["ie"] > 0.0 else 0.0) + (c["ii"] if c["ii"] > 0.0 else 0.0)
+    for _, w, _ in inputs:
+        if w > 0.0:
+            i_max += w
+    rise = c["tau_m"] / c["cm"] * i_max - c["u"]
+    bound = c["u"] + (rise * h / c["tau_m"] if rise > 0.0 else 0.0)
+    return bound < c["thr"] - 1e-9 * (abs(c["thr"]) + 1.0)
+
+
 def cell_step(c, k, h, inputs):
     """One step of one cell (a dict of its record's fields) with its inputs [(theta, weight, receptor)] in
     time order; returns the spike's theta or None (psg_og_cell_step)."""
@@ -122,6 +133,20 @@ def cell_step(c, k, h, inputs):
     ends = bool(c["refractory"]) and c["free_step"] == k
     if c["refractory"] and c["free_step"] < k:
         c["refractory"] = 0
+    if c["kind"] == 1 and not ends and not c["refractory"] and _exp_cannot_fire(c, h, inputs):
+        c["u"] = c["p20"] * c["i_e"] + c["p21e"] * c["ie"] + c["p21i"] * c["ii"] + c["e_m"] * c["u"] + c["u"]
+        c["ie"] *= c["e_se"]
+        c["ii"] *= c["e_si"]
+        for theta, w, r in inputs:
+            tau = h - theta
+            em = math.exp(-tau / c["tau_m"])
+            if r == 0:
+                c["u"] += _p21(c["tau_se"], c["tau_m"], c["cm"], tau, em) * w
+                c["ie"] += w * math.exp(-tau / c["tau_se"])
+            else:
+                c["u"] += _p21(c["tau_si"], c["tau_m"], c["cm"], tau, em) * w
+                c["ii"] += w * math.exp(-tau / c["tau_si"])
+        return None
     t, pending_end, j, m = 0.0, ends, 0, len(inputs)
     while j < m or pending_end:
         is_end = pending_end and (j >= m or c["free_theta"] <= inputs[j][0])
