@@ -13,12 +13,18 @@
 //      cells' spikes are delivered: a synapse with a delay of d steps puts an input at the same theta into slot
 //      (k + d) % n_slots (d >= 1, so never into the slot being read);
 //   4. V is sampled at the end of the step when a sample time falls there.
+// With threads > 1 (and OpenMP) the cells' steps of 2. run on contiguous ranges of cells in parallel; each
+// thread keeps its spikes, and they are joined in cell order, so results do not depend on the threads.
 // The pending inputs live in an Engine object (C++ vectors) that persists between calls, so runs continue
 // exactly; spikes found in a call are kept there until the caller takes them.
 
 #include <algorithm>
 #include <cstdint>
+#include <utility>
 #include <vector>
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 #include "psg_offgrid.cuh"
 
@@ -112,8 +118,15 @@ PSG_OG_EXPORT void psg_og_run(
     const int64_t* src_step, const double* src_theta, const double* src_time, const int32_t* src_id,
     int64_t n_src_spikes,
     const int32_t* rec_idx, int64_t n_rec, int64_t interval, int64_t last_sample, double* samples,
-    int64_t* counters, int64_t k0, int64_t k1, double h)
+    int64_t* counters, int64_t k0, int64_t k1, double h, int64_t threads)
 {
+#if defined(_OPENMP)
+    const int n_threads = (threads > 1 && n_cells >= 4096) ? static_cast<int>(threads) : 1;
+#else
+    (void)threads;
+    const int n_threads = 1;
+#endif
+    std::vector<std::vector<std::pair<int32_t, double>>> local(static_cast<size_t>(n_threads));
     Engine& e = *static_cast<Engine*>(handle);
     if (static_cast<int64_t>(e.ring.size()) < n_slots) psg_og_resize(handle, n_slots, k0);
     e.start.assign(static_cast<size_t>(n_cells) + 1, 0);
@@ -162,21 +175,40 @@ PSG_OG_EXPORT void psg_og_run(
             slot.clear();
         }
         // 2. the cells' steps (a spike at the run's start was delivered in the step it belongs to, below)
-        for (int64_t j = 0; j < n_cells; ++j) {
-            int64_t lo = 0, m = 0;
-            if (n_in) {
-                lo = e.start[j];
-                m = e.start[j + 1] - lo;
-                if (m > 1) psg_og_sort(&e.th[lo], &e.ww[lo], &e.rr[lo], m);
+        auto cells_from_to = [&](int64_t lo_cell, int64_t hi_cell, std::vector<std::pair<int32_t, double>>& out) {
+            for (int64_t j = lo_cell; j < hi_cell; ++j) {
+                int64_t lo = 0, m = 0;
+                if (n_in) {
+                    lo = e.start[j];
+                    m = e.start[j + 1] - lo;
+                    if (m > 1) psg_og_sort(&e.th[lo], &e.ww[lo], &e.rr[lo], m);
+                }
+                double s;
+                if (psg_og_cell_step(cell[j], k, h, m ? &e.th[lo] : nullptr, m ? &e.ww[lo] : nullptr,
+                                     m ? &e.rr[lo] : nullptr, m, &s)) {
+                    out.emplace_back(static_cast<int32_t>(j), s);
+                }
             }
-            double s;
-            if (psg_og_cell_step(cell[j], k, h, m ? &e.th[lo] : nullptr, m ? &e.ww[lo] : nullptr,
-                                 m ? &e.rr[lo] : nullptr, m, &s)) {
-                e.spk_id.push_back(static_cast<int32_t>(j));
-                e.spk_time.push_back(static_cast<double>(k) * h + s);
-                e.fire_id.push_back(static_cast<int32_t>(j));
-                e.fire_theta.push_back(s);
+        };
+        if (n_threads > 1) {
+#if defined(_OPENMP)
+#pragma omp parallel num_threads(n_threads)
+            {
+                const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+                cells_from_to(n_cells * t / nt, n_cells * (t + 1) / nt, local[t]);
             }
+#endif
+        } else {
+            cells_from_to(0, n_cells, local[0]);
+        }
+        for (auto& part : local) {                     // in cell order
+            for (const auto& sp : part) {
+                e.spk_id.push_back(sp.first);
+                e.spk_time.push_back(static_cast<double>(k) * h + sp.second);
+                e.fire_id.push_back(sp.first);
+                e.fire_theta.push_back(sp.second);
+            }
+            part.clear();
         }
         // 3. the sources' spikes of this step, then delivery
         while (cursor < n_src_spikes && src_step[cursor] <= k) {

@@ -22,7 +22,7 @@ def library():
     global _LIB
     if _LIB is None:
         P, I, D = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
-        _LIB = build(SOURCE, "psg_og", [P, I, P, I, P, P, P, P, P, P, P, P, P, I, P, I, I, I, P, P, I, I, D])
+        _LIB = build(SOURCE, "psg_og", [P, I, P, I, P, P, P, P, P, P, P, P, P, I, P, I, I, I, P, P, I, I, D, I])
         _LIB.psg_og_take_inputs.restype = None
         _LIB.psg_og_take_inputs.argtypes = [P, I, P, P, P, P]
     return _LIB
@@ -50,6 +50,7 @@ class EngineHandle(Handle):
             self.ptr, net.n_cells, _ptr(net.cells), net.n_slots, _ptr(net.row_ptr), _ptr(net.syn_post),
             _ptr(net.syn_w), _ptr(net.syn_delay), _ptr(net.syn_rec), _ptr(src_step), _ptr(src_theta),
             _ptr(net.src_time), _ptr(net.src_id), net.src_time.size, _ptr(net.rec_idx), net.rec_idx.size,
-            int(interval), int(last_sample), _ptr(samples), _ptr(net.counters), int(k0), int(k1), net.dt)
+            int(interval), int(last_sample), _ptr(samples), _ptr(net.counters), int(k0), int(k1), net.dt,
+            int(getattr(net, "threads", 1)))
         assert int(net.counters[2]) - first == samples.shape[0]
         return self._take_spikes()

@@ -52,12 +52,14 @@ class OffGridEngine(EventEngine):
     def _make_network(self, v, source_times, pre, post, weight, delay, receptor, params):
         from .network import OffGridNetwork
         kind = np.concatenate([np.full(g.n, 1 if type(g.model) is IFCurrExp else 0) for g in self.cells])
-        return OffGridNetwork(self.n_cells, self.net.dt, kind=kind, v=v, isyn_exc=self._cell_state("isyn_exc"),
-                              isyn_inh=self._cell_state("isyn_inh"), source_spike_times=source_times, pre=pre,
-                              post=post, weight=weight, delay=delay, receptor=receptor,
-                              engine=("kernels" if self._driver is not None
-                                      else "compiled" if self._compiled else "reference"),
-                              driver=self._driver, **params)
+        network = OffGridNetwork(
+            self.n_cells, self.net.dt, kind=kind, v=v, isyn_exc=self._cell_state("isyn_exc"),
+            isyn_inh=self._cell_state("isyn_inh"), source_spike_times=source_times, pre=pre, post=post,
+            weight=weight, delay=delay, receptor=receptor,
+            engine="kernels" if self._driver is not None else "compiled" if self._compiled else "reference",
+            driver=self._driver, **params)
+        network.threads = max(int(getattr(self.net.backend, "threads", 1) or 1), 1)   # (the compiled loop's)
+        return network
 
     def hands_over(self) -> bool:
         """Hand the network to the grid engine when it changed in a way this engine cannot follow."""

@@ -123,6 +123,7 @@ class OffGridNetwork(EventDrivenNetwork):
         self.counters = np.zeros(4, dtype=np.int64)     # [0] source cursor, [2] next sample index
         self._src_grid = None
         self.syn_version = 0
+        self.threads = 1                  # CPU threads of the compiled loop's cell updates (results do not change)
         if engine == "compiled":
             from .compiled import EngineHandle
             self._engine = EngineHandle()
