@@ -44,6 +44,7 @@ struct Engine {
     std::vector<int64_t> start;
     std::vector<double> th, ww;
     std::vector<signed char> rr;
+    std::vector<double> ff;              // the inputs' superposition factors (psg_og_input_factors), in pairs
     std::vector<int32_t> spk_id;
     std::vector<double> spk_time;
     std::vector<int32_t> fire_id;        // the step's spikes to deliver (cells and sources)
@@ -163,12 +164,29 @@ PSG_OG_EXPORT void psg_og_run(
             e.th.resize(static_cast<size_t>(n_in));
             e.ww.resize(static_cast<size_t>(n_in));
             e.rr.resize(static_cast<size_t>(n_in));
+            e.ff.resize(2 * static_cast<size_t>(n_in));
             std::vector<int64_t>& fill = e.start;
+            // the inputs of one spike come one after another with one theta: their factors are computed once
+            // per kind of target (time constants and capacitance), the same values as computed one by one
+            double key_theta = -1.0, key_tm = 0.0, key_cm = 0.0, key_ts = 0.0, fu = 0.0, fi = 0.0;
             for (const Input& in : slot) {
                 const int64_t pos = fill[in.target]++;
                 e.th[pos] = in.theta;
                 e.ww[pos] = in.w;
                 e.rr[pos] = static_cast<signed char>(in.rec);
+                const psg_og_cell& c = cell[in.target];
+                if (c.kind == 1) {
+                    const double ts = in.rec == 0 ? c.tau_se : c.tau_si;
+                    if (!(in.theta == key_theta && c.tau_m == key_tm && c.cm == key_cm && ts == key_ts)) {
+                        psg_og_input_factors(c, in.rec, h - in.theta, &fu, &fi);
+                        key_theta = in.theta;
+                        key_tm = c.tau_m;
+                        key_cm = c.cm;
+                        key_ts = ts;
+                    }
+                    e.ff[2 * pos] = fu;
+                    e.ff[2 * pos + 1] = fi;
+                }
             }
             for (int64_t j = n_cells; j > 0; --j) fill[j] = fill[j - 1];   // back to segment starts
             fill[0] = 0;
@@ -181,11 +199,17 @@ PSG_OG_EXPORT void psg_og_run(
                 if (n_in) {
                     lo = e.start[j];
                     m = e.start[j + 1] - lo;
-                    if (m > 1) psg_og_sort(&e.th[lo], &e.ww[lo], &e.rr[lo], m);
                 }
+                psg_og_cell& c = cell[j];
+                if (m == 0 && !(c.refractory && c.free_step <= k)) {       // most cells, most steps
+                    double s;
+                    if (psg_og_whole_step(c, k, h, &s)) out.emplace_back(static_cast<int32_t>(j), s);
+                    continue;
+                }
+                if (m > 1) psg_og_sort(&e.th[lo], &e.ww[lo], &e.rr[lo], m, &e.ff[2 * lo]);
                 double s;
-                if (psg_og_cell_step(cell[j], k, h, m ? &e.th[lo] : nullptr, m ? &e.ww[lo] : nullptr,
-                                     m ? &e.rr[lo] : nullptr, m, &s)) {
+                if (psg_og_cell_step(c, k, h, m ? &e.th[lo] : nullptr, m ? &e.ww[lo] : nullptr,
+                                     m ? &e.rr[lo] : nullptr, m, &s, m ? &e.ff[2 * lo] : nullptr)) {
                     out.emplace_back(static_cast<int32_t>(j), s);
                 }
             }

@@ -91,21 +91,30 @@ PSG_FN double psg_og_exp_crossing(const psg_og_cell& c, double u0, double ie0, d
 
 // Inputs ordered by theta, stably (equal times keep their order): an insertion sort (a cell's inputs of one step
 // are few).
-PSG_FN void psg_og_sort(double* th, double* w, signed char* r, long long m)
+PSG_FN void psg_og_sort(double* th, double* w, signed char* r, long long m, double* factors = nullptr)
 {
     for (long long a = 1; a < m; ++a) {
         const double t = th[a], x = w[a];
         const signed char y = r[a];
+        const double f0 = factors ? factors[2 * a] : 0.0, f1 = factors ? factors[2 * a + 1] : 0.0;
         long long b = a;
         while (b > 0 && th[b - 1] > t) {
             th[b] = th[b - 1];
             w[b] = w[b - 1];
             r[b] = r[b - 1];
+            if (factors) {
+                factors[2 * b] = factors[2 * b - 2];
+                factors[2 * b + 1] = factors[2 * b - 1];
+            }
             --b;
         }
         th[b] = t;
         w[b] = x;
         r[b] = y;
+        if (factors) {
+            factors[2 * b] = f0;
+            factors[2 * b + 1] = f1;
+        }
     }
 }
 
@@ -141,6 +150,16 @@ PSG_FN double psg_og_delta_crossing(const psg_og_cell& c, double t)
     return (back > 0.0 && back <= t) ? t - back : (back > t ? 0.0 : t);
 }
 
+// What an input of weight 1 at receptor rec, tau before the end of the step, adds by then to u (*fu) and, as a
+// factor, to its current (*fi): the superposition step's factors (they depend on the cell's time constants
+// and capacitance and on tau only, so inputs of one spike to cells of one kind share them).
+PSG_FN void psg_og_input_factors(const psg_og_cell& c, int rec, double tau, double* fu, double* fi)
+{
+    const double ts = rec == 0 ? c.tau_se : c.tau_si;
+    *fu = psg_og_p21(ts, c.tau_m, c.cm, tau, exp(-tau / c.tau_m));
+    *fi = exp(-tau / ts);
+}
+
 // Whether a free IF_curr_exp cell surely stays below threshold throughout a step with inputs w (receptor rec):
 // its total current stays below I_max = i_e + max(ie, 0) + max(ii, 0) + the positive weights, so V stays below
 // the solution under I_max, u0 + max(0, R I_max - u0) (1 - e^(-h/tau_m)) <= u0 + max(0, R I_max - u0) h/tau_m
@@ -158,43 +177,51 @@ PSG_FN bool psg_og_exp_cannot_fire(const psg_og_cell& c, double h, const double*
     return bound < c.thr - 1e-9 * (fabs(c.thr) + 1.0);
 }
 
-// One step k (length h) of one cell, with its m inputs at theta[j] (sorted, ascending; equal times keep the
-// order of arrival), weight w[j], receptor rec[j]. Returns 1 and sets *spike_theta when the cell fires.
-PSG_FN int psg_og_cell_step(psg_og_cell& c, long long k, double h, const double* theta, const double* w,
-                            const signed char* rec, long long m, double* spike_theta)
+// A step without inputs, in which refractoriness does not end: the whole-step propagators. Returns 1 and sets
+// *spike_theta when the cell fires (small enough to be inlined into the loops over cells).
+PSG_FN int psg_og_whole_step(psg_og_cell& c, long long k, double h, double* spike_theta)
 {
     int fired = 0;
-    const bool ends = c.refractory && c.free_step == k;     // refractoriness ends within this step
-    if (c.refractory && c.free_step < k) c.refractory = 0;  // (cells set free between runs)
-    if (m == 0 && !ends) {                                  // the whole step at once
-        if (c.kind == 1) {
-            if (!c.refractory) {
-                const double u0 = c.u, ie0 = c.ie, ii0 = c.ii;
-                c.u = c.p20 * c.i_e + c.p21e * c.ie + c.p21i * c.ii + c.e_m * c.u + c.u;
-                c.ie *= c.e_se;
-                c.ii *= c.e_si;
-                if (c.u >= c.thr) {
-                    const double s = psg_og_exp_crossing(c, u0, ie0, ii0, h);
-                    *spike_theta = s;
-                    psg_og_fire(c, k, s);
-                    fired = 1;
-                }
-            } else {
-                c.ie *= c.e_se;
-                c.ii *= c.e_si;
-            }
-        } else if (!c.refractory) {
-            const double v_inf = c.tau_m / c.cm * c.i_e;
-            c.u = -v_inf * c.e_m + c.e_m * c.u + c.u;
+    if (c.kind == 1) {
+        if (!c.refractory) {
+            const double u0 = c.u, ie0 = c.ie, ii0 = c.ii;
+            c.u = c.p20 * c.i_e + c.p21e * c.ie + c.p21i * c.ii + c.e_m * c.u + c.u;
+            c.ie *= c.e_se;
+            c.ii *= c.e_si;
             if (c.u >= c.thr) {
-                const double s = psg_og_delta_crossing(c, h);
+                const double s = psg_og_exp_crossing(c, u0, ie0, ii0, h);
                 *spike_theta = s;
                 psg_og_fire(c, k, s);
                 fired = 1;
             }
+        } else {
+            c.ie *= c.e_se;
+            c.ii *= c.e_si;
         }
-        return fired;
+    } else if (!c.refractory) {
+        const double v_inf = c.tau_m / c.cm * c.i_e;
+        c.u = -v_inf * c.e_m + c.e_m * c.u + c.u;
+        if (c.u >= c.thr) {
+            const double s = psg_og_delta_crossing(c, h);
+            *spike_theta = s;
+            psg_og_fire(c, k, s);
+            fired = 1;
+        }
     }
+    return fired;
+}
+
+// One step k (length h) of one cell, with its m inputs at theta[j] (sorted, ascending; equal times keep the
+// order of arrival), weight w[j], receptor rec[j]; factors (optional): psg_og_input_factors of each input,
+// (fu, fi) pairs, computed in advance. Returns 1 and sets *spike_theta when the cell fires.
+PSG_FN int psg_og_cell_step(psg_og_cell& c, long long k, double h, const double* theta, const double* w,
+                            const signed char* rec, long long m, double* spike_theta,
+                            const double* factors = nullptr)
+{
+    int fired = 0;
+    const bool ends = c.refractory && c.free_step == k;     // refractoriness ends within this step
+    if (c.refractory && c.free_step < k) c.refractory = 0;  // (cells set free between runs)
+    if (m == 0 && !ends) return psg_og_whole_step(c, k, h, spike_theta);
     if (c.kind == 1 && !ends && !c.refractory && psg_og_exp_cannot_fire(c, h, w, rec, m)) {
         // no crossing is possible in this step: the end of the step by superposition, the whole-step
         // propagation of the state plus each input's contribution over the rest of the step
@@ -202,15 +229,15 @@ PSG_FN int psg_og_cell_step(psg_og_cell& c, long long k, double h, const double*
         c.ie *= c.e_se;
         c.ii *= c.e_si;
         for (long long j = 0; j < m; ++j) {
-            const double tau = h - theta[j];
-            const double em = exp(-tau / c.tau_m);
-            if (rec[j] == 0) {
-                c.u += psg_og_p21(c.tau_se, c.tau_m, c.cm, tau, em) * w[j];
-                c.ie += w[j] * exp(-tau / c.tau_se);
+            double fu, fi;
+            if (factors) {
+                fu = factors[2 * j];
+                fi = factors[2 * j + 1];
             } else {
-                c.u += psg_og_p21(c.tau_si, c.tau_m, c.cm, tau, em) * w[j];
-                c.ii += w[j] * exp(-tau / c.tau_si);
+                psg_og_input_factors(c, rec[j], h - theta[j], &fu, &fi);
             }
+            c.u += fu * w[j];
+            if (rec[j] == 0) c.ie += w[j] * fi; else c.ii += w[j] * fi;
         }
         return 0;
     }

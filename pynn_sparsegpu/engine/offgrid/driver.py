@@ -45,7 +45,7 @@ class OffGridEngine(EventEngine):
         self._compiled = compiled
         where = ("kernels on the GPU" if driver is not None and getattr(driver, "target", "") == "cuda"
                  else "kernels" if driver is not None
-                 else "compiled, one CPU thread" if compiled else "reference path")
+                 else "compiled CPU loop" if compiled else "reference path")
         self.name = f"time-driven with precise spike times (off-grid, as NEST's _ps models; {where})"
         super().__init__(net)
 

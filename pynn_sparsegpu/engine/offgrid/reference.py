@@ -137,15 +137,11 @@ def cell_step(c, k, h, inputs):
         c["u"] = c["p20"] * c["i_e"] + c["p21e"] * c["ie"] + c["p21i"] * c["ii"] + c["e_m"] * c["u"] + c["u"]
         c["ie"] *= c["e_se"]
         c["ii"] *= c["e_si"]
-        for theta, w, r in inputs:
+        for theta, w, r in inputs:                # (psg_og_input_factors)
             tau = h - theta
-            em = math.exp(-tau / c["tau_m"])
-            if r == 0:
-                c["u"] += _p21(c["tau_se"], c["tau_m"], c["cm"], tau, em) * w
-                c["ie"] += w * math.exp(-tau / c["tau_se"])
-            else:
-                c["u"] += _p21(c["tau_si"], c["tau_m"], c["cm"], tau, em) * w
-                c["ii"] += w * math.exp(-tau / c["tau_si"])
+            ts = c["tau_se"] if r == 0 else c["tau_si"]
+            c["u"] += _p21(ts, c["tau_m"], c["cm"], tau, math.exp(-tau / c["tau_m"])) * w
+            c["ie" if r == 0 else "ii"] += w * math.exp(-tau / ts)
         return None
     t, pending_end, j, m = 0.0, ends, 0, len(inputs)
     while j < m or pending_end:
