@@ -6,9 +6,8 @@
 // CUDA kernels (psg_offgrid.cu); engine/offgrid/reference.py is the same loop in Python.
 //
 // One step k:
-//   1. the inputs due in step k (ring slot k % n_slots) are linked into one list per target (no sort by target:
-//      a cell without inputs reads one entry); a cell with inputs copies them out in arrival order and orders
-//      them by theta (a stable insertion sort);
+//   1. the inputs due in step k (ring slot k % n_slots) are grouped by target, in arrival order (a stable
+//      counting sort), and each target's inputs are ordered by theta (a stable insertion sort);
 //   2. every cell does its step (psg_og_cell_step) and may fire once, at an exact theta;
 //   3. the sources' spikes of step k (a list sorted by (step, theta, index) read through a cursor) and the
 //      cells' spikes are delivered: a synapse with a delay of d steps puts an input at the same theta into slot
@@ -39,18 +38,13 @@ struct Input {
     int32_t rec;
 };
 
-// A cell's inputs of one step, copied out of the slot in arrival order and then ordered by time (one per thread).
-struct Scratch {
-    std::vector<double> th, ww, ff;
-    std::vector<signed char> rr;
-};
-
 struct Engine {
     std::vector<std::vector<Input>> ring;
-    std::vector<int32_t> head;           // per cell: its latest input of the step read (-1: none), ...
-    std::vector<int32_t> next;           // ... and per input the one before it of the same cell
+    std::vector<Input> sorted;
+    std::vector<int64_t> start;
+    std::vector<double> th, ww;
+    std::vector<signed char> rr;
     std::vector<double> ff;              // the inputs' superposition factors (psg_og_input_factors), in pairs
-    std::vector<Scratch> scratch;
     std::vector<int32_t> spk_id;
     std::vector<double> spk_time;
     std::vector<int32_t> fire_id;        // the step's spikes to deliver (cells and sources)
@@ -136,8 +130,7 @@ PSG_OG_EXPORT void psg_og_run(
     std::vector<std::vector<std::pair<int32_t, double>>> local(static_cast<size_t>(n_threads));
     Engine& e = *static_cast<Engine*>(handle);
     if (static_cast<int64_t>(e.ring.size()) < n_slots) psg_og_resize(handle, n_slots, k0);
-    if (static_cast<int64_t>(e.head.size()) != n_cells) e.head.assign(static_cast<size_t>(n_cells), -1);
-    e.scratch.resize(static_cast<size_t>(n_threads));
+    e.start.assign(static_cast<size_t>(n_cells) + 1, 0);
     const int64_t first_row = counters[2];
     auto sample = [&](int64_t m) {
         double* row = samples + (m - first_row) * n_rec;
@@ -161,18 +154,26 @@ PSG_OG_EXPORT void psg_og_run(
     int64_t cursor = counters[0];
     for (int64_t k = k0; k < k1; ++k) {
         std::vector<Input>& slot = e.ring[k % n_slots];
-        // 1. this step's inputs as a list per target (head / next, latest first), and the superposition factors
-        //    of each; the inputs of one spike come one after another with one theta, so their factors are
-        //    computed once per kind of target (the same values as computed one by one)
+        // 1. group this step's inputs by target (stable)
         const int64_t n_in = static_cast<int64_t>(slot.size());
         if (n_in) {
-            e.next.resize(static_cast<size_t>(n_in));
+            std::fill(e.start.begin(), e.start.end(), 0);
+            for (const Input& in : slot) ++e.start[in.target + 1];
+            for (int64_t j = 0; j < n_cells; ++j) e.start[j + 1] += e.start[j];
+            e.sorted.resize(static_cast<size_t>(n_in));
+            e.th.resize(static_cast<size_t>(n_in));
+            e.ww.resize(static_cast<size_t>(n_in));
+            e.rr.resize(static_cast<size_t>(n_in));
             e.ff.resize(2 * static_cast<size_t>(n_in));
+            std::vector<int64_t>& fill = e.start;
+            // the inputs of one spike come one after another with one theta: their factors are computed once
+            // per kind of target (time constants and capacitance), the same values as computed one by one
             double key_theta = -1.0, key_tm = 0.0, key_cm = 0.0, key_ts = 0.0, fu = 0.0, fi = 0.0;
-            for (int64_t q = 0; q < n_in; ++q) {
-                const Input& in = slot[q];
-                e.next[q] = e.head[in.target];
-                e.head[in.target] = static_cast<int32_t>(q);
+            for (const Input& in : slot) {
+                const int64_t pos = fill[in.target]++;
+                e.th[pos] = in.theta;
+                e.ww[pos] = in.w;
+                e.rr[pos] = static_cast<signed char>(in.rec);
                 const psg_og_cell& c = cell[in.target];
                 if (c.kind == 1) {
                     const double ts = in.rec == 0 ? c.tau_se : c.tau_si;
@@ -183,43 +184,32 @@ PSG_OG_EXPORT void psg_og_run(
                         key_cm = c.cm;
                         key_ts = ts;
                     }
-                    e.ff[2 * q] = fu;
-                    e.ff[2 * q + 1] = fi;
+                    e.ff[2 * pos] = fu;
+                    e.ff[2 * pos + 1] = fi;
                 }
             }
+            for (int64_t j = n_cells; j > 0; --j) fill[j] = fill[j - 1];   // back to segment starts
+            fill[0] = 0;
+            slot.clear();
         }
         // 2. the cells' steps (a spike at the run's start was delivered in the step it belongs to, below)
-        auto cells_from_to = [&](int64_t lo_cell, int64_t hi_cell, std::vector<std::pair<int32_t, double>>& out,
-                                 Scratch& sc) {
+        auto cells_from_to = [&](int64_t lo_cell, int64_t hi_cell, std::vector<std::pair<int32_t, double>>& out) {
             for (int64_t j = lo_cell; j < hi_cell; ++j) {
+                int64_t lo = 0, m = 0;
+                if (n_in) {
+                    lo = e.start[j];
+                    m = e.start[j + 1] - lo;
+                }
                 psg_og_cell& c = cell[j];
-                const int32_t first = n_in ? e.head[j] : -1;
-                if (first < 0 && !(c.refractory && c.free_step <= k)) {     // most cells, most steps
+                if (m == 0 && !(c.refractory && c.free_step <= k)) {       // most cells, most steps
                     double s;
                     if (psg_og_whole_step(c, k, h, &s)) out.emplace_back(static_cast<int32_t>(j), s);
                     continue;
                 }
-                int64_t m = 0;
-                for (int32_t q = first; q >= 0; q = e.next[q]) ++m;
-                if (m) {
-                    e.head[j] = -1;
-                    sc.th.resize(static_cast<size_t>(m));
-                    sc.ww.resize(static_cast<size_t>(m));
-                    sc.rr.resize(static_cast<size_t>(m));
-                    sc.ff.resize(2 * static_cast<size_t>(m));
-                    int64_t r = m - 1;                                    // back into arrival order
-                    for (int32_t q = first; q >= 0; q = e.next[q], --r) {
-                        sc.th[r] = slot[q].theta;
-                        sc.ww[r] = slot[q].w;
-                        sc.rr[r] = static_cast<signed char>(slot[q].rec);
-                        sc.ff[2 * r] = e.ff[2 * q];
-                        sc.ff[2 * r + 1] = e.ff[2 * q + 1];
-                    }
-                    if (m > 1) psg_og_sort(sc.th.data(), sc.ww.data(), sc.rr.data(), m, sc.ff.data());
-                }
+                if (m > 1) psg_og_sort(&e.th[lo], &e.ww[lo], &e.rr[lo], m, &e.ff[2 * lo]);
                 double s;
-                if (psg_og_cell_step(c, k, h, m ? sc.th.data() : nullptr, m ? sc.ww.data() : nullptr,
-                                     m ? sc.rr.data() : nullptr, m, &s, m ? sc.ff.data() : nullptr)) {
+                if (psg_og_cell_step(c, k, h, m ? &e.th[lo] : nullptr, m ? &e.ww[lo] : nullptr,
+                                     m ? &e.rr[lo] : nullptr, m, &s, m ? &e.ff[2 * lo] : nullptr)) {
                     out.emplace_back(static_cast<int32_t>(j), s);
                 }
             }
@@ -229,11 +219,11 @@ PSG_OG_EXPORT void psg_og_run(
 #pragma omp parallel num_threads(n_threads)
             {
                 const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-                cells_from_to(n_cells * t / nt, n_cells * (t + 1) / nt, local[t], e.scratch[t]);
+                cells_from_to(n_cells * t / nt, n_cells * (t + 1) / nt, local[t]);
             }
 #endif
         } else {
-            cells_from_to(0, n_cells, local[0], e.scratch[0]);
+            cells_from_to(0, n_cells, local[0]);
         }
         for (auto& part : local) {                     // in cell order
             for (const auto& sp : part) {
@@ -244,7 +234,6 @@ PSG_OG_EXPORT void psg_og_run(
             }
             part.clear();
         }
-        slot.clear();
         // 3. the sources' spikes of this step, then delivery
         while (cursor < n_src_spikes && src_step[cursor] <= k) {
             if (src_step[cursor] == k) {
