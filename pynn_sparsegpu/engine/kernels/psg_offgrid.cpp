@@ -51,6 +51,39 @@ struct Engine {
     std::vector<double> fire_theta;
 };
 
+// The steps of cells lo_cell .. hi_cell-1 in step k; their spikes (cell, theta) go to `out` in cell order.
+// start: the cells' input segments of th / ww / rr / ff (grouped by target), or nullptr without inputs; ff is
+// nullptr when no cell is an IF_curr_exp cell.
+void cells_step(psg_og_cell* PSG_RESTRICT cell, int64_t lo_cell, int64_t hi_cell, int64_t k, double h,
+                const int64_t* start, double* th, double* ww, signed char* rr, double* ff,
+                std::vector<std::pair<int32_t, double>>& out)
+{
+    for (int64_t j = lo_cell; j < hi_cell; ++j) {
+        int64_t lo = 0, m = 0;
+        if (start) {
+            lo = start[j];
+            m = start[j + 1] - lo;
+        }
+        psg_og_cell& c = cell[j];
+        double s;
+        if (m == 0) {
+            if (!(c.refractory && c.free_step <= k)) {          // most cells, most steps
+                if (psg_og_whole_step(c, k, h, &s)) out.emplace_back(static_cast<int32_t>(j), s);
+                continue;
+            }
+            if (psg_og_cell_step(c, k, h, nullptr, nullptr, nullptr, 0, &s)) {
+                out.emplace_back(static_cast<int32_t>(j), s);
+            }
+            continue;
+        }
+        double* f = ff ? ff + 2 * lo : nullptr;
+        if (m > 1) psg_og_sort(th + lo, ww + lo, rr + lo, m, f);
+        if (psg_og_cell_step(c, k, h, th + lo, ww + lo, rr + lo, m, &s, f)) {
+            out.emplace_back(static_cast<int32_t>(j), s);
+        }
+    }
+}
+
 }  // namespace
 
 PSG_OG_EXPORT void* psg_og_create() { return new Engine(); }
@@ -151,6 +184,8 @@ PSG_OG_EXPORT void psg_og_run(
             e.fire_theta.push_back(0.0);
         }
     }
+    bool has_exp = false;                   // IF_curr_exp cells: their inputs get superposition factors
+    for (int64_t j = 0; j < n_cells && !has_exp; ++j) has_exp = cell[j].kind == 1;
     int64_t cursor = counters[0];
     for (int64_t k = k0; k < k1; ++k) {
         std::vector<Input>& slot = e.ring[k % n_slots];
@@ -174,6 +209,7 @@ PSG_OG_EXPORT void psg_og_run(
                 e.th[pos] = in.theta;
                 e.ww[pos] = in.w;
                 e.rr[pos] = static_cast<signed char>(in.rec);
+                if (!has_exp) continue;
                 const psg_og_cell& c = cell[in.target];
                 if (c.kind == 1) {
                     const double ts = in.rec == 0 ? c.tau_se : c.tau_si;
@@ -193,37 +229,19 @@ PSG_OG_EXPORT void psg_og_run(
             slot.clear();
         }
         // 2. the cells' steps (a spike at the run's start was delivered in the step it belongs to, below)
-        auto cells_from_to = [&](int64_t lo_cell, int64_t hi_cell, std::vector<std::pair<int32_t, double>>& out) {
-            for (int64_t j = lo_cell; j < hi_cell; ++j) {
-                int64_t lo = 0, m = 0;
-                if (n_in) {
-                    lo = e.start[j];
-                    m = e.start[j + 1] - lo;
-                }
-                psg_og_cell& c = cell[j];
-                if (m == 0 && !(c.refractory && c.free_step <= k)) {       // most cells, most steps
-                    double s;
-                    if (psg_og_whole_step(c, k, h, &s)) out.emplace_back(static_cast<int32_t>(j), s);
-                    continue;
-                }
-                if (m > 1) psg_og_sort(&e.th[lo], &e.ww[lo], &e.rr[lo], m, &e.ff[2 * lo]);
-                double s;
-                if (psg_og_cell_step(c, k, h, m ? &e.th[lo] : nullptr, m ? &e.ww[lo] : nullptr,
-                                     m ? &e.rr[lo] : nullptr, m, &s, m ? &e.ff[2 * lo] : nullptr)) {
-                    out.emplace_back(static_cast<int32_t>(j), s);
-                }
-            }
-        };
+        const int64_t* starts = n_in ? e.start.data() : nullptr;
         if (n_threads > 1) {
 #if defined(_OPENMP)
 #pragma omp parallel num_threads(n_threads)
             {
                 const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-                cells_from_to(n_cells * t / nt, n_cells * (t + 1) / nt, local[t]);
+                cells_step(cell, n_cells * t / nt, n_cells * (t + 1) / nt, k, h, starts, e.th.data(), e.ww.data(),
+                           e.rr.data(), has_exp ? e.ff.data() : nullptr, local[t]);
             }
 #endif
         } else {
-            cells_from_to(0, n_cells, local[0]);
+            cells_step(cell, 0, n_cells, k, h, starts, e.th.data(), e.ww.data(), e.rr.data(),
+                       has_exp ? e.ff.data() : nullptr, local[0]);
         }
         for (auto& part : local) {                     // in cell order
             for (const auto& sp : part) {
