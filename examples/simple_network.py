@@ -3,7 +3,7 @@
     python examples/simple_network.py sparsegpu      # or: nest
     python examples/simple_network.py sparsegpu --plot out/simple_network.png
 
-Prints firing rates, build and simulation times, and (for sparsegpu) which array path ran.
+Prints firing rates, build and simulation times, and (for sparsegpu) which array path and engine ran.
 """
 
 import argparse
@@ -62,6 +62,7 @@ def main():
     if hasattr(sim, "backend_info"):
         info = sim.backend_info()
         print(f"array path      {info['backend']} ({info['device']}, {info['precision']})")
+        print(f"engine          {info['engine']}")
     print(f"neurons         {args.n} (+200 Poisson inputs)")
     print(f"rate exc / inh  {rate_e:.2f} Hz / {rate_i:.2f} Hz")
     print(f"build time      {t_build:.2f} s")
