@@ -150,3 +150,23 @@ def test_network_changed_between_runs_continues_on_the_grid(sim):
     assert v.shape == (1001, 2)
     assert np.all(v[:510, 1] == -65.0) and v[515, 1] > -64.9     # the input sent at 49.95 ms arrived at 51.0
     sim.end()
+
+
+def test_initialize_and_set_between_runs_act_from_then_on(sim):
+    """initialize(isyn_exc=...) and set(tau_syn_E=...) between runs reach the precise path: from t0 = 50 ms a
+    cell at rest follows the exact response to a current I0 decaying with the new tau_s,
+    V - v_rest = I0/cm (e^{-s/tau_m} - e^{-s/tau_s}) / (1/tau_s - 1/tau_m), s = t - t0."""
+    sim.setup(timestep=0.1)
+    cell = sim.Population(1, sim.IF_curr_exp(tau_syn_E=5.0))
+    cell.record("v")
+    sim.run(50.0)
+    assert "precise spike times" in sim.backend_info()["engine"]
+    cell.set(tau_syn_E=2.0)
+    cell.initialize(isyn_exc=1.0)
+    sim.run(30.0)
+    v = np.asarray(cell.get_data().segments[0].filter(name="v")[0].magnitude)[:, 0]
+    s = np.arange(v.shape[0]) * 0.1 - 50.0
+    expected = np.where(s > 0, (np.exp(-s / 20.0) - np.exp(-s / 2.0)) / (1 / 2.0 - 1 / 20.0), 0.0)
+    assert "precise spike times" in sim.backend_info()["engine"]
+    np.testing.assert_allclose(v, -65.0 + expected, atol=1e-12)
+    sim.end()
