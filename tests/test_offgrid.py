@@ -160,3 +160,26 @@ def test_threads_give_the_same_results():
     (ia, ta, va, ca), (ib, tb, vb, cb) = out
     assert (ia < 5000).sum() > 500
     assert np.array_equal(ia, ib) and np.array_equal(ta, tb) and np.array_equal(va, vb) and np.array_equal(ca, cb)
+
+
+@pytest.mark.parametrize("engine", ["compiled", "reference"])
+def test_currents_that_change_every_step(engine):
+    """stim: a drive per step for some cells; the compiled loop equals the reference bit for bit, and a cell
+    at rest driven by a constant stim follows V - v_rest = R I (1 - e^{-t/tau_m})."""
+    results = []
+    for which in (engine, "reference"):
+        net = _random_network(which, 1)
+        rng = np.random.default_rng(3)
+        for until in (40.0, 90.0):
+            steps = int(round((until - net.t) / 0.1))
+            cells = np.array([0, 5, 7, 100])
+            net.run(until, stim=(cells, 0.2, rng.normal(0.0, 0.5, (steps, cells.size))))
+        results.append(net.spikes())
+    assert np.array_equal(results[0][0], results[1][0]) and np.array_equal(results[0][1], results[1][1])
+    net = OffGridNetwork(1, 0.1, kind=1, v_thresh=100.0, engine=engine)
+    net.record_v([0], 0.1)
+    net.run(50.0, stim=([0], 0.0, np.full((500, 1), 0.5)))
+    times, v = net.v_samples()
+    np.testing.assert_allclose(v[:, 0], -65.0 + 20.0 * 0.5 * -np.expm1(-times / 20.0), atol=1e-12)
+    with pytest.raises(ValueError, match="stim values must have shape"):
+        net.run(60.0, stim=([0], 0.0, np.zeros((5, 1))))

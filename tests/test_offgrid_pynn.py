@@ -170,3 +170,50 @@ def test_initialize_and_set_between_runs_act_from_then_on(sim):
     assert "precise spike times" in sim.backend_info()["engine"]
     np.testing.assert_allclose(v, -65.0 + expected, atol=1e-12)
     sim.end()
+
+
+def _ac_cell(sim, **setup):
+    sim.setup(timestep=0.1, **setup)
+    cell = sim.Population(1, sim.IF_curr_exp(tau_refrac=2.0))
+    cell.inject(sim.ACSource(start=20.0, stop=250.0, amplitude=0.6, offset=0.9, frequency=30.0, phase=40.0))
+    cell.record(["spikes", "v"])
+    sim.run(300.0)
+    seg = cell.get_data().segments[0]
+    out = (np.asarray(seg.spiketrains[0].rescale("ms").magnitude),
+           np.asarray(seg.filter(name="v")[0].rescale("mV").magnitude)[:, 0],
+           sim.backend_info()["engine"] if hasattr(sim, "backend_info") else None)
+    sim.end()
+    return out
+
+
+@pytest.mark.nest
+def test_ac_source_on_a_precise_cell_matches_nest(sim, nest_sim):
+    """A current that changes every step (ACSource): NEST's iaf_psc_exp_ps takes it step by step, as we do."""
+    spikes, v, engine = _ac_cell(sim)
+    nest_spikes, nest_v, _ = _ac_cell(nest_sim, spike_precision="off_grid")
+    assert "precise spike times" in engine
+    assert len(nest_spikes) > 5 and len(spikes) == len(nest_spikes)
+    assert np.abs(spikes - nest_spikes).max() < 1e-9
+    assert np.abs(v - nest_v).max() < 1e-9
+
+
+def test_noisy_current_gives_the_grid_engine_subthreshold_trace(sim):
+    """Below threshold the precise and the grid engines integrate the same equations with the same noise
+    draws: the same v to rounding."""
+    traces = []
+    for precision in ("off_grid", "on_grid"):
+        sim.setup(timestep=0.1, spike_precision=precision, rng_seed=5)
+        cells = sim.Population(3, sim.IF_curr_exp(v_thresh=0.0))
+        noise = sim.NoisyCurrentSource(mean=0.3, stdev=0.4, start=10.0, stop=180.0, dt=0.5)
+        cells.inject(noise)
+        cells.record("v")
+        sim.run(120.0)
+        sim.run(80.0)
+        traces.append(np.asarray(cells.get_data().segments[0].filter(name="v")[0].magnitude))
+        engine = sim.backend_info()["engine"]
+        assert ("precise spike times" in engine) == (precision == "off_grid")
+        sim.end()
+    precise, grid = traces
+    assert precise.shape == grid.shape == (2001, 3)
+    assert np.ptp(precise[:, 0]) > 1.0 and np.abs(precise[:, 0] - precise[:, 1]).max() > 0.1
+    np.testing.assert_allclose(precise, grid, atol=1e-9)

@@ -59,8 +59,9 @@ def unsupported_parts(net, engine: str = "event") -> list[str]:
                            "synapses)")
         elif p.rewirer is not None or p.deep_r is not None:
             reasons.append(f"{name} is rewired during the run (structural plasticity runs on the time grid)")
+    varying_ok = not event and not net.backend.is_gpu       # the precise CPU loop takes currents per step
     for electrode in net.electrodes:
-        if electrode.kind not in ("dc", "step"):
+        if electrode.kind not in ("dc", "step") and not (varying_ok and electrode.kind in ("ac", "noise")):
             reasons.append(f"a current source ({_kind(electrode)}) injects a current that varies within steps "
                            f"({label} takes i_offset, DCSource and StepCurrentSource)")
         elif electrode.recording:
@@ -373,14 +374,19 @@ class EventEngine:
         for draws in self.poisson:
             sources, times = draws.spikes(self.edn.t, end_step * dt)
             self.edn.add_source_spikes(sources, times)
-        self._apply_stim(start_step)
-        for step in self._change_steps(start_step, end_step):   # the current sources' changes, at their times
-            self.edn.run(step * dt)
-            self._apply_stim(step)
-        self.edn.run(end_step * dt)
+        self._advance(start_step, end_step)
         self._deliver_spikes()
         self._deliver_samples(end_step)
         net.step_index = end_step   # (v lives in the engine: the groups' state holds what initialize() set)
+
+    def _advance(self, start_step, end_step):
+        """Run the engine from start_step to end_step, the current sources' changes applied at their steps."""
+        dt = self.net.dt
+        self._apply_stim(start_step)
+        for step in self._change_steps(start_step, end_step):
+            self.edn.run(step * dt)
+            self._apply_stim(step)
+        self.edn.run(end_step * dt)
 
     def _deliver_spikes(self):
         chunks, samples = self.edn.new_results(self._spike_chunks_read, self._sample_chunks_read)

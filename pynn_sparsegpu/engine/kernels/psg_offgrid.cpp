@@ -141,7 +141,8 @@ PSG_OG_EXPORT void psg_og_resize(void* h, int64_t n_slots, int64_t k)
     e.ring.swap(ring);
 }
 
-// counters: [0] source cursor, [2] next sample index. Steps k0 .. k1-1. Synapses in rows by source
+// counters: [0] source cursor, [2] next sample index. n_stim cells stim_idx get the drive
+// i_e = stim_base + stim_val[(k - k0) * n_stim + r] in step k (currents that change every step). Steps k0 .. k1-1. Synapses in rows by source
 // (row_ptr[i] .. row_ptr[i+1]), delays in whole steps >= 1. Sources' spikes sorted by (step, theta, index),
 // src_id global. Samples: V of cells rec_idx at the times m * interval (interval steps), for m = counters[2] ..
 // last_sample, into samples[(m - counters[2] at the call), r].
@@ -152,7 +153,8 @@ PSG_OG_EXPORT void psg_og_run(
     const int64_t* src_step, const double* src_theta, const double* src_time, const int32_t* src_id,
     int64_t n_src_spikes,
     const int32_t* rec_idx, int64_t n_rec, int64_t interval, int64_t last_sample, double* samples,
-    int64_t* counters, int64_t k0, int64_t k1, double h, int64_t threads)
+    int64_t* counters, int64_t k0, int64_t k1, double h, int64_t threads,
+    int64_t n_stim, const int32_t* stim_idx, const double* stim_base, const double* stim_val)
 {
 #if defined(_OPENMP)
     const int n_threads = (threads > 1 && n_cells >= 4096) ? static_cast<int>(threads) : 1;
@@ -189,6 +191,10 @@ PSG_OG_EXPORT void psg_og_run(
     int64_t cursor = counters[0];
     for (int64_t k = k0; k < k1; ++k) {
         std::vector<Input>& slot = e.ring[k % n_slots];
+        // 0. currents that change every step: i_offset + the current sources' A(k h)
+        for (int64_t r = 0; r < n_stim; ++r) {
+            cell[stim_idx[r]].i_e = stim_base[r] + stim_val[(k - k0) * n_stim + r];
+        }
         // 1. group this step's inputs by target (stable)
         const int64_t n_in = static_cast<int64_t>(slot.size());
         if (n_in) {

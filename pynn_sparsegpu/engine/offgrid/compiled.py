@@ -22,7 +22,8 @@ def library():
     global _LIB
     if _LIB is None:
         P, I, D = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
-        _LIB = build(SOURCE, "psg_og", [P, I, P, I, P, P, P, P, P, P, P, P, P, I, P, I, I, I, P, P, I, I, D, I])
+        _LIB = build(SOURCE, "psg_og", [P, I, P, I, P, P, P, P, P, P, P, P, P, I, P, I, I, I, P, P, I, I, D, I,
+                                        I, P, P, P])
         _LIB.psg_og_take_inputs.restype = None
         _LIB.psg_og_take_inputs.argtypes = [P, I, P, P, P, P]
     return _LIB
@@ -43,14 +44,19 @@ class EngineHandle(Handle):
         self.lib.psg_og_take_inputs(self.ptr, int(k), *(_ptr(a) for a in out))
         return out
 
-    def run(self, net, src_step, src_theta, interval, last_sample, samples, k0, k1):
-        """Steps k0 .. k1-1 of `net`; returns the new spikes (ids, times); fills `samples`."""
+    def run(self, net, src_step, src_theta, interval, last_sample, samples, k0, k1, stim=None):
+        """Steps k0 .. k1-1 of `net`; returns the new spikes (ids, times); fills `samples`. stim: (cells, base,
+        values[k - k0, r]) of currents that change every step, or None."""
         first = int(net.counters[2])
+        idx, base, values = stim if stim is not None else (np.zeros(0, np.int32), np.zeros(0), np.zeros((0, 0)))
+        idx = np.ascontiguousarray(idx, dtype=np.int32)
+        base = np.ascontiguousarray(base, dtype=np.float64)
+        values = np.ascontiguousarray(values, dtype=np.float64)
         self.lib.psg_og_run(
             self.ptr, net.n_cells, _ptr(net.cells), net.n_slots, _ptr(net.row_ptr), _ptr(net.syn_post),
             _ptr(net.syn_w), _ptr(net.syn_delay), _ptr(net.syn_rec), _ptr(src_step), _ptr(src_theta),
             _ptr(net.src_time), _ptr(net.src_id), net.src_time.size, _ptr(net.rec_idx), net.rec_idx.size,
             int(interval), int(last_sample), _ptr(samples), _ptr(net.counters), int(k0), int(k1), net.dt,
-            int(getattr(net, "threads", 1)))
+            int(getattr(net, "threads", 1)), idx.size, _ptr(idx), _ptr(base), _ptr(values))
         assert int(net.counters[2]) - first == samples.shape[0]
         return self._take_spikes()

@@ -166,7 +166,7 @@ class KernelEngine:
                            d.program([_Call(fn["sample"], args, (64, THREADS))]))
         return self._calls
 
-    def run(self, net, src_step, src_theta, interval, last_sample, samples, k0, k1):
+    def run(self, net, src_step, src_theta, interval, last_sample, samples, k0, k1, stim=None):
         xp, d = self.xp, self.driver
         n = net.n_cells
         cap = self._capacity(net, src_step)

@@ -9,10 +9,12 @@ far stay as they are.
 
 A network qualifies when every population is IF_curr_exp or IF_curr_delta (with tau_refrac of at least one
 step), SpikeSourceArray or SpikeSourcePoisson, every projection has static synapses that nothing rewires, the
-current sources are DC or step sources, and only v is recorded (at one sampling interval); the event-driven
+current sources are DC or step sources (or, on the CPU, AC and noise sources), and only v is recorded (at one sampling interval); the event-driven
 engine's driver (eventdriven/driver.py, `unsupported_parts(net, "offgrid")`) checks it, and this engine shares
 that driver's handling of parameters, initial values, weights, spike times and Poisson rates changed between
-runs, of current sources (their changes fall on step boundaries), and of recordings. SpikeSourcePoisson fires
+runs, of current sources (their changes fall on step boundaries), and of recordings. ACSource and
+NoisyCurrentSource (on the CPU) give a current that changes every step: their currents, A(k dt) for step k as
+on the grid, go to the loop step by step. SpikeSourcePoisson fires
 in continuous time, as NEST's poisson_generator_ps.
 """
 
@@ -26,6 +28,9 @@ from ..eventdriven.driver import CELL_PARAMETERS, EventEngine, unsupported_parts
 from ..neurons.lif import IFCurrDelta, IFCurrExp
 
 
+STIM_CHUNK = 1000          # steps of per-step currents handed to the loop at once
+
+
 class OffGridEngine(EventEngine):
     """Runs a Network with precise spike times on the time grid (see the module docstring)."""
 
@@ -33,6 +38,44 @@ class OffGridEngine(EventEngine):
     cell_models = (IFCurrDelta, IFCurrExp)
     cell_parameters = CELL_PARAMETERS + ("tau_syn_E", "tau_syn_I")
     carried_state = ("isyn_exc", "isyn_inh")
+
+    def _stim_at(self, step):
+        # with sources whose current varies from step to step (ACSource, NoisyCurrentSource) every source's
+        # current goes to the loop step by step (_advance); i_offset alone is the cells' constant drive
+        if self._varying:
+            return np.zeros(self.n_cells)
+        return super()._stim_at(step)
+
+    def _advance(self, start_step, end_step):
+        if not self._varying:
+            return super()._advance(start_step, end_step)
+        dt = self.net.dt
+        idx, parts = self._stim_targets()
+        base = self._cell_values("i_offset")[idx]
+        k = start_step
+        while k < end_step:
+            m = min(STIM_CHUNK, end_step - k)
+            values = np.zeros((m, idx.size))
+            for s in range(m):
+                t = (k + s) * dt
+                for electrode, positions in parts:
+                    amplitude = np.asarray(self.net.backend.to_host(electrode.amplitude(t, dt)), dtype=np.float64)
+                    np.add.at(values[s], positions, np.broadcast_to(amplitude, positions.shape))
+            self.edn.run((k + m) * dt, stim=(idx, base, values))
+            k += m
+
+    def _stim_targets(self):
+        """(global indices of the stimulated cells, [(electrode, positions of its targets in them)]); noise
+        sources draw one value per target, in their targets' order."""
+        cells, parts = [], []
+        for electrode in self.net.electrodes:
+            glob = [self.offset[g.gid] + np.asarray(self.net.backend.to_host(index), dtype=np.int64).reshape(-1)
+                    for g, index in electrode.targets]
+            cells.append(np.concatenate(glob) if glob else np.zeros(0, np.int64))
+        idx = np.unique(np.concatenate(cells)) if cells else np.zeros(0, np.int64)
+        for electrode, glob in zip(self.net.electrodes, cells):
+            parts.append((electrode, np.searchsorted(idx, glob)))
+        return idx, parts
 
     def __init__(self, net, compiled: bool = True, driver=None):
         """compiled: the C++ loop (else the Python reference); on a GPU backend (or with `driver`, a driver of
@@ -43,6 +86,7 @@ class OffGridEngine(EventEngine):
             driver = LaunchDriver(net.backend, Counters())
         self._driver = driver
         self._compiled = compiled
+        self._varying = any(e.kind not in ("dc", "step") for e in net.electrodes)
         where = ("kernels on the GPU" if driver is not None and getattr(driver, "target", "") == "cuda"
                  else "kernels" if driver is not None
                  else "compiled CPU loop" if compiled else "reference path")

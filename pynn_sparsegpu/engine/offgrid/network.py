@@ -222,9 +222,10 @@ class OffGridNetwork(EventDrivenNetwork):
         self.syn_version += 1
 
     # --- running -----------------------------------------------------------------------------------------
-    def run(self, until_ms: float) -> None:
+    def run(self, until_ms: float, stim=None) -> None:
         """Steps from the current time to until_ms (a whole number of steps later); repeated calls continue
-        exactly."""
+        exactly. stim: (cells, base, values) for currents that change every step: in the j-th step of the run
+        cell cells[r] has the drive base[r] + values[j, r] (nA) in place of its i_offset."""
         try:
             until = float(until_ms)
         except (TypeError, ValueError) as err:
@@ -241,11 +242,23 @@ class OffGridNetwork(EventDrivenNetwork):
             last_sample, n_new = -1, 0
         samples = np.zeros((n_new, self.rec_idx.size))
         src_step, src_theta = self._grid_of_sources()
+        if stim is not None:
+            idx = _index_array("stim cells", np.asarray(stim[0]).reshape(-1), 0, self.n_cells)
+            base = np.broadcast_to(np.asarray(stim[1], dtype=np.float64), idx.shape)
+            values = np.asarray(stim[2], dtype=np.float64)
+            if values.shape != (k1 - self.step, idx.size):
+                raise ValueError(f"stim values must have shape ({k1 - self.step}, {idx.size}) (got {values.shape})")
+            _finite("stim values", values)
+            if self.engine == "kernels":
+                raise ValueError("currents that change every step are not available on the kernels path")
+            stim = (idx, base, values)
         if self.engine != "reference":
-            ids, times = self._engine.run(self, src_step, src_theta, interval, last_sample, samples, self.step, k1)
+            ids, times = self._engine.run(self, src_step, src_theta, interval, last_sample, samples, self.step, k1,
+                                          stim)
         else:
             from .reference import run_reference
-            ids, times = run_reference(self, src_step, src_theta, interval, last_sample, samples, self.step, k1)
+            ids, times = run_reference(self, src_step, src_theta, interval, last_sample, samples, self.step, k1,
+                                       stim)
         order = np.lexsort((ids, times))
         self._spike_chunks.append((ids[order], times[order]))
         if n_new:

@@ -253,8 +253,9 @@ def _whole_steps(cells, k, h, idle, out):
             out.append((j, s))
 
 
-def run_reference(net, src_step, src_theta, interval, last_sample, samples, k0, k1):
-    """Steps k0 .. k1-1 of `net` (engine="reference"); returns the new spikes (ids, times); fills `samples`."""
+def run_reference(net, src_step, src_theta, interval, last_sample, samples, k0, k1, stim=None):
+    """Steps k0 .. k1-1 of `net` (engine="reference"); returns the new spikes (ids, times); fills `samples`.
+    stim: (cells, base, values) of currents that change every step (OffGridNetwork.run), or None."""
     ring = net._ring
     ring.resize(net.n_slots, k0)
     cells, h, n = net.cells, net.dt, net.n_cells
@@ -281,6 +282,8 @@ def run_reference(net, src_step, src_theta, interval, last_sample, samples, k0, 
     cursor = int(counters[0])
     every = np.arange(n)
     for k in range(k0, k1):
+        if stim is not None:
+            cells["i_e"][stim[0]] = stim[1] + stim[2][k - k0]
         slot = ring.slots[k % net.n_slots]
         by_target = {}
         for theta, w, target, r in slot:                  # grouped by target, in arrival order
