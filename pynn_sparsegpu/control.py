@@ -45,8 +45,9 @@ def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, **extra_params
                  IF_curr_exp and IF_curr_delta cells fire at the exact time within a step and receive their
                  inputs at exact times; SpikeSourceArray and SpikeSourcePoisson emit at exact times; this
                  holds for networks of those cells and sources with static synapses and current sources
-                 (AC and noise ones on the CPU), recording spikes and v (other networks run on the grid, and spike sources then
-                 report their given times); "on_grid": every spike at the end of the step that emitted it.
+                 (AC and noise ones on the CPU), recording spikes and v (other networks run on the grid,
+                 and spike sources then report their given times); "on_grid": every spike at the end of the
+                 step that emitted it.
       engine     "auto" (default): with spike_precision="off_grid", the exact event-driven engine
                  (SparseProp's algorithm) when the network qualifies at the first run (IF_curr_delta cells
                  driven by i_offset, DCSource or StepCurrentSource, SpikeSourceArray and SpikeSourcePoisson

@@ -9,12 +9,12 @@ far stay as they are.
 
 A network qualifies when every population is IF_curr_exp or IF_curr_delta (with tau_refrac of at least one
 step), SpikeSourceArray or SpikeSourcePoisson, every projection has static synapses that nothing rewires, the
-current sources are DC or step sources (or, on the CPU, AC and noise sources), and only v is recorded (at one sampling interval); the event-driven
-engine's driver (eventdriven/driver.py, `unsupported_parts(net, "offgrid")`) checks it, and this engine shares
-that driver's handling of parameters, initial values, weights, spike times and Poisson rates changed between
-runs, of current sources (their changes fall on step boundaries), and of recordings. ACSource and
-NoisyCurrentSource (on the CPU) give a current that changes every step: their currents, A(k dt) for step k as
-on the grid, go to the loop step by step. SpikeSourcePoisson fires
+current sources are DC or step sources (or, on the CPU, AC and noise sources), and only v is recorded (at one
+sampling interval); the event-driven engine's driver (eventdriven/driver.py, `unsupported_parts(net,
+"offgrid")`) checks it, and this engine shares that driver's handling of parameters, initial values, weights,
+spike times and Poisson rates changed between runs, of current sources (their changes fall on step
+boundaries), and of recordings. ACSource and NoisyCurrentSource (on the CPU) give a current that changes every
+step: their currents, A(k dt) for step k as on the grid, go to the loop step by step. SpikeSourcePoisson fires
 in continuous time, as NEST's poisson_generator_ps.
 """
 
