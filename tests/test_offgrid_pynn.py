@@ -36,10 +36,13 @@ def _exp_network(sim, runs=(60.0, 60.0), record_v=False, **setup):
     return {"spikes": spikes, "v": v, "info": info}
 
 
-def _single_cell(sim, **setup):
+def _single_cell(sim, source=None, tau_syn_E=2.0, **setup):
+    """One IF_curr_exp cell driven by `source()` (default: a step current), 300 ms in two runs: (spikes, v,
+    engine)."""
     sim.setup(timestep=0.1, **setup)
-    cell = sim.Population(1, sim.IF_curr_exp(tau_refrac=2.0, tau_syn_E=2.0))
-    cell.inject(sim.StepCurrentSource(times=[10.0, 110.0, 200.0], amplitudes=[0.8, 1.3, 0.0]))
+    cell = sim.Population(1, sim.IF_curr_exp(tau_refrac=2.0, tau_syn_E=tau_syn_E))
+    cell.inject(source() if source is not None else
+                sim.StepCurrentSource(times=[10.0, 110.0, 200.0], amplitudes=[0.8, 1.3, 0.0]))
     cell.record(["spikes", "v"])
     sim.run(150.0)
     sim.run(150.0)
@@ -173,17 +176,8 @@ def test_initialize_and_set_between_runs_act_from_then_on(sim):
 
 
 def _ac_cell(sim, **setup):
-    sim.setup(timestep=0.1, **setup)
-    cell = sim.Population(1, sim.IF_curr_exp(tau_refrac=2.0))
-    cell.inject(sim.ACSource(start=20.0, stop=250.0, amplitude=0.6, offset=0.9, frequency=30.0, phase=40.0))
-    cell.record(["spikes", "v"])
-    sim.run(300.0)
-    seg = cell.get_data().segments[0]
-    out = (np.asarray(seg.spiketrains[0].rescale("ms").magnitude),
-           np.asarray(seg.filter(name="v")[0].rescale("mV").magnitude)[:, 0],
-           sim.backend_info()["engine"] if hasattr(sim, "backend_info") else None)
-    sim.end()
-    return out
+    return _single_cell(sim, lambda: sim.ACSource(start=20.0, stop=250.0, amplitude=0.6, offset=0.9,
+                                                  frequency=30.0, phase=40.0), tau_syn_E=5.0, **setup)
 
 
 @pytest.mark.nest
