@@ -53,7 +53,7 @@ class State(common.control.BaseState):
         self.rng_seed = rng_seed
         self.spike_precision = spike_precision
         self.network = Network(self.backend, self.dt, rng_seed)
-        self.network.engine_choice = engine if spike_precision == "off_grid" or engine != "auto" else "time"
+        self.network.engine_choice = engine
         self.network.spike_precision = spike_precision
         self.populations = []
         self.current_sources = []

@@ -58,6 +58,16 @@ class Backend:
     def asarray(self, values, dtype=None):
         return self.xp.asarray(values, dtype=self.dtype if dtype is None else dtype)
 
+    def scatter_add(self, array, flat_index, values) -> None:
+        """array.flat[flat_index] += values in place (a C-contiguous array), repeated indices summed (in order
+        on the CPU)."""
+        if self.is_gpu:
+            import cupyx
+            cupyx.scatter_add(array.reshape(-1), self.xp.asarray(flat_index),
+                              self.xp.asarray(values, dtype=array.dtype))
+        else:
+            np.add.at(np.reshape(array, -1, copy=False), flat_index, values)
+
     def to_host(self, array):
         """Copy a device array to a NumPy array (a host synchronisation on the GPU path)."""
         if self.is_gpu:

@@ -124,7 +124,7 @@ class Network:
         """Which engine runs the network (or, before the first run, how it will be chosen)."""
         if self.event_engine is not None:
             return self.event_engine.name
-        if self._engine_decided or (self.engine_choice == "time" and self.spike_precision != "off_grid"):
+        if self._engine_decided or (self.spike_precision != "off_grid" and self.engine_choice != "event"):
             return "time-driven (steps of dt)"
         if self.engine_choice == "time":
             return ("time-driven, with precise spike times if the network qualifies at the first run, else on "
@@ -139,12 +139,13 @@ class Network:
                 from .eventdriven.driver import choose
                 self.event_engine = choose(self)
             self._engine_decided = True
+        handed = None
         if self.event_engine is not None:
-            if not self.event_engine.hands_over():
+            handed = self.event_engine.hand_over()
+            if handed is None:
                 self.event_engine.run(n_steps)
                 return
             self.event_engine = None          # it has given its state to the groups: on the grid from now on
-        handed = self.__dict__.pop("_handed_inputs", None)
         for group in self.groups:          # the time-driven engine reads initial values from the state itself
             group.initialized.clear()
         for projection in self.projections:
@@ -152,12 +153,10 @@ class Network:
         slots = self.n_slots()
         for group in self.groups:
             group.prepare(self.dt, slots, self.step_index)
-        if handed is not None:               # inputs on their way from the engine that ran before
-            for group, steps, receptors, targets, weights in handed:
-                flat = group.ring.reshape(-1)
-                n_slots, n_receptors, n = group.ring.shape
-                at = ((steps % n_slots) * n_receptors + receptors) * n + targets
-                np.add.at(flat, self.backend.xp.asarray(at), self.backend.xp.asarray(weights, dtype=flat.dtype))
+        for group, steps, receptors, targets, weights in handed or ():   # inputs on their way from the engine
+            n_slots, n_receptors, n = group.ring.shape                   # that ran before
+            at = ((steps % n_slots) * n_receptors + receptors) * n + targets
+            self.backend.scatter_add(group.ring, at, weights)
         xp, dt = self.backend.xp, self.dt
         if self.step_index == 0 and not self._primed:
             for electrode in self.electrodes:    # the current of step 0 is A(0)

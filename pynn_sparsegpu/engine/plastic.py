@@ -14,8 +14,6 @@ With f = 1 on every synapse (NEST's convention) there is no queue and nothing ch
 
 from __future__ import annotations
 
-import numpy as np
-
 from .random import stream_key, synapse_uniform_pair
 from .synapse_models import PostHistory
 from .synapses import SynapseGroup
@@ -124,14 +122,10 @@ class ModelSynapseGroup(SynapseGroup):
     def _deliver(self, ev, transmitted, step: int) -> None:
         """Scatter-add what the events transmit into the target's ring buffer, D_d steps after arrival (on the
         CPU one event after the other, in event order, as the compiled kernel adds)."""
-        xp, ring = self.backend.xp, self.post.ring
+        ring = self.post.ring
         slot = (step + ev.dendritic_delay) % ring.shape[0]
         flat = (slot * ring.shape[1] + self.receptor) * ring.shape[2] + ev.post
-        if self.backend.is_gpu:
-            import cupyx
-            cupyx.scatter_add(ring.reshape(-1), flat, transmitted.astype(ring.dtype))
-        else:
-            np.add.at(np.reshape(ring, -1, copy=False), flat, transmitted)
+        self.backend.scatter_add(ring, flat, transmitted)
 
     def reset(self) -> None:
         """Weights and synaptic state persist across reset() (as in NEST); the clock of each synapse's

@@ -360,10 +360,11 @@ class EventEngine:
             group.initialized.clear()
 
     # --- running --------------------------------------------------------------------------------------------
-    def hands_over(self) -> bool:
-        """Whether the network continues on the grid from now on (this engine has then given its state to the
-        groups); the event-driven engine never does (a change it cannot run raises in run())."""
-        return False
+    def hand_over(self):
+        """None while this engine runs the network; else its state has gone to the groups, and the network
+        continues on the grid: [(group, steps, receptors, targets, weights)] of the inputs on their way. The
+        event-driven engine never hands over (a change it cannot run raises in run())."""
+        return None
 
     def run(self, n_steps: int) -> None:
         net, dt = self.net, self.net.dt
@@ -488,7 +489,7 @@ def choose(net):
     choice = getattr(net, "engine_choice", "time")
     precise = getattr(net, "spike_precision", "on_grid") == "off_grid"
     compiler = net.backend.compiled or _compiler_works()
-    if choice in ("event", "auto"):
+    if choice == "event" or (choice == "auto" and precise):
         reasons = unsupported_parts(net, "event")
         if not reasons and not compiler:
             reasons.append("no working C++ compiler (the event-driven engine is compiled code)")

@@ -284,18 +284,22 @@ class EventDrivenNetwork:
     # --- state -------------------------------------------------------------------------------------------
     def get_v(self, indices=None):
         """V of LIF cells at the current time (v_reset while refractory)."""
-        idx = np.arange(self.n_cells) if indices is None else _index_array("indices", np.atleast_1d(indices),
-                                                                           0, self.n_cells)
+        idx = self._cells(indices)
         tf, vf = self.t_free[idx], self.v_free[idx]
         free = self.t >= tf
         v = vf + (vf - self.v_inf[idx]) * np.expm1(-(self.t - tf) / self.tau_m[idx])
         return np.where(free, v, self.v_reset[idx])
 
+    def _cells(self, indices):
+        """The cell indices that `indices` names (None: every cell), checked."""
+        if indices is None:
+            return np.arange(self.n_cells)
+        return _index_array("indices", np.atleast_1d(indices), 0, self.n_cells)
+
     def _cell_values(self, values, indices):
         """(cell indices, finite values of their shape) from `indices` (default: all cells) and `values` (a scalar
         or one per index)."""
-        idx = np.arange(self.n_cells) if indices is None else _index_array("indices", np.atleast_1d(indices),
-                                                                           0, self.n_cells)
+        idx = self._cells(indices)
         vals = np.asarray(values, dtype=np.float64)
         vals = np.broadcast_to(vals, idx.shape) if vals.ndim == 0 else vals
         if vals.shape != idx.shape:
@@ -331,8 +335,7 @@ class EventDrivenNetwork:
         unknown = sorted(set(params) - set(allowed))
         if unknown:
             raise ValueError(f"unknown parameter {unknown[0]!r} (allowed: {', '.join(allowed)})")
-        idx = np.arange(self.n_cells) if indices is None else _index_array("indices", np.atleast_1d(indices),
-                                                                           0, self.n_cells)
+        idx = self._cells(indices)
         new = {k: v.copy() for k, v in self.params.items()}
         for name, value in params.items():
             new[name][idx] = _cell_param(name, value, idx.size)

@@ -34,7 +34,6 @@ class KernelEngine:
     def __init__(self, driver):
         self.driver = driver
         self.xp = driver.xp
-        self.counters = driver.counters if hasattr(driver, "counters") else None
         self.clock = self.xp.zeros(1, dtype=np.int64)
         self.shape = None              # (n, n_slots, cap) of the ring allocated
         self.a = {}                    # device arrays by name
@@ -128,8 +127,7 @@ class KernelEngine:
 
     def take_inputs(self, k):
         """(steps, targets, receptors, weights) of the inputs on their way; the ring is emptied."""
-        steps, targets, recs, weights, thetas = self._inputs(k)
-        self._taken = (steps, targets, recs, weights, thetas)
+        steps, targets, recs, weights, _ = self._inputs(k)
         if self.shape is not None:
             self.a["head"][...] = -1
             self.a["in_count"][...] = 0
@@ -137,7 +135,6 @@ class KernelEngine:
 
     # --- running -----------------------------------------------------------------------------------------
     def _args(self):
-        a, xp = self.a, self.xp
         g = (lambda name: (lambda: self.a[name]))
         args = (Args().ptr(self.clock).int(lambda: self.shape[0]).ptr(g("cells")).int(lambda: self.shape[1])
                 .int(lambda: self.shape[2]).ptr(g("head")).ptr(g("next")).ptr(g("in_theta")).ptr(g("in_w"))
@@ -149,7 +146,6 @@ class KernelEngine:
                 .ptr(g("overflow")).ptr(g("rec_idx")).int(lambda: self._n_rec).int(lambda: self._interval)
                 .ptr(g("samples")).int(lambda: self._sample_base).int(lambda: self._sample_rows)
                 .ptr(g("in_target")))
-        del a, xp
         return args
 
     def _programs(self):

@@ -105,12 +105,13 @@ class OffGridEngine(EventEngine):
         network.threads = max(int(getattr(self.net.backend, "threads", 1) or 1), 1)   # (the compiled loop's)
         return network
 
-    def hands_over(self) -> bool:
-        """Hand the network to the grid engine when it changed in a way this engine cannot follow."""
+    def hand_over(self):
+        """Hand the network to the grid engine when it changed in a way this engine cannot follow (see
+        EventEngine.hand_over)."""
         net = self.net
         reasons = unsupported_parts(net, "offgrid")
         if self._network_shape() == self._shape and not reasons:
-            return False
+            return None
         self._push_changes()                       # initialize() and set() since the last run, first
         edn, k, xp = self.edn, net.step_index, net.backend.xp
         steps, targets, receptors, weights = edn.take_inputs()
@@ -132,11 +133,10 @@ class OffGridEngine(EventEngine):
                 handed.append((group, steps[mine], receptors[mine].astype(np.int64),
                                targets[mine].astype(np.int64) - lo, weights[mine]))
             group.initialized.clear()
-        net._handed_inputs = handed
         why = "; ".join(reasons) if reasons else ("a population, projection, synapses or current source was "
                                                   "added")
         warnings.warn(f"the network changed after it started with precise spike times ({why}): it continues on "
                       f"the time grid from t = {k * net.dt:g} ms, with spike times on multiples of dt from now on "
                       "(build the whole network before the first run to keep precise spike times)",
                       RuntimeWarning, stacklevel=2)
-        return True
+        return handed

@@ -135,7 +135,7 @@ class OffGridNetwork(EventDrivenNetwork):
             self._engine = KernelEngine(driver)
         else:
             from .reference import ReferenceRing
-            self._ring = ReferenceRing()
+            self._engine = ReferenceRing()
         self._reset_results()
 
     # --- set-up ------------------------------------------------------------------------------------------
@@ -182,8 +182,7 @@ class OffGridNetwork(EventDrivenNetwork):
     # --- state -------------------------------------------------------------------------------------------
     def get_v(self, indices=None):
         """V of the cells at the current time (v_reset while refractory)."""
-        idx = np.arange(self.n_cells) if indices is None else _index_array("indices", np.atleast_1d(indices),
-                                                                           0, self.n_cells)
+        idx = self._cells(indices)
         return self.cells["u"][idx] + self.cells["v_rest"][idx]
 
     def set_v(self, values, indices=None) -> None:
@@ -252,13 +251,7 @@ class OffGridNetwork(EventDrivenNetwork):
             if self.engine == "kernels":
                 raise ValueError("currents that change every step are not available on the kernels path")
             stim = (idx, base, values)
-        if self.engine != "reference":
-            ids, times = self._engine.run(self, src_step, src_theta, interval, last_sample, samples, self.step, k1,
-                                          stim)
-        else:
-            from .reference import run_reference
-            ids, times = run_reference(self, src_step, src_theta, interval, last_sample, samples, self.step, k1,
-                                       stim)
+        ids, times = self._engine.run(self, src_step, src_theta, interval, last_sample, samples, self.step, k1, stim)
         order = np.lexsort((ids, times))
         self._spike_chunks.append((ids[order], times[order]))
         if n_new:
@@ -270,9 +263,9 @@ class OffGridNetwork(EventDrivenNetwork):
     def take_inputs(self):
         """Every input on its way as (steps, targets, receptors, weights), the step each is due in; they are
         removed from the network (it hands them to another engine)."""
-        return (self._ring if self.engine == "reference" else self._engine).take_inputs(self.step)
+        return self._engine.take_inputs(self.step)
 
     @property
     def pending_arrivals(self) -> int:
         """Inputs on their way (sent, not yet due)."""
-        return self._ring.pending if self.engine == "reference" else self._engine.pending
+        return self._engine.pending

@@ -14,7 +14,11 @@ import numpy as np
 
 
 class ReferenceRing:
-    """The inputs on their way: slot -> list of (theta, weight, target, receptor) in the order sent."""
+    """The reference engine of an OffGridNetwork (as compiled.EngineHandle is the compiled one): the inputs on
+    their way, slot -> list of (theta, weight, target, receptor) in the order sent, and `run`."""
+
+    def run(self, net, src_step, src_theta, interval, last_sample, samples, k0, k1, stim=None):
+        return run_reference(net, self, src_step, src_theta, interval, last_sample, samples, k0, k1, stim)
 
     def __init__(self):
         self.slots = []
@@ -253,10 +257,10 @@ def _whole_steps(cells, k, h, idle, out):
             out.append((j, s))
 
 
-def run_reference(net, src_step, src_theta, interval, last_sample, samples, k0, k1, stim=None):
-    """Steps k0 .. k1-1 of `net` (engine="reference"); returns the new spikes (ids, times); fills `samples`.
-    stim: (cells, base, values) of currents that change every step (OffGridNetwork.run), or None."""
-    ring = net._ring
+def run_reference(net, ring, src_step, src_theta, interval, last_sample, samples, k0, k1, stim=None):
+    """Steps k0 .. k1-1 of `net` with its inputs on their way in `ring` (engine="reference"); returns the new
+    spikes (ids, times); fills `samples`. stim: (cells, base, values) of currents that change every step
+    (OffGridNetwork.run), or None."""
     ring.resize(net.n_slots, k0)
     cells, h, n = net.cells, net.dt, net.n_cells
     counters = net.counters
