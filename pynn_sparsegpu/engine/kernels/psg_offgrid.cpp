@@ -40,7 +40,6 @@ struct Input {
 
 struct Engine {
     std::vector<std::vector<Input>> ring;
-    std::vector<Input> sorted;
     std::vector<int64_t> start;
     std::vector<double> th, ww;
     std::vector<signed char> rr;
@@ -49,6 +48,15 @@ struct Engine {
     std::vector<double> spk_time;
     std::vector<int32_t> fire_id;        // the step's spikes to deliver (cells and sources)
     std::vector<double> fire_theta;
+
+    // A spike of cell or source `id` at `time`, theta within its step: recorded and queued for delivery.
+    void emit(int32_t id, double theta, double time)
+    {
+        spk_id.push_back(id);
+        spk_time.push_back(time);
+        fire_id.push_back(id);
+        fire_theta.push_back(theta);
+    }
 };
 
 // The steps of cells lo_cell .. hi_cell-1 in step k; their spikes (cell, theta) go to `out` in cell order.
@@ -180,10 +188,7 @@ PSG_OG_EXPORT void psg_og_run(
         if (c.refractory && c.free_step < k0) c.refractory = 0;
         if (!c.refractory && c.u >= c.thr) {
             psg_og_fire(c, k0, 0.0);
-            e.spk_id.push_back(static_cast<int32_t>(j));
-            e.spk_time.push_back(static_cast<double>(k0) * h);
-            e.fire_id.push_back(static_cast<int32_t>(j));
-            e.fire_theta.push_back(0.0);
+            e.emit(static_cast<int32_t>(j), 0.0, static_cast<double>(k0) * h);
         }
     }
     bool has_exp = false;                   // IF_curr_exp cells: their inputs get superposition factors
@@ -201,7 +206,6 @@ PSG_OG_EXPORT void psg_og_run(
             std::fill(e.start.begin(), e.start.end(), 0);
             for (const Input& in : slot) ++e.start[in.target + 1];
             for (int64_t j = 0; j < n_cells; ++j) e.start[j + 1] += e.start[j];
-            e.sorted.resize(static_cast<size_t>(n_in));
             e.th.resize(static_cast<size_t>(n_in));
             e.ww.resize(static_cast<size_t>(n_in));
             e.rr.resize(static_cast<size_t>(n_in));
@@ -250,22 +254,12 @@ PSG_OG_EXPORT void psg_og_run(
                        has_exp ? e.ff.data() : nullptr, local[0]);
         }
         for (auto& part : local) {                     // in cell order
-            for (const auto& sp : part) {
-                e.spk_id.push_back(sp.first);
-                e.spk_time.push_back(static_cast<double>(k) * h + sp.second);
-                e.fire_id.push_back(sp.first);
-                e.fire_theta.push_back(sp.second);
-            }
+            for (const auto& sp : part) e.emit(sp.first, sp.second, static_cast<double>(k) * h + sp.second);
             part.clear();
         }
         // 3. the sources' spikes of this step, then delivery
         while (cursor < n_src_spikes && src_step[cursor] <= k) {
-            if (src_step[cursor] == k) {
-                e.spk_id.push_back(src_id[cursor]);
-                e.spk_time.push_back(src_time[cursor]);
-                e.fire_id.push_back(src_id[cursor]);
-                e.fire_theta.push_back(src_theta[cursor]);
-            }
+            if (src_step[cursor] == k) e.emit(src_id[cursor], src_theta[cursor], src_time[cursor]);
             ++cursor;
         }
         for (size_t f = 0; f < e.fire_id.size(); ++f) {
