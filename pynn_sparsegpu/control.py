@@ -117,6 +117,8 @@ def backend_info() -> dict:
         return {"backend": None, "device": None, "precision": None, "reason": "setup() has not been called"}
     info = backend.info()
     info["engine"] = simulator.state.network.engine_description()
+    info["processes"] = simulator.state.num_processes
+    info["mpi"] = simulator.state.network.comm.name
     return info
 
 
@@ -136,7 +138,12 @@ def kernel_statistics() -> dict:
                 "syncs_per_step": None, "record_syncs_per_step": None,
                 "reference_parts": [] if state.backend.compiled else ["everything (NumPy reference path)"]}
     counters = engine.counters
-    return {"backend": state.backend.name, "steps": counters.steps, "launches": counters.launches,
-            "host_launches": counters.host_launches, "syncs": counters.syncs, "record_syncs": counters.record_syncs,
-            **{k: v for k, v in counters.per_step().items() if k != "steps"},
-            "reference_parts": list(engine.reference_parts)}
+    out = {"backend": state.backend.name, "steps": counters.steps, "launches": counters.launches,
+           "host_launches": counters.host_launches, "syncs": counters.syncs, "record_syncs": counters.record_syncs,
+           **{k: v for k, v in counters.per_step().items() if k != "steps"},
+           "reference_parts": list(engine.reference_parts)}
+    ex = engine.exchange
+    if ex is not None:        # several MPI processes: the spike exchange (since the block length last changed)
+        out.update({"exchange_block_steps": ex.D, "exchanges": ex.blocks, "exchange_seconds": ex.seconds,
+                    "spikes_exchanged": ex.entries})
+    return out

@@ -55,7 +55,7 @@ class _EngineParameters:
 
     def _get_native_parameters(self, *names):
         group = self._engine_group
-        index = self._engine_index()
+        _, index = group.local_positions(self._engine_index())     # the cells of this process (PyNN gathers)
         out = {}
         for name in names:
             value = group.params[name]
@@ -63,7 +63,8 @@ class _EngineParameters:
                 selected = [value[i] for i in index]
                 out[name] = np.array([Sequence(v) for v in selected], dtype=Sequence)
             else:
-                out[name] = simplify(group.backend.to_host(value)[index])
+                values = group.backend.to_host(value)[index]
+                out[name] = simplify(values) if values.size else values     # (none here: another process has them)
         return ParameterSpace(out, shape=(len(index),))
 
     def _set_parameters(self, parameter_space):
@@ -87,9 +88,23 @@ class _EngineParameters:
             raise errors.InvalidParameterValueError(str(err)) from None
 
 
+_simplify = simplify      # (Assembly.get has an argument of that name)
+
+
 class Assembly(common.Assembly):
     __doc__ = common.Assembly.__doc__
     _simulator = simulator
+
+    def get(self, parameter_names, gather=False, simplify=True):
+        """PyNN's Assembly.get, which also works on a process that holds none of the cells."""
+        single = isinstance(parameter_names, str)
+        names = (parameter_names,) if single else tuple(parameter_names)
+        parts = [p.get(names, gather, simplify=False) for p in self.populations]
+        values = []
+        for k in range(len(names)):
+            value = np.hstack([part[k] for part in parts])
+            values.append(_simplify(value) if simplify and value.size else value)
+        return values[0] if single else values
 
 
 class PopulationView(_EngineParameters, common.PopulationView):
@@ -127,11 +142,13 @@ class Population(_EngineParameters, common.Population):
         state = simulator.state
         first = state.id_counter
         self.all_cells = np.array([simulator.ID(i) for i in range(first, first + self.size)], dtype=simulator.ID)
-        self._mask_local = np.ones((self.size,), dtype=bool)
         for cell in self.all_cells:
             cell.parent = self
         state.id_counter += self.size
         self._engine_group = state.network.add_group(self.celltype.engine_model(), self.size, self.label)
+        group = self._engine_group     # with several MPI processes, this one has a contiguous block of cells
+        self._mask_local = np.zeros((self.size,), dtype=bool)
+        self._mask_local[group.cell0:group.cell0 + group.n] = True
         self._engine_group.display_name = type(self.celltype).__name__     # the name users know
         parameter_space = self.celltype.native_parameters
         parameter_space.shape = (self.size,)
@@ -147,6 +164,13 @@ class Population(_EngineParameters, common.Population):
 
     def _engine_index(self):
         return np.arange(self.size)
+
+    def id_to_index(self, id):
+        """PyNN's id_to_index, which also takes an empty array (the cells recorded on a process that has
+        none of them, when several MPI processes gather data)."""
+        if not isinstance(id, (int, np.integer, PopulationView)) and np.size(id) == 0:
+            return np.zeros(0, dtype=int)
+        return super().id_to_index(id)
 
     def _get_view(self, selector, label=None):
         return PopulationView(self, selector, label)

@@ -11,6 +11,7 @@ import numpy as np
 from pyNN import common, errors
 from pyNN.core import is_listlike
 from pyNN.space import Space
+from pyNN.standardmodels import StandardSynapseType
 
 from . import connectors as native_connectors
 from . import rewiring, simulator
@@ -245,8 +246,8 @@ class Projection(common.Projection):
         for k, ((i, j), group) in enumerate(self._groups.items()):
             group.prepare(dt)
             pre_e, post_e, values = group.rows.to_coo()
-            parts["pre"].append(self._inverse(self._pre_parts, i, group.pre.n)[pre_e])
-            parts["post"].append(self._inverse(self._post_parts, j, group.post.n)[post_e])
+            parts["pre"].append(self._inverse(self._pre_parts, i, group.pre.n_total)[pre_e])
+            parts["post"].append(self._inverse(self._post_parts, j, group.post.n_total)[post_e + group.post.cell0])
             parts["weight"].append(values["weight"].astype(float))
             parts["delay"].append(values["delay"] * dt)
             for name in names:
@@ -293,6 +294,38 @@ class Projection(common.Projection):
     def connections(self):
         return self[slice(None)]
 
+    def get(self, attribute_names, format, gather=True, with_address=True, multiple_synapses="sum"):
+        """PyNN's Projection.get; with several MPI processes a gathered list is in the order one process gives
+        (by presynaptic, then postsynaptic index), not process by process."""
+        state = simulator.state
+        if format not in ("list", "array") or not gather or state.num_processes == 1:
+            return super().get(attribute_names, format, gather, with_address, multiple_synapses)
+        single = isinstance(attribute_names, str)
+        names = (attribute_names,) if single else tuple(attribute_names)
+        if format == "array" and multiple_synapses not in self.MULTI_SYNAPSE_OPERATIONS:
+            raise ValueError(f"multiple_synapses={multiple_synapses!r} is not allowed; use one of "
+                             f"{list(self.MULTI_SYNAPSE_OPERATIONS)}")
+        rows = super().get(names, "list", gather=False, with_address=True)
+        comm = state.network.comm
+        parts = comm.allgather(rows) if gather == "all" else comm.gather(rows)
+        if parts is None:                  # a process that does not receive: its own synapses
+            if format == "array":
+                arrays = super().get(names, "array", gather=False, multiple_synapses=multiple_synapses)
+                return arrays[0] if single else arrays
+        else:
+            rows = sorted((row for part in parts for row in part), key=lambda row: (row[0], row[1]))
+        if format == "array":
+            native = self.synapse_type.get_native_names(*names) if isinstance(self.synapse_type, StandardSynapseType) \
+                else list(names)
+            table = np.array(rows, dtype=float).reshape(len(rows), 2 + len(names))
+            pre, post = table[:, 0].astype(np.int64), table[:, 1].astype(np.int64)
+            arrays = self._arrays(pre, post, {name: table[:, 2 + k] for k, name in enumerate(native)}, native,
+                                  multiple_synapses)
+            return arrays[0] if single else arrays
+        if not with_address:
+            rows = [row[2] if single else tuple(row[2:]) for row in rows]
+        return rows
+
     def _get_attributes_as_list(self, names):
         pre, post, columns = self._columns(names)
         cols = [columns[name] for name in names]
@@ -301,6 +334,11 @@ class Projection(common.Projection):
 
     def _get_attributes_as_arrays(self, names, multiple_synapses="sum"):
         pre, post, columns = self._columns(names)
+        return self._arrays(pre, post, columns, names, multiple_synapses)
+
+    def _arrays(self, pre, post, columns, names, multiple_synapses):
+        """[pre.size, post.size] arrays of the values in `columns` (per synapse, sorted by (pre, post)), NaN
+        where there is no synapse; several synapses of one pair are combined as `multiple_synapses` says."""
         out = []
         for name in names:
             values = np.full((self.pre.size, self.post.size), np.nan)
@@ -334,8 +372,8 @@ class Projection(common.Projection):
         r, c = rows.synapse_slots()
         r_h, c_h = group.backend.to_host(r), group.backend.to_host(c)
         post_e = group.backend.to_host(rows.ind)[r_h, c_h].astype(np.int64)
-        pre_p = self._inverse(self._pre_parts, i, group.pre.n)[r_h]
-        post_p = self._inverse(self._post_parts, j, group.post.n)[post_e]
+        pre_p = self._inverse(self._pre_parts, i, group.pre.n_total)[r_h]
+        post_p = self._inverse(self._post_parts, j, group.post.n_total)[post_e + group.post.cell0]
         return rows, r, c, pre_p, post_p
 
     def _set_initial_value_array(self, variable, value):

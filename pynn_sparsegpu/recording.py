@@ -76,6 +76,7 @@ class Recorder(recording.Recorder):
         dt = simulator.state.dt
         group = self.population._engine_group
         index = self.population.id_to_index(id_array) if id_array.size else np.zeros(0, np.int64)
+        index = index - group.cell0          # (with several processes, positions among this one's cells)
         given = group.params["spike_times"]
         owners = np.repeat(np.arange(len(given)), [len(t) for t in given])
         flat = np.concatenate(given) if len(given) else np.zeros(0)

@@ -41,7 +41,10 @@ class State(common.control.BaseState):
     # --- lifecycle ----------------------------------------------------------------------------------
     def setup(self, timestep, min_delay, max_delay, backend=None, precision=None, rng_seed=None,
               spike_precision="off_grid", threads=1, engine="auto"):
-        self.backend = select_backend(backend, precision)
+        from .engine.parallel import world
+        comm = world()                    # several processes under mpiexec (mpi4py), else one
+        self.mpi_rank, self.num_processes = comm.rank, comm.size
+        self.backend = select_backend(backend, precision, comm)
         self.backend.threads = int(threads)
         if threads > 1 and self.backend.compiled and "no OpenMP" in (self.backend.compiler or ""):
             import warnings
@@ -52,7 +55,7 @@ class State(common.control.BaseState):
         self._max_delay = max_delay
         self.rng_seed = rng_seed
         self.spike_precision = spike_precision
-        self.network = Network(self.backend, self.dt, rng_seed)
+        self.network = Network(self.backend, self.dt, rng_seed, comm=comm)
         self.network.engine_choice = engine
         self.network.spike_precision = spike_precision
         self.populations = []

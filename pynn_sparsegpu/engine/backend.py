@@ -90,8 +90,17 @@ class Backend:
                 "threads": self.threads if self.name == "cpu" else 1, "reason": self.reason}
 
 
-def _probe_cupy():
-    """Return (cupy module, device description) or raise BackendError saying why CuPy is unusable."""
+def device_for_rank(local_rank: int, n_devices: int) -> int:
+    """The GPU a process uses: with several processes on one machine, process `local_rank` (its place among
+    them) takes device local_rank mod n_devices, so each process has its own GPU while there are enough."""
+    if n_devices < 1:
+        raise BackendError("the CUDA runtime reports no device")
+    return int(local_rank) % int(n_devices)
+
+
+def _probe_cupy(local_rank: int = 0, processes_here: int = 1):
+    """Return (cupy module, device description) or raise BackendError saying why CuPy is unusable. With several
+    processes on this machine, each first selects its own device (device_for_rank)."""
     try:
         import cupy  # noqa: WPS433 (imported only on request)
     except Exception as err:  # ImportError, or a broken CUDA install raising at import
@@ -103,6 +112,11 @@ def _probe_cupy():
         raise BackendError(f"CuPy imports but no CUDA device is usable ({type(err).__name__}: {err})") from err
     if n_devices < 1:
         raise BackendError("CuPy imports but the CUDA runtime reports no device")
+    if processes_here > 1:
+        if processes_here > n_devices:
+            warnings.warn(f"{processes_here} processes on this machine share {n_devices} GPU(s)", RuntimeWarning,
+                          stacklevel=4)
+        cupy.cuda.Device(device_for_rank(local_rank, n_devices)).use()
     try:
         props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
         name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
@@ -122,7 +136,7 @@ def _probe_compiler():
         raise BackendError(f"the compiled CPU path is unavailable: {err}") from err
 
 
-def select_backend(backend: str | None = None, precision: str | None = None) -> Backend:
+def select_backend(backend: str | None = None, precision: str | None = None, comm=None) -> Backend:
     """Choose the path.
 
     backend: "auto" (CuPy when it imports and a CUDA device is usable, else the compiled CPU path when a C++
@@ -130,7 +144,9 @@ def select_backend(backend: str | None = None, precision: str | None = None) -> 
     PYNN_SPARSEGPU_BACKEND, default "auto".
     precision: "float32" or "float64"; None reads PYNN_SPARSEGPU_PRECISION, default float64 on the CPU and
     float32 on CuPy.
+    comm: the run's processes (parallel/comm.py); on CuPy each process of a machine takes its own GPU.
     """
+    here = (getattr(comm, "local_rank", 0), getattr(comm, "local_size", 1))
     if backend is None:
         backend = os.environ.get(BACKEND_ENV, "auto") or "auto"
     if not isinstance(backend, str) or backend.lower() not in VALID_BACKENDS:
@@ -147,13 +163,13 @@ def select_backend(backend: str | None = None, precision: str | None = None) -> 
     if backend == "numpy":
         return Backend("numpy", np, np.dtype(precision or "float64"), "cpu", "requested numpy")
     if backend == "cupy":
-        cupy, device = _probe_cupy()  # raises BackendError with the reason
+        cupy, device = _probe_cupy(*here)  # raises BackendError with the reason
         return Backend("cupy", cupy, np.dtype(precision or "float32"), device, "requested cupy")
     if backend == "cpu":
         compiler = _probe_compiler()  # raises BackendError with the reason
         return Backend("cpu", np, np.dtype(precision or "float64"), "cpu", "requested cpu", compiler)
     try:
-        cupy, device = _probe_cupy()
+        cupy, device = _probe_cupy(*here)
     except BackendError as gpu_err:
         try:
             compiler = _probe_compiler()

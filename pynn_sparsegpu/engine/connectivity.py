@@ -131,6 +131,31 @@ class RaggedRows:
         self._uniform[name] = key + (value,)
         return value
 
+    def minimum(self, name):
+        """The smallest value of variable `name` over the synapses in use (None without synapses), cached
+        like uniform()."""
+        key = (self._vars.version, id(self.row_length))
+        cached = self._uniform.get(("min", name))
+        if cached is not None and cached[:2] == key:
+            return cached[2]
+        shared = self.uniform(name)
+        if shared is not None:
+            value = shared if self.size() else None
+        else:
+            xp = self.backend.xp
+            arr, lengths = self._vars.peek(name), self.row_length
+            cols = xp.arange(self.capacity)[None, :]
+            block = max(1, (1 << 22) // self.capacity)
+            parts = []
+            for start in range(0, self.n_pre, block):
+                part = slice(start, start + block)
+                used = cols < lengths[part, None]
+                if bool(used.any()):
+                    parts.append(arr[part][used].min())
+            value = np.asarray(self.backend.to_host(min(parts))).reshape(())[()] if parts else None
+        self._uniform[("min", name)] = key + (value,)
+        return value
+
     @classmethod
     def from_coo(cls, backend, n_pre, n_post, pre, post, values: dict, var_dtypes: dict,
                  capacity: int | None = None, spare: float = 0.0):

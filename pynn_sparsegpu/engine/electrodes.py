@@ -71,8 +71,25 @@ class Electrode:
         offset = 0
         for group, index in self.targets:
             part = value if np.ndim(value) == 0 else self.backend.xp.asarray(value[offset:offset + len(index)])
-            group.i_stim[index] += part
             offset += len(index)
+            keep, local = self._local(group, index)
+            if keep is not None:               # several processes: this one's cells of the target list
+                part = part if np.ndim(part) == 0 else part[keep]
+                index = local
+            group.i_stim[index] += part
+
+    def _local(self, group, index):
+        """(mask over `index`, local indices) of the targets this process holds; (None, None) when it holds
+        the whole population."""
+        if not getattr(group, "distributed", False):
+            return None, None
+        cache = self.__dict__.setdefault("_local_cache", {})
+        key = (id(group), id(index))
+        if key not in cache:
+            keep, local = group.local_positions(self.backend.to_host(index))
+            xp = self.backend.xp
+            cache[key] = (xp.asarray(keep), xp.asarray(local))
+        return cache[key]
 
     def reset(self) -> None:
         self.trace_t, self.trace_i = [], []

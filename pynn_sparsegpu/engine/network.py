@@ -22,10 +22,14 @@ from .variates import object_key
 
 
 class Network:
-    def __init__(self, backend, dt: float, seed: int | None = None):
+    def __init__(self, backend, dt: float, seed: int | None = None, comm=None):
         if not (isinstance(dt, (int, float)) and dt > 0 and np.isfinite(dt)):
             raise ValueError(f"timestep={dt!r} is not allowed; it must be a finite number > 0 (ms)")
         self.backend, self.dt = backend, float(dt)
+        if comm is None:
+            from .parallel import world
+            comm = world()
+        self.comm = comm          # the processes that share the network (parallel/comm.py)
         self._seeds = np.random.SeedSequence(seed)
         self._group_seeds = self._seeds.spawn(1)[0]
         self._electrode_seeds = self._seeds.spawn(1)[0]
@@ -52,7 +56,11 @@ class Network:
 
     # --- building -----------------------------------------------------------------------------------
     def add_group(self, model, n: int, label: str = "") -> NeuronGroup:
-        group = NeuronGroup(model, n, self.backend, self._group_seeds.spawn(1)[0], label)
+        """A population of n cells; with several processes this process holds a contiguous block of them."""
+        from .parallel import block
+        lo, hi = block(int(n), self.comm.rank, self.comm.size)
+        group = NeuronGroup(model, hi - lo, self.backend, self._group_seeds.spawn(1)[0], label, cell0=lo,
+                            n_total=int(n))
         group.gid = len(self.groups)
         self.groups.append(group)
         return group
@@ -85,7 +93,9 @@ class Network:
             self.electrodes.append(electrode)
 
     def record_spikes(self, group, index) -> SpikeBuffer:
-        buf = SpikeBuffer(self.backend, np.asarray(index))
+        """Record the spikes of the cells at `index` (positions in the whole population; those of this
+        process)."""
+        buf = SpikeBuffer(self.backend, self._local_index(group, index))
         self.spike_buffers.setdefault(group.gid, []).append(buf)
         return buf
 
@@ -96,7 +106,7 @@ class Network:
             public = [k for k in group.state if not k.startswith("_")]
             raise ValueError(f"cannot record {variable!r} from {type(group.model).__name__}; "
                              f"recordable state variables are {public}")
-        buf = StateBuffer(self.backend, np.asarray(index), interval_steps)
+        buf = StateBuffer(self.backend, self._local_index(group, index), interval_steps)
         for _ in range(missing):
             buf.write(self.backend.xp.full(group.n, np.nan, dtype=self.backend.dtype))
         if self.step_index % interval_steps == 0:     # the sample at the current time
@@ -106,6 +116,13 @@ class Network:
             buf.write(now)
         self.state_buffers.setdefault(group.gid, []).append((variable, buf))
         return buf
+
+    @staticmethod
+    def _local_index(group, index):
+        keep, local = group.local_positions(index)
+        if keep is not None and not keep.all():
+            raise ValueError("internal error: a recorder was given cells of another process")
+        return np.asarray(local)
 
     def remove_buffer(self, buf) -> None:
         """Stop recording into `buf` (used when the user resets what is recorded)."""
@@ -134,6 +151,9 @@ class Network:
                 else "event-driven (from the first run)")
 
     def run(self, n_steps: int) -> None:
+        if self.comm.size > 1 and not self.backend.compiled:
+            raise RuntimeError(f"backend {self.backend.name!r} runs in one process; with {self.comm.size} MPI "
+                               "processes use backend='cpu' (the compiled path) or 'cupy'")
         if not self._engine_decided:
             if self.step_index == 0:
                 from .eventdriven.driver import choose

@@ -51,17 +51,35 @@ class PostHistory:
     """The most recent `depth` spike stamps of each neuron of a group, newest first (a shift register per
     neuron, updated only for the neurons that fire). STDP reads the postsynaptic spikes of a window and the
     postsynaptic trace from it. If a window needs spikes older than the register holds, the loss is
-    counted in `overflow` (raise `depth` then)."""
+    counted in `overflow` (raise `depth` then).
+
+    A row may hold `extra` stamps more (width = depth + extra): with several processes, a spike's plastic
+    synapses are updated up to a block of steps after the spike, when its target may have fired again; the
+    kernels skip those newer stamps and read the `depth` newest before them (psg_stdp.cuh's psg_stdp_row)."""
 
     def __init__(self, backend, n: int, depth: int = 32):
         self.backend, self.n, self.depth = backend, int(n), int(depth)
+        self.extra = 0
         self.overflow = 0
         self.reset()
 
+    @property
+    def width(self) -> int:
+        return self.depth + self.extra
+
     def reset(self):
         xp = self.backend.xp
-        self.stamps = xp.full((self.n, self.depth), NEVER, dtype=xp.int64)
+        self.stamps = xp.full((self.n, self.width), NEVER, dtype=xp.int64)
         self.count = xp.zeros(self.n, dtype=xp.int64)
+
+    def widen(self, extra: int) -> None:
+        """Hold at least `extra` stamps beyond depth, keeping the stamps recorded so far."""
+        if extra <= self.extra:
+            return
+        xp = self.backend.xp
+        stamps = xp.full((self.n, self.depth + extra), NEVER, dtype=xp.int64)
+        stamps[:, :self.width] = self.stamps
+        self.stamps, self.extra = stamps, int(extra)
 
     def record(self, counts, step: int):
         xp = self.backend.xp

@@ -26,6 +26,9 @@ def _shared_scalar(arrays):
 
 
 class SynapseGroup:
+    """The synapses of one projection from `pre` to `post` (NeuronGroups): a row for each presynaptic cell of
+    the whole population, holding the synapses onto the cells of `post` this process has (local indices)."""
+
     var_dtypes = None   # set per instance: weight (float), delay (int32 steps)
 
     def __init__(self, backend, pre, post, receptor: int, label: str = "", model=None):
@@ -50,8 +53,18 @@ class SynapseGroup:
         given = parameters or {}
         extra = {name: xp.broadcast_to(xp.asarray(given.get(name, default), dtype=xp.float64), pre.shape)
                  for name, default in self.model.parameters.items()}
-        self._pending.append((pre, post, xp.broadcast_to(xp.asarray(weight, dtype=xp.float64), pre.shape),
-                              xp.broadcast_to(xp.asarray(delay, dtype=xp.float64), pre.shape), extra))
+        weight = xp.broadcast_to(xp.asarray(weight, dtype=xp.float64), pre.shape)
+        delay = xp.broadcast_to(xp.asarray(delay, dtype=xp.float64), pre.shape)
+        if getattr(self.post, "distributed", False):   # this process stores the synapses onto its own cells only
+            keep = (post >= self.post.cell0) & (post < self.post.cell0 + self.post.n)
+            m = int(keep.sum())
+
+            def pick(a):     # a broadcast scalar stays one (finalise() keeps it as a single value)
+                return xp.broadcast_to(a[:1], (m,)) if a.shape[0] and a.strides == (0,) else a[keep]
+            pre, post = pre[keep], post[keep] - self.post.cell0
+            weight, delay = pick(weight), pick(delay)
+            extra = {name: pick(v) for name, v in extra.items()}
+        self._pending.append((pre, post, weight, delay, extra))
 
     def finalise(self, dt: float) -> None:
         """Build the ragged rows from everything buffered, in one vectorised pass. Connections made after
@@ -83,7 +96,7 @@ class SynapseGroup:
         steps = delay_steps(d, dt, xp).astype(xp.int32)
         del d
         dtypes = {"weight": self.backend.dtype, "delay": np.int32, **self.model.var_dtypes(self.backend.dtype)}
-        self.rows = RaggedRows.from_coo(self.backend, self.pre.n, self.post.n, pre, post,
+        self.rows = RaggedRows.from_coo(self.backend, getattr(self.pre, "n_total", self.pre.n), self.post.n, pre, post,
                                         {"weight": w, "delay": steps, **extra}, dtypes,
                                         capacity=self.capacity, spare=self.spare)
 
@@ -111,8 +124,7 @@ class SynapseGroup:
         delays = [float(p[3].min()) for p in self._pending if p[3].shape[0]]
         shortest = [int(delay_steps(min(delays), self.dt))] if delays and self.dt else []
         if self.rows is not None and self.rows.size():
-            rows, slots = self.rows.synapse_slots()
-            shortest.append(int(self.rows.vars["delay"][rows, slots].min()))
+            shortest.append(int(self.rows.minimum("delay")))
         return min(shortest) if shortest else None
 
     def prepare(self, dt: float) -> None:

@@ -543,7 +543,7 @@ class _TraceContext(StepContext):
         name = f"u{t.count}"
         t.count += 1
         t.lines.append(f"double {name}[2];")
-        t.lines.append(f"psg_uniform_pair({self._key}, i, {int(draw)}, c.step, {name});")
+        t.lines.append(f"psg_uniform_pair({self._key}, c.cell0 + i, {int(draw)}, c.step, {name});")
         return Sym(t, f"{name}[0]", np.float64)
 
 

@@ -68,6 +68,9 @@ def electrode_kernels(engine):
         offset = 0
         for group, index in electrode.targets:
             cells, positions = _last_occurrence(engine.backend.to_host(index))
+            keep, cells = group.local_positions(cells)       # the cells of this process (noise is keyed by
+            if keep is not None:                             # positions in the whole target list)
+                positions = positions[keep]
             rows.append(_row(electrode, kind, group, cells, positions + offset, net.dt, engine.xp))
             offset += len(index)
             stimulated[id(group)] = group

@@ -64,7 +64,7 @@ def propagation_kernel(engine, projection):
 # --- arguments -----------------------------------------------------------------------------------------------
 def _common_args(engine, p) -> Args:
     """Slots 0 .. 15 of every plastic propagation kernel (psg_plasticity.cu)."""
-    rt = engine.runtime(p.pre)
+    rt = engine.source_runtime(p.pre)        # with several processes, the spikes of every process
     return (Args().ptr(engine.clock).ptr(rt.counts).ptr(rt.spike_list).ptr(rt.spike_count)
             .ptr(lambda: p.rows.ind).int(lambda: p.rows.ind.dtype.itemsize).ptr(lambda: p.rows.row_length)
             .int(lambda: p.rows.capacity).ptr(lambda: p.rows.vars["weight"]).ptr(lambda: p.rows.vars["delay"])
@@ -90,7 +90,7 @@ def add_stdp_args(args: Args, engine, p) -> Args:
     args.ptr(lambda: p.post.history.stamps).ptr(lambda: p.post.history.count).int(lambda: p.post.history.depth)
     for name in (tau_plus, tau_minus):
         _table_args(args, engine, lambda name=name: _first_value(p, name), "stdp")
-    return args.real(dt)
+    return args.real(dt).int(lambda: p.post.history.width)
 
 
 def _short_term_args(name, args, engine, p) -> None:

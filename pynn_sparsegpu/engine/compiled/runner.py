@@ -131,8 +131,9 @@ class Unsupported(Exception):
 class PyItem:
     """A part of the step that runs the reference code (called with the step index)."""
 
-    def __init__(self, fn, label):
+    def __init__(self, fn, label, source=None):
         self.fn, self.label = fn, label
+        self.source = source           # for a propagation: the population whose spikes it reads
 
 
 class Hook(PyItem):
@@ -160,8 +161,9 @@ class Kernel:
     fills; `finish()` (optional) runs after every run() (e.g. to read back counters)."""
 
     def __init__(self, function, args, label, period=1, phase=0, spike_recs=(), state_recs=(), finish=None,
-                 launch=None):
+                 launch=None, source=None):
         self.function, self.args, self.label = function, args, label
+        self.source = source           # for a propagation kernel: the population whose spikes it reads
         self.period, self.phase = int(period), int(phase)
         self.launch = launch           # (blocks, threads per block) on CUDA; None: the driver's default
         self.spike_recs, self.state_recs = list(spike_recs), list(state_recs)
@@ -204,6 +206,7 @@ class CompiledEngine:
         self._kernels = {}
         self.compiled_groups = {}      # gid -> kernel name, or the reason the group runs on the reference path
         self.reference_parts = []      # what the last run did on the reference path, and why
+        self.exchange = None           # parallel/exchange.py's SpikeExchange, with several MPI processes
 
     @property
     def real(self) -> str:
@@ -273,7 +276,7 @@ class CompiledEngine:
         return GroupKernel(src.name, function, add_model_args)
 
     def group_args(self, group, spike_recs=(), state_recs=()) -> Args:
-        """The argument slots common to every population kernel (psg_neuron.cuh, slots 0 .. 16)."""
+        """The argument slots common to every population kernel (psg_neuron.cuh, slots 0 .. 17)."""
         rt = self.runtime(group)
         return (Args().ptr(self.clock).int(group.n).ptr(lambda: group.ring).int(lambda: group.ring.shape[0])
                 .int(lambda: group.ring.shape[1]).ptr(lambda: group.i_stim)
@@ -281,13 +284,18 @@ class CompiledEngine:
                 .ptr(rt.spike_count)
                 .ptr(lambda: group.history.stamps if group.history is not None else None)
                 .ptr(lambda: group.history.count if group.history is not None else None)
-                .int(lambda: group.history.depth if group.history is not None else 0)
+                .int(lambda: group.history.width if group.history is not None else 0)
                 .ptr(lambda: group.last_spike)
                 .int(len(spike_recs)).table([r.row() for r in spike_recs])
-                .int(len(state_recs)).table([r.row() for r in state_recs]))
+                .int(len(state_recs)).table([r.row() for r in state_recs]).int(group.cell0))
+
+    def source_runtime(self, group) -> GroupRuntime:
+        """The spikes that propagation reads: the population's own, or with several processes the
+        population-wide spikes that the exchange gathered."""
+        return self.exchange.runtime(group) if self.exchange is not None else self.runtime(group)
 
     def _static_args(self, projections, pre) -> Args:
-        rt = self.runtime(pre)
+        rt = self.source_runtime(pre)
         rows = []
         for p in projections:
             delay, weight = _uniform_values(p)
@@ -372,7 +380,7 @@ class CompiledEngine:
             if run and (not static or p.pre is not run_pre):
                 items.append(Kernel(self.function(f"pynn_sparsegpu_propagation_static_{self.real}"),
                                     self._static_args(run, run_pre), "static propagation",
-                                    launch=(max(1, min(run_pre.n, 8192)), 128)))
+                                    launch=(max(1, min(run_pre.n_total, 8192)), 128), source=run_pre))
                 run = []
             if p is None:
                 break
@@ -381,11 +389,14 @@ class CompiledEngine:
                 run_pre = p.pre
                 continue
             try:
-                items.append(plasticity.propagation_kernel(self, p))
+                kernel = plasticity.propagation_kernel(self, p)
+                kernel.source = p.pre
+                items.append(kernel)
             except Unsupported as err:
                 pre_rt = self.runtime(p.pre)
                 items.append(PyItem(lambda k, p=p, rt=pre_rt: p.propagate(rt.counts, k),
-                                    f"projection {p.label!r} ({type(p.model).__name__} synapses): {err}"))
+                                    f"projection {p.label!r} ({type(p.model).__name__} synapses): {err}",
+                                    source=p.pre))
         if net.electrodes:
             try:
                 items.extend(electrodes.electrode_kernels(self))
@@ -415,6 +426,8 @@ class CompiledEngine:
 
     # --- running ---------------------------------------------------------------------------------------------
     def run(self, n_steps: int) -> None:
+        if self.net.comm.size > 1:
+            self._prepare_exchange()
         items, hooks = self._plan()
         compiled = [item for item in items if isinstance(item, Kernel)]
         self.reference_parts = [item.label for item in items if not isinstance(item, Kernel)]
@@ -431,7 +444,9 @@ class CompiledEngine:
         self._k = k
         try:
             with self.driver.session():
-                if len(compiled) == len(items):
+                if self.exchange is not None:
+                    self._run_blocks(items, hooks, spike_recs, state_recs, k, end)
+                elif len(compiled) == len(items):
                     self._run_chunks(compiled, hooks, spike_recs, state_recs, k, end)
                 else:
                     self._run_mixed(items, hooks, spike_recs, state_recs, k, end)
@@ -492,7 +507,96 @@ class CompiledEngine:
             if ran_hook:             # a hook may replace arrays the kernels hold (rewired rows)
                 self._refresh(compiled)
 
-    def _run_mixed(self, items, hooks, spike_recs, state_recs, k, end):
+    # --- several processes -----------------------------------------------------------------------------------
+    def _prepare_exchange(self) -> None:
+        """The block length (the network's shortest delay over all processes) and the exchange's buffers."""
+        from ..parallel.exchange import SpikeExchange
+        missing = []
+        for p in self.net.projections:
+            name = f"projection {p.label!r}" if p.label else f"a projection of {type(p.model).__name__} synapses"
+            if p.rewirer is not None:
+                missing.append(f"{name}: structural plasticity (synapses formed and eliminated during the run)")
+            if p.deep_r is not None:
+                missing.append(f"{name}: DEEP R rewiring")
+            if getattr(p.model, "stochastic", False):
+                missing.append(f"{name}: {getattr(p, 'display_name', type(p.model).__name__)} synapses (their "
+                               "random draws are keyed by a synapse's place in its row, which differs between "
+                               "process counts)")
+        if missing:
+            raise NotImplementedError(f"with {self.net.comm.size} MPI processes these parts of the network cannot "
+                                      "run yet (they run in one process):\n  - " + "\n  - ".join(missing))
+        local = [p.min_delay_steps for p in self.net.projections]
+        shortest = [d for d in self.net.comm.allgather(min([d for d in local if d is not None], default=None))
+                    if d is not None]
+        block = max(min(shortest), 1) if shortest else 1
+        for group in self.net.groups:       # plastic synapses see their targets' spikes of up to D - 1 steps
+            if group.history is not None:   # after a spike: room for those stamps in the history
+                group.history.widen(block - 1)
+        ex = self.exchange
+        if ex is None or ex.D != block or ex.groups != list(self.net.groups):
+            self.exchange = SpikeExchange(self, block)
+
+    def _run_blocks(self, items, hooks, spike_recs, state_recs, k, end):
+        """Blocks of D steps (parallel/exchange.py): the populations' steps, one exchange, the propagation."""
+        ex = self.exchange
+        propagation = [item for item in items if item.source is not None]
+        steps = [item for item in items if item.source is None]
+        rest = [item for item in propagation if not isinstance(item, Kernel)] + list(hooks)
+        if rest:
+            raise NotImplementedError(f"with {self.net.comm.size} MPI processes every projection must run in "
+                                      "compiled kernels, and nothing may act on the synapses between steps; "
+                                      "these do not:\n  - " + "\n  - ".join(item.label for item in rest))
+        sources = list({id(item.source): item.source for item in propagation}.values())
+        collect = [ex.collect_kernel(group) for group in sources]
+        load = [ex.load_kernel(group) for group in sources]
+        self._refresh(collect + load)
+        program_b = self.driver.program(load + propagation)
+        if all(isinstance(item, Kernel) for item in steps):
+            program_a = self.driver.program(steps + collect)
+        else:               # parts on the reference path (e.g. a recorded current source): step by step
+            program_a = None
+            segments = self._segments(steps + collect)
+        stops = np.array([v for r in spike_recs for v in (r.ev_n.ctypes.data, r.limit)], dtype=np.int64) \
+            if self.driver.target == "cpu" else np.zeros(0, np.int64)
+        no_stops = np.zeros(0, np.int64)
+        safe = self.driver.chunk_limit(spike_recs)
+        while k < end:
+            block_end = min(k + ex.D, end)
+            ex.begin(k)
+            i = k
+            while program_a is None and i < block_end:
+                self._mixed_step(segments, spike_recs, state_recs, i)
+                i += 1
+                self.driver.advance(self.clock, i)
+            while i < block_end:
+                for rec in state_recs:
+                    if rec.rows_left() == 0:
+                        rec.buf.flush()
+                m = block_end - i
+                for rec in state_recs:
+                    m = min(m, rec.max_steps(i))
+                if safe is not None:
+                    m = min(m, max(safe - max(getattr(r, "since_drain", 0) for r in spike_recs), 1))
+                for rec in state_recs:
+                    rec.begin(i)
+                done = self.driver.run(program_a, self.clock, i, m, stops)
+                for rec in state_recs:
+                    rec.end(i, i + done)
+                self._drain_full(spike_recs, done)
+                i += done
+            if propagation:
+                if ex.exchange():
+                    self._refresh(load)
+                self.driver.advance(self.clock, k)
+                done = self.driver.run(program_b, self.clock, k, block_end - k, no_stops)
+                self.counters.steps -= done
+                if done != block_end - k:
+                    raise RuntimeError("internal error: the propagation of a block stopped early")
+            k = block_end
+            self._k = k
+
+    def _segments(self, items):
+        """Items as runs of consecutive kernels (a program each) and Python callables, in order."""
         segments, run = [], []
         for item in items:
             if isinstance(item, Kernel):
@@ -504,20 +608,29 @@ class CompiledEngine:
             segments.append(item.fn)
         if run:
             segments.append(self.driver.program(run))
+        return segments
+
+    def _mixed_step(self, segments, spike_recs, state_recs, k):
+        """Step k item by item (the clock reads k; the caller advances it)."""
+        for rec in state_recs:
+            if rec.rows_left() == 0:
+                rec.buf.flush()
+            rec.begin(k)
+        for segment in segments:
+            if callable(segment):
+                segment(k)
+            else:
+                self.driver.run_ops(segment, self.clock, k)
+        for rec in state_recs:
+            rec.end(k, k + 1)
+        self._drain_full(spike_recs, 1)
+        self.counters.steps += 1
+
+    def _run_mixed(self, items, hooks, spike_recs, state_recs, k, end):
+        segments = self._segments(items)
         compiled = [item for item in items if isinstance(item, Kernel)]
         while k < end:
-            for rec in state_recs:
-                if rec.rows_left() == 0:
-                    rec.buf.flush()
-                rec.begin(k)
-            for segment in segments:
-                if callable(segment):
-                    segment(k)
-                else:
-                    self.driver.run_ops(segment, self.clock, k)
-            for rec in state_recs:
-                rec.end(k, k + 1)
-            self._drain_full(spike_recs, 1)
+            self._mixed_step(segments, spike_recs, state_recs, k)
             ran_hook = False
             for hook in hooks:
                 if hook.due(k) == k:
@@ -526,7 +639,6 @@ class CompiledEngine:
             k += 1
             self._k = k
             self.driver.advance(self.clock, k)
-            self.counters.steps += 1
             if ran_hook:
                 self._refresh(compiled)
 

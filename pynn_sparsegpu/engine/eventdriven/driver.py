@@ -488,6 +488,17 @@ def choose(net):
     qualifies; everything else runs on the grid."""
     choice = getattr(net, "engine_choice", "time")
     precise = getattr(net, "spike_precision", "on_grid") == "off_grid"
+    processes = getattr(getattr(net, "comm", None), "size", 1)
+    if processes > 1:                   # the exact engines run in one process
+        if choice == "event":
+            raise ValueError(f"setup(engine='event'): the event-driven engine runs in one process, and this run "
+                             f"has {processes} MPI processes; use engine='auto' or 'time'")
+        if precise and (not unsupported_parts(net, "event") or not unsupported_parts(net, "offgrid")):
+            import warnings
+            warnings.warn(f"spike_precision='off_grid': precise spike times are computed in one process only; "
+                          f"with {processes} MPI processes this network runs on the time grid (spike times are "
+                          "multiples of dt)", RuntimeWarning, stacklevel=4)
+        return None
     compiler = net.backend.compiled or _compiler_works()
     if choice == "event" or (choice == "auto" and precise):
         reasons = unsupported_parts(net, "event")

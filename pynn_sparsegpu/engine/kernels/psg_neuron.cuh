@@ -24,6 +24,8 @@
 //   15 state recorders          16 their table: per recorder 6 slots
 //                                  source (real*), chan_of (int*), buffer (real*, [rows, n_rec]), n_rec,
 //                                  interval, row_offset (long long*: row = (step + 1) / interval + *row_offset)
+//   17 cell0: the population-wide index of neuron 0 (nonzero when several processes share the population;
+//      random draws are keyed by cell0 + i, so they do not depend on the number of processes)
 //
 // The spike list is double-buffered by step parity: the kernel of step k appends to spike_count[k & 1] and
 // clears spike_count[(k + 1) & 1] for the next step, so no separate launch resets it.
@@ -33,13 +35,13 @@
 
 #include "psg_portable.h"
 
-#define PSG_NEURON_SLOTS 17
+#define PSG_NEURON_SLOTS 18
 #define PSG_SPIKE_REC_SLOTS 6
 #define PSG_STATE_REC_SLOTS 6
 
 template <typename REAL>
 struct psg_neuron_common {
-    long long step, n, n_slots, n_receptors;
+    long long step, n, n_slots, n_receptors, cell0;
     REAL* ring;
     REAL* i_stim;
     int* counts;
@@ -76,6 +78,7 @@ PSG_FN psg_neuron_common<REAL> psg_neuron_unpack(const psg_slot* a)
     c.spike_rec = PSG_PTR(const psg_slot, a, 14);
     c.n_state_rec = PSG_INT(a, 15);
     c.state_rec = PSG_PTR(const psg_slot, a, 16);
+    c.cell0 = PSG_INT(a, 17);
     return c;
 }
 

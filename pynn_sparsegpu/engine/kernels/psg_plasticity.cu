@@ -219,7 +219,7 @@ PSG_FN void psg_plasticity_stdp(const psg_slot* PSG_RESTRICT a)
         const double w = psg_stdp_on_pre(s, syn, post, t, delay, overflow);
         psg_plastic_deliver(c, post, delay, w * multiplicity);
     }, [&](long long syn, long long post) {
-        const long long* h = s.stamps + post * s.depth;
+        const long long* h = s.stamps + post * s.width;
         return psg_ahead{{h, h + 8, psg_plastic_ring_at(c, post, c.delay[syn])}};
     });
 }

@@ -7,7 +7,7 @@
 // step, 0 = none) and publishes them, so spike lists, post-spike history, last-spike stamps and spike recording
 // work as for any population. Sources have no receptors and read no injected current.
 //
-// Slots after the common ones (PSG_NEURON_SLOTS = 17; arrays are float64 unless said otherwise):
+// Slots after the common ones (PSG_NEURON_SLOTS = 18; arrays are float64 unless said otherwise):
 //   pynn_sparsegpu_source_exponential_*  (SpikeSourcePoisson, SpikeSourcePoissonRefractory)
 //     17 key  18 dt  19 next  20 lo  21 hi_step  22 ref  23 mean_free (+inf: silent)  24 p_dead  25 lo_step
 //   pynn_sparsegpu_source_gamma_*        (SpikeSourceGamma)
@@ -39,6 +39,7 @@
 
 // The processes: first(key, i, &draw, step) and interval(...) give neuron i's first and next intervals (ms).
 struct psg_exponential_process {           // Exponential intervals after a dead time (_Exponential)
+    long long cell0;                       // global index of cell 0 (draws are keyed by global indices)
     const double* ref;
     const double* mean_free;               // +inf: silent (rate 0)
     const double* p_dead;
@@ -49,7 +50,7 @@ struct psg_exponential_process {           // Exponential intervals after a dead
         if (mf == psg_inf()) {
             return psg_inf();
         }
-        const double e = psg_exponential(key, i, draw, step);
+        const double e = psg_exponential(key, cell0 + i, draw, step);
         return ref[i] + e * mf;
     }
 
@@ -57,7 +58,7 @@ struct psg_exponential_process {           // Exponential intervals after a dead
     {
         if (p_dead[i] > 0.0) {            // inside a dead time with probability p_dead: uniform in [0, ref]
             double u[2];
-            psg_uniform_pair(key, i, *draw, step, u);
+            psg_uniform_pair(key, cell0 + i, *draw, step, u);
             *draw += 1;
             if (u[0] < p_dead[i]) {
                 return u[1] * ref[i];
@@ -68,6 +69,7 @@ struct psg_exponential_process {           // Exponential intervals after a dead
 };
 
 struct psg_gamma_process {                 // Gamma intervals (Gamma)
+    long long cell0;                       // global index of cell 0
     const double* shape;
     const double* k_max;
     const double* scale;                   // +inf: silent (beta 0)
@@ -78,7 +80,7 @@ struct psg_gamma_process {                 // Gamma intervals (Gamma)
         if (sc == psg_inf()) {
             return psg_inf();
         }
-        return psg_gamma(key, i, draw, step, shape[i]) * sc;
+        return psg_gamma(key, cell0 + i, draw, step, shape[i]) * sc;
     }
 
     PSG_METHOD double first(unsigned long long key, long long i, long long* draw, long long step) const
@@ -87,9 +89,9 @@ struct psg_gamma_process {                 // Gamma intervals (Gamma)
         if (sc == psg_inf()) {
             return psg_inf();
         }
-        const double u = psg_uniform(key, i, draw, step);
+        const double u = psg_uniform(key, cell0 + i, draw, step);
         const double j = floor(u * k_max[i]) + 1.0;
-        return psg_gamma(key, i, draw, step, j) * sc;
+        return psg_gamma(key, cell0 + i, draw, step, j) * sc;
     }
 };
 
@@ -136,6 +138,7 @@ template <typename REAL>
 PSG_FN void psg_source_exponential(const psg_slot* PSG_RESTRICT a)
 {
     psg_exponential_process q;
+    q.cell0 = PSG_INT(a, 17);
     q.ref = PSG_PTR(const double, a, PSG_NEURON_SLOTS + 5);
     q.mean_free = PSG_PTR(const double, a, PSG_NEURON_SLOTS + 6);
     q.p_dead = PSG_PTR(const double, a, PSG_NEURON_SLOTS + 7);
@@ -146,6 +149,7 @@ template <typename REAL>
 PSG_FN void psg_source_gamma(const psg_slot* PSG_RESTRICT a)
 {
     psg_gamma_process q;
+    q.cell0 = PSG_INT(a, 17);
     q.shape = PSG_PTR(const double, a, PSG_NEURON_SLOTS + 5);
     q.k_max = PSG_PTR(const double, a, PSG_NEURON_SLOTS + 6);
     q.scale = PSG_PTR(const double, a, PSG_NEURON_SLOTS + 7);
@@ -182,7 +186,7 @@ PSG_FN void psg_source_inh_gamma(const psg_slot* PSG_RESTRICT a)
         double o = op[i];
         long long draw = 0;
         if (nxt != nxt) {
-            const double g = psg_gamma(key, i, &draw, c.step, shape);
+            const double g = psg_gamma(key, c.cell0 + i, &draw, c.step, shape);
             nxt = o + g / shape;
         }
         const bool active = k1 > lo_step[i] && k1 <= hi_step[i];
@@ -190,7 +194,7 @@ PSG_FN void psg_source_inh_gamma(const psg_slot* PSG_RESTRICT a)
         int count = 0;
         while (o >= nxt) {
             count += 1;
-            const double g = psg_gamma(key, i, &draw, c.step, shape);
+            const double g = psg_gamma(key, c.cell0 + i, &draw, c.step, shape);
             nxt = nxt + g / shape;
         }
         next[i] = nxt;

@@ -42,14 +42,14 @@
 //   13 history stamps (long long*)   14 history count (long long*)    15 history depth (<= 128)
 //   16 tau_plus table (double*)      17 its length                    18 its tau (double)
 //   19 tau_minus table (double*)     20 its length                    21 its tau (double)
-//   22 dt (double)
+//   22 dt (double)                   23 history row width (>= depth; see psg_stdp_row)
 
 #ifndef PYNN_SPARSEGPU_STDP_CUH
 #define PYNN_SPARSEGPU_STDP_CUH
 
 #include "psg_portable.h"
 
-#define PSG_STDP_SLOTS 23
+#define PSG_STDP_SLOTS 24
 #define PSG_STDP_NEVER (-(1LL << 40))
 #define PSG_STDP_PAIR 0
 #define PSG_STDP_VOGELS 1
@@ -115,7 +115,7 @@ struct psg_stdp {
     const REAL* mu_minus;
     const long long* stamps;
     const long long* count;
-    long long depth;
+    long long depth, width;
     psg_decay_table plus, minus;
     double dt;
 };
@@ -143,7 +143,23 @@ PSG_FN psg_stdp<REAL> psg_stdp_unpack(const psg_slot* a, long long k0)
     s.plus = psg_decay_table_unpack(a, k0 + 16);
     s.minus = psg_decay_table_unpack(a, k0 + 19);
     s.dt = PSG_REAL(a, k0 + 22);
+    s.width = PSG_INT(a, k0 + 23);
     return s;
+}
+
+// The history row of neuron `post` as the rule sees it at stamp t: its `depth` newest stamps <= t. A row is
+// `width` stamps wide; stamps newer than t are there only when several processes propagate a block of steps
+// after the steps that made its spikes (engine/parallel/exchange.py), and they are skipped (*skipped of them).
+template <typename REAL>
+PSG_FN const long long* psg_stdp_row(const psg_stdp<REAL>& s, long long post, long long t, long long* skipped)
+{
+    const long long* row = s.stamps + post * s.width;
+    long long base = 0;
+    while (base < s.width - s.depth && row[base] > t) {
+        ++base;
+    }
+    *skipped = base;
+    return row + base;
 }
 
 // The weight dependence, on |w| (in double precision, as the reference computes the update).
@@ -266,7 +282,8 @@ template <typename REAL>
 PSG_FN double psg_stdp_current_weight(const psg_stdp<REAL>& s, long long syn, long long post, long long t,
                                       long long d)
 {
-    const long long* h = s.stamps + post * s.depth;
+    long long skipped;
+    const long long* h = psg_stdp_row(s, post, t, &skipped);
     long long first, last;
     psg_stdp_window(h, s.depth, s.tlast[syn] - d, t - d, &first, &last);
     const double w = psg_stdp_potentiated(s, syn, h, first, last, d);
@@ -277,12 +294,13 @@ template <typename REAL>
 PSG_FN double psg_stdp_on_pre(const psg_stdp<REAL>& s, long long syn, long long post, long long t, long long d,
                               long long* overflow)
 {
-    const long long* h = s.stamps + post * s.depth;
+    long long skipped;
+    const long long* h = psg_stdp_row(s, post, t, &skipped);
     const long long t_last = s.tlast[syn];
     const long long T = t - d;
     long long first, last;
     psg_stdp_window(h, s.depth, t_last - d, T, &first, &last);
-    if (overflow && last == s.depth && first < last && s.count[post] > s.depth) {
+    if (overflow && last == s.depth && first < last && s.count[post] - skipped > s.depth) {
         psg_atomic_add(overflow, 1LL);
     }
     double w = psg_stdp_potentiated(s, syn, h, first, last, d);

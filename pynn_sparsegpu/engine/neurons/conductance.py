@@ -31,6 +31,8 @@ derived dict holds only 1-D arrays (and plain ints, such as the substep count), 
 
 from __future__ import annotations
 
+import numpy as np
+
 import math
 from dataclasses import dataclass
 
@@ -137,7 +139,8 @@ def rk4_substeps(taus, dt: float, most: int, xp) -> int:
     `most`. The stages read the kernels exactly, so the error is RK4's on the membrane alone (iaf_cond_exp
     against NEST's adaptive solver: 1e-8 mV with 1 substep, 6e-10 mV with 2). Called when the constants are
     (re)computed, never per step."""
-    shortest = min(float(xp.min(xp.asarray(t))) for t in taus)     # synchronize! (not in the step)
+    shortest = min((float(xp.min(xp.asarray(t))) for t in taus if xp.asarray(t).size),   # synchronize! (not in
+                   default=np.inf)                                                          # the step)
     return 1 if dt <= 0.05 * shortest else int(most)
 
 

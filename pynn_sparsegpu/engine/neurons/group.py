@@ -22,11 +22,17 @@ class NeuronGroup:
     state[name]   per-neuron state arrays (device); names starting with "_" are internal
     ring          [n_slots, n_receptors, n] input buffer: slot (step % n_slots) is consumed by that step
     i_stim        injected current for the coming step (nA), written by the electrodes
+
+    With several processes a group holds the cells [cell0, cell0 + n) of a population of n_total cells (its
+    arrays are local); indices given to set_parameters(), set_initial() and the network's recorders are
+    positions in the whole population, and the cells of other processes among them are skipped.
     """
 
     def __init__(self, model: NeuronModel, n: int, backend, seed_sequence: np.random.SeedSequence,
-                 label: str = ""):
+                 label: str = "", cell0: int = 0, n_total: int | None = None):
         self.model, self.n, self.backend, self.label = model, int(n), backend, label
+        self.cell0 = int(cell0)
+        self.n_total = self.n if n_total is None else int(n_total)
         xp = backend.xp
         self._seed = seed_sequence
         self.key = object_key(seed_sequence)      # the population's Philox stream (counter-based draws)
@@ -50,6 +56,36 @@ class NeuronGroup:
         self.reset_state()
 
     # --- set-up -------------------------------------------------------------------------------------
+    @property
+    def distributed(self) -> bool:
+        """Whether other processes hold some of the population's cells."""
+        return self.n != self.n_total
+
+    def local_positions(self, index):
+        """(mask of the entries of `index`, positions in the whole population, held here; their local
+        positions). With every cell here the mask is None and the positions are returned as they are."""
+        if not self.distributed:
+            return None, np.asarray(index, dtype=np.int64)
+        index = np.asarray(self.backend.to_host(index), dtype=np.int64)
+        keep = (index >= self.cell0) & (index < self.cell0 + self.n)
+        return keep, index[keep] - self.cell0
+
+    def _localize(self, values, index):
+        """Values given for `index` (positions in the whole population; None: all of them) -> the values and
+        local index for the cells held here."""
+        if not self.distributed:
+            return values, index
+        keep, local = self.local_positions(np.arange(self.n_total) if index is None else index)
+
+        def select(value):
+            if isinstance(value, list):
+                return [v for v, k in zip(value, keep) if k] if len(value) == keep.shape[0] else value
+            arr = np.asarray(value) if not hasattr(value, "shape") else value
+            return arr[keep] if arr.ndim >= 1 and arr.shape[0] == keep.shape[0] else value
+        if isinstance(values, dict):
+            return {name: select(value) for name, value in values.items()}, local
+        return select(values), local
+
     def _full(self, name, value):
         xp = self.backend.xp
         dtype = xp.int32 if name == "_r" else self.backend.dtype
@@ -58,6 +94,7 @@ class NeuronGroup:
     def set_parameters(self, values: dict, index=None) -> None:
         """Set parameters (engine names) for all neurons or the neurons at `index` (validated first)."""
         xp = self.backend.xp
+        values, index = self._localize(values, index)
         unknown = set(values) - set(self.params)
         if unknown:
             raise ValueError(f"{type(self.model).__name__} has no parameter(s) {sorted(unknown)}; "
@@ -96,6 +133,7 @@ class NeuronGroup:
             raise ValueError(f"{type(self.model).__name__} has no state variable {name!r}; "
                              f"allowed: {public}")
         xp = self.backend.xp
+        values, index = self._localize(values, index)
         arr = xp.asarray(values, dtype=self.backend.dtype)
         if bool(xp.isnan(arr).any()):
             raise ValueError(f"initial value of {name!r} contains NaN; a finite number is required")
