@@ -130,10 +130,11 @@ def get_data(projection, clear=False):
     if recorder is None:
         raise errors.NothingToWriteError("no rewiring was recorded: call projection.record_rewiring() first")
     dt = simulator.state.dt
-    inv_pre = projection._inverse(projection._pre_parts, 0, group.pre.n)
-    inv_post = projection._inverse(projection._post_parts, 0, group.post.n)
+    inv_pre = projection._inverse(projection._pre_parts, 0, group.pre.n_total)
+    inv_post = projection._inverse(projection._post_parts, 0, group.post.n_total)
     block = neo.Block(name=f"rewiring of {projection.label}")
-    for k, part in enumerate(recorder.segments + [recorder.current()]):
+    parts = _gathered(recorder.segments + [recorder.current()])
+    for k, part in enumerate(parts):
         segment = neo.Segment(name=f"segment{k:03d}")
         period = recorder.interval * dt
         t0 = (part["first_step"] + recorder.interval) * dt if part["first_step"] is not None else period
@@ -152,6 +153,29 @@ def get_data(projection, clear=False):
     return block
 
 
+def _gathered(parts):
+    """With several processes, every process's recorded segments joined (each process records the attempts
+    onto its own cells): counts and sizes summed, attempts (drawn by every process) once, events in the order
+    one process logs them. Every process receives the result."""
+    comm = simulator.state.network.comm
+    if comm.size == 1:
+        return parts
+    everyone = comm.allgather(parts)
+    joined = []
+    for k, part in enumerate(parts):
+        pieces = [p[k] for p in everyone]
+        samples = {name: list(np.sum([np.asarray(p["samples"][name], dtype=np.int64) for p in pieces], axis=0))
+                   if name != "attempts" else list(values) for name, values in part["samples"].items()}
+        t, pre, post, formed = (np.concatenate([p["events"][f] for p in pieces]) for f in range(4))
+        attempts = [p.get("attempts") for p in pieces]
+        if any(a is None for a in attempts):
+            raise RuntimeError("internal error: rewiring events without their attempt numbers")
+        order = np.lexsort((np.concatenate(attempts), formed, t))   # per batch: eliminations, then formations
+        joined.append({"samples": samples, "events": (t[order], pre[order], post[order], formed[order]),
+                       "first_step": part["first_step"]})
+    return joined
+
+
 def counts(projection) -> dict:
     """Totals since the projection was created: attempts, formations, eliminations, failed (row full),
     rejected (self connection or duplicate pair refused), no_partner (partner selection found none),
@@ -161,4 +185,10 @@ def counts(projection) -> dict:
     if getattr(group, "deep_r", None) is not None:
         return dict(group.deep_r_totals)
     _, rewirer = _rewirer(projection)
-    return dict(rewirer.totals)
+    totals = dict(rewirer.totals)
+    comm = simulator.state.network.comm
+    if comm.size > 1:                      # each process counts the attempts onto its own cells
+        everyone = comm.allgather(totals)
+        totals = {name: value if name == "attempts" else sum(t[name] for t in everyone)
+                  for name, value in totals.items()}
+    return totals

@@ -111,6 +111,9 @@ class EpropTrainer:
                  batch_size=32, seed=None, dtype="float64", train_bias=True):
         state = simulator.state
         state.check_alive()
+        if state.num_processes > 1:
+            raise NotImplementedError(f"EpropTrainer runs in one process; this run has {state.num_processes} MPI "
+                                      "processes (start the script without mpiexec to train)")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size={batch_size!r} is not allowed; it must be an integer >= 1")
         if dtype not in ("float64", "float32"):

@@ -28,8 +28,8 @@ def _mpiexec():
     return found
 
 
-def _run(script, out, processes=None, timeout=300):
-    command = [sys.executable, str(HERE / script), str(out)]
+def _run(script, out, processes=None, timeout=300, extra=()):
+    command = [sys.executable, str(HERE / script), str(out), *extra]
     if processes is not None:
         command = [_mpiexec(), "-n", str(processes)] + command
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "PMIX_", "MPI_"))}
@@ -49,6 +49,12 @@ def static_runs(tmp_path_factory):
 def plastic_runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("mpi-plastic")
     return {n: _run("plastic_network.py", tmp / f"{n}.pkl", None if n == 1 else n) for n in (1, 2)}
+
+
+@pytest.fixture(scope="module")
+def rewiring_runs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("mpi-rewiring")
+    return {n: _run("rewiring_network.py", tmp / f"{n}.pkl", None if n == 1 else n) for n in (1, 2, 3)}
 
 
 def _same_spikes(a, b):
@@ -113,6 +119,61 @@ def test_plastic_network_is_the_same_on_several_processes(plastic_runs):
     initial = (0.2, 0.8)          # the STDP weights moved: the comparison covers learning, not just transmission
     stdp = one["conn"]["stdp"][0]
     assert np.nanmin(stdp) < initial[0] or np.nanmax(stdp) > initial[1]
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_rewiring_network_is_the_same_on_several_processes(rewiring_runs, n):
+    """Structural plasticity: every process carries out the attempts onto its own cells; formations,
+    eliminations, the final synapses, the recorded counts and every event are those of one process."""
+    one, many = rewiring_runs[1], rewiring_runs[n]
+    ff, lat = one["counts"]["ff"], one["counts"]["lat"]
+    assert ff["formations"] > 100 and ff["eliminations"] > 20 and ff["target_full"] > 0   # every rule acts
+    assert lat["formations"] > 100 and lat["eliminations"] > 20 and lat["no_partner"] > 0
+    assert ff["failed"] == lat["failed"] == 0          # rows never fill (see docs/parallel.md)
+    assert many["counts"] == one["counts"] and many["sizes"] == one["sizes"]
+    _same_spikes(one, many)
+    _same_signals(one, many)
+    assert many["conn"] == one["conn"]
+    for label, (samples, events) in one["records"].items():
+        other_samples, other_events = many["records"][label]
+        assert samples.keys() == other_samples.keys()
+        for name, values in samples.items():
+            np.testing.assert_array_equal(other_samples[name], values, err_msg=f"{label}.{name}")
+        assert len(events) == len(other_events) == 1 and len(events[0][0]) > 100
+        for mine, theirs in zip(events[0], other_events[0]):
+            np.testing.assert_array_equal(np.asarray(theirs), np.asarray(mine), err_msg=f"{label} events")
+    assert many["stats"]["syncs_per_step"] == 0 and many["stats"]["reference_parts"] == []
+
+
+def test_the_gpu_driver_under_mpi(tmp_path):
+    """The CUDA launcher's path with the spike exchange, on the stand-in device of test_cuda_launcher.py
+    (every kernel checks that its pointers are device memory): 2 processes give the spikes, v and STDP weights
+    of 1 process on the CPU driver; the exchange reads the device twice per block (count, entries)."""
+    import os
+    if not os.path.exists(Path(__file__).parent / "test_cuda_launcher.py"):
+        pytest.fail("tests/test_cuda_launcher.py (the stand-in device) is missing")
+    one = _run("launcher_network.py", tmp_path / "cpu.pkl", extra=["cpu"])
+    two = _run("launcher_network.py", tmp_path / "launch.pkl", 2, extra=["launch"])
+    assert sum(len(t) for t in one["spikes"].values()) > 100
+    assert one["spikes"].keys() == two["spikes"].keys()
+    for cell, times in one["spikes"].items():
+        np.testing.assert_array_equal(two["spikes"][cell], times)
+    np.testing.assert_array_equal(two["v"], one["v"])
+    np.testing.assert_array_equal(two["weights"], one["weights"])
+    assert np.nanmax(one["weights"]) != np.nanmin(one["weights"])          # STDP moved the weights
+    stats = two["stats"]
+    assert stats["syncs"] == 2 * stats["exchanges"] and stats["reference_parts"] == []
+
+
+def test_what_runs_in_one_process_is_refused_by_name(tmp_path):
+    messages = _run("refusals.py", tmp_path / "refusals.pkl", 2)
+    kind, text = messages["event_engine"]
+    assert kind == "ValueError" and "engine='event'" in text and "2 MPI processes" in text
+    kind, text = messages["reference_path"]
+    assert kind == "RuntimeError" and "backend 'numpy'" in text and "backend='cpu'" in text
+    kind, text = messages["trainer"]
+    assert kind == "NotImplementedError" and "EpropTrainer" in text
+    assert any("precise spike times" in m and "time grid" in m for m in messages["precise_times_warning"])
 
 
 # --- without mpiexec ----------------------------------------------------------------------------------------

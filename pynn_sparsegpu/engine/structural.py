@@ -242,8 +242,9 @@ class Rewirer:
         self.max_in_degree = None if max_in_degree is None else int(max_in_degree)
         self.in_degree = None       # synapses per target (engine post index), kept while max_in_degree is set
         xp = self.xp
-        self.pre_ix = xp.asarray(np.arange(group.pre.n) if pre_ix is None else np.asarray(pre_ix), dtype=xp.int64)
-        self.post_ix = xp.asarray(np.arange(group.post.n) if post_ix is None else np.asarray(post_ix), dtype=xp.int64)
+        n_pre, n_post = getattr(group.pre, "n_total", group.pre.n), getattr(group.post, "n_total", group.post.n)
+        self.pre_ix = xp.asarray(np.arange(n_pre) if pre_ix is None else np.asarray(pre_ix), dtype=xp.int64)
+        self.post_ix = xp.asarray(np.arange(n_post) if post_ix is None else np.asarray(post_ix), dtype=xp.int64)
         self.n_pre, self.n_post = int(self.pre_ix.shape[0]), int(self.post_ix.shape[0])
         self.lateral = group.pre is group.post
         self.geometry = geometry or Geometry(xp, np.zeros((self.n_pre, 3)), np.zeros((self.n_post, 3)))
@@ -437,7 +438,7 @@ class RewiringRecorder:
     def _start(self):
         self.samples = {name: [] for name in (*self.FIELDS, "size")}
         self._open = dict.fromkeys(self.FIELDS, 0)
-        self.event_log = []      # (times, pre engine index, post engine index, formed flag) chunks
+        self.event_log = []      # (times, pre engine index, post engine index, formed flag[, attempt]) chunks
         self.first_step = None   # the first step of the segment seen by the recorder
 
     def add(self, counts):
@@ -459,12 +460,16 @@ class RewiringRecorder:
                                np.full(pre.shape, formed)))
 
     def current(self) -> dict:
-        """This segment so far: {"samples": {name: list}, "events": (t, pre, post, formed), "first_step"}."""
+        """This segment so far: {"samples": {name: list}, "events": (t, pre, post, formed), "attempts": the
+        attempt of each event within its batch (None where the log does not have them), "first_step"}."""
         if self.event_log:
             events = tuple(np.concatenate([chunk[k] for chunk in self.event_log]) for k in range(4))
+            attempts = np.concatenate([chunk[4] for chunk in self.event_log]) \
+                if all(len(chunk) > 4 for chunk in self.event_log) else None
         else:
             events = (np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool))
-        return {"samples": {k: list(v) for k, v in self.samples.items()}, "events": events,
+            attempts = np.zeros(0, np.int64)
+        return {"samples": {k: list(v) for k, v in self.samples.items()}, "events": events, "attempts": attempts,
                 "first_step": self.first_step}
 
     def close(self) -> list:

@@ -55,6 +55,8 @@ class SynapseGroup:
                  for name, default in self.model.parameters.items()}
         weight = xp.broadcast_to(xp.asarray(weight, dtype=xp.float64), pre.shape)
         delay = xp.broadcast_to(xp.asarray(delay, dtype=xp.float64), pre.shape)
+        if self._keeps_key_slots():
+            extra = {**extra, "_gslot": self._key_slots(pre)}
         if getattr(self.post, "distributed", False):   # this process stores the synapses onto its own cells only
             keep = (post >= self.post.cell0) & (post < self.post.cell0 + self.post.n)
             m = int(keep.sum())
@@ -66,13 +68,34 @@ class SynapseGroup:
             extra = {name: pick(v) for name, v in extra.items()}
         self._pending.append((pre, post, weight, delay, extra))
 
+    def _keeps_key_slots(self) -> bool:
+        """Whether the synapses keep the place each would have in its row in one process ("_gslot"): random
+        draws of stochastic synapses are keyed by it, and with several processes a row holds only some of
+        its synapses."""
+        return getattr(self.post, "distributed", False) and getattr(self.model, "stochastic", False)
+
+    def _key_slots(self, pre):
+        """The places in their rows that new synapses `pre` (all of them, before a process keeps its own) take
+        in one process: after the synapses buffered so far, in the order given (as from_coo's stable sort)."""
+        xp = self.backend.xp
+        n_pre = getattr(self.pre, "n_total", self.pre.n)
+        if getattr(self, "_row_fill", None) is None:
+            self._row_fill = xp.zeros(n_pre, dtype=xp.int64)
+        counts = xp.bincount(pre, minlength=n_pre)
+        order = xp.argsort(pre, kind="stable")
+        rank = xp.empty(pre.shape[0], dtype=xp.int64)
+        rank[order] = xp.arange(pre.shape[0], dtype=xp.int64) - (xp.cumsum(counts) - counts)[pre[order]]
+        slots = self._row_fill[pre] + rank
+        self._row_fill += counts
+        return slots.astype(xp.float64)
+
     def finalise(self, dt: float) -> None:
         """Build the ragged rows from everything buffered, in one vectorised pass. Connections made after
         a run are merged with the existing ones and the rows rebuilt (between runs, so nothing is lost)."""
         if not self._pending and self.rows is not None:
             return
         xp = self.backend.xp
-        names = list(self.model.parameters) + list(self.model.state)
+        names = list(self.model.parameters) + list(self.model.state) + (["_gslot"] if self._keeps_key_slots() else [])
         initial = self.model.state.items()
         parts = [(pre, post, w, d, {**extra, **{name: xp.broadcast_to(xp.asarray(v, dtype=xp.float64), pre.shape)
                                                  for name, v in initial}})
@@ -96,6 +119,8 @@ class SynapseGroup:
         steps = delay_steps(d, dt, xp).astype(xp.int32)
         del d
         dtypes = {"weight": self.backend.dtype, "delay": np.int32, **self.model.var_dtypes(self.backend.dtype)}
+        if self._keeps_key_slots():
+            dtypes["_gslot"] = np.int32
         self.rows = RaggedRows.from_coo(self.backend, getattr(self.pre, "n_total", self.pre.n), self.post.n, pre, post,
                                         {"weight": w, "delay": steps, **extra}, dtypes,
                                         capacity=self.capacity, spare=self.spare)

@@ -1,5 +1,6 @@
 """Plastic synapses on however many processes the script was started with: STDP (additive, with dendritic
-delays) and Tsodyks-Markram; rank 0 writes spikes and final weights to a pickle file (tests/test_mpi.py)."""
+delays), Tsodyks-Markram and the three stochastic models; rank 0 writes spikes, traces and final weights to a
+pickle file (tests/test_mpi.py)."""
 
 import pickle
 import sys
@@ -29,11 +30,21 @@ recurrent = sim.Projection(cells, cells, sim.FixedProbabilityConnector(0.15, all
 tm = sim.Projection(stim, cells, sim.FixedNumberPreConnector(5, rng=rng),
                     sim.TsodyksMarkramSynapse(U=0.5, tau_rec=200.0, tau_facil=20.0, weight=0.4, delay=1.2),
                     label="tm")
+stochastic = [
+    sim.Projection(stim, cells, sim.FixedProbabilityConnector(0.2, rng=rng),
+                   sim.SimpleStochasticSynapse(p=0.4, weight=0.5, delay=0.8), label="simple_stochastic"),
+    sim.Projection(stim, cells, sim.FixedNumberPostConnector(6, rng=rng),
+                   sim.StochasticTsodyksMarkramSynapse(U=0.4, tau_rec=80.0, tau_facil=10.0, weight=0.6, delay=1.0),
+                   label="stochastic_tm"),
+    sim.Projection(cells, cells, sim.FixedProbabilityConnector(0.1, rng=rng),
+                   sim.MultiQuantalSynapse(U=0.3, n=4, tau_rec=100.0, tau_facil=5.0, weight=0.1, delay=0.6),
+                   label="multi_quantal"),
+]
 cells.record(["spikes", "v"])
 sim.run(150.0)
 result = {"processes": sim.num_processes(), "stats": sim.kernel_statistics()}
 block = cells.get_data(gather=True)
-weights = {p.label: p.get("weight", format="array", gather=True) for p in (plastic, recurrent, tm)}
+weights = {p.label: p.get("weight", format="array", gather=True) for p in [plastic, recurrent, tm] + stochastic}
 if sim.rank() == 0:
     seg = block.segments[0]
     result.update(spikes={"cells": {int(st.annotations["source_index"]): np.asarray(st.magnitude)

@@ -67,8 +67,6 @@ KNOWN_MISSING_PARALLEL: dict[str, str] = {
                       "that holds the cell",
     "test_ticket166": "sets the spike times of single cells (spikesources[0].spike_times = ...), which PyNN "
                       "allows only on the process that holds the cell",
-    "test_simple_stochastic_synapse": "SimpleStochasticSynapse runs in one process only (its draws are keyed "
-                                      "by a synapse's place in its row)",
 }
 
 PYNN_VERSION = "0.13.0"

@@ -63,13 +63,14 @@ def propagation_kernel(engine, projection):
 
 # --- arguments -----------------------------------------------------------------------------------------------
 def _common_args(engine, p) -> Args:
-    """Slots 0 .. 15 of every plastic propagation kernel (psg_plasticity.cu)."""
+    """Slots 0 .. 16 of every plastic propagation kernel (psg_plasticity.cu)."""
     rt = engine.source_runtime(p.pre)        # with several processes, the spikes of every process
     return (Args().ptr(engine.clock).ptr(rt.counts).ptr(rt.spike_list).ptr(rt.spike_count)
             .ptr(lambda: p.rows.ind).int(lambda: p.rows.ind.dtype.itemsize).ptr(lambda: p.rows.row_length)
             .int(lambda: p.rows.capacity).ptr(lambda: p.rows.vars["weight"]).ptr(lambda: p.rows.vars["delay"])
             .ptr(lambda: p.post.ring).int(lambda: p.post.ring.shape[0]).int(lambda: p.post.ring.shape[1])
-            .int(p.receptor).int(p.post.n).real(engine.net.dt))
+            .int(p.receptor).int(p.post.n).real(engine.net.dt)
+            .ptr(lambda: p.rows.vars.peek("_gslot") if "_gslot" in p.rows.vars else None))
 
 
 def _var(p, name):

@@ -118,7 +118,7 @@ class CompiledRewiring:
         self.pre_ix = _device(xp, r.pre_ix, np.int64)
         self.post_ix = _device(xp, r.post_ix, np.int64)
         # scratch: the attempt arrays, the per-row / per-target attempt lists, the removal marks
-        n_max, n_rows, n_targets = self.n_max, projection.pre.n, projection.post.n
+        n_max, n_rows, n_targets = self.n_max, projection.pre.n_total, projection.post.n
         self.recent = xp.zeros(max(r.n_pre, 1), dtype=np.int32)
         self.att_i = xp.zeros(n_max, dtype=np.int64)
         self.att_j = xp.zeros(n_max, dtype=np.int64)
@@ -156,7 +156,7 @@ class CompiledRewiring:
                      .ptr(self.pre_pos).ptr(self.post_pos).real(spans[0]).real(spans[1]).real(spans[2])
                      .int(len(geometry.axes)).int(axes[0]).int(axes[1]).int(axes[2])
                      .real(p_form).real(two_sigma2 if two_sigma2 else 1.0).real(threshold).real(p_dep).real(p_pot)
-                     .ptr(lambda: r.pre_group.last_spike if options & LAST_NEURON else None).real(window)
+                     .ptr(lambda: self._last_spike() if options & LAST_NEURON else None).real(window)
                      .real(r.dt).ptr(self.recent)
                      .ptr(self.att_i).ptr(self.att_j).ptr(self.att_int[0]).ptr(self.att_int[1])
                      .ptr(self.att_int[2]).ptr(self.att_int[3]).ptr(self.att_int[4]).ptr(self.att_length)
@@ -172,6 +172,13 @@ class CompiledRewiring:
             self.args.table(lambda: [table]).ptr(lambda: group.rows.vars["delay"])
         else:
             self.args.ptr(None).ptr(None)
+        self.args.int(group.post.cell0).int(group.post.n)     # the targets this process holds
+
+    def _last_spike(self):
+        """The presynaptic cells' last-spike stamps: the population's own, or with several processes those of
+        the whole population that the spike exchange keeps."""
+        ex = self.engine.exchange
+        return ex.last_spike(self.rewirer.pre_group) if ex is not None else self.rewirer.pre_group.last_spike
 
     @staticmethod
     def _var_table(r, rows):
@@ -207,6 +214,8 @@ class CompiledRewiring:
         launches = {op: (1, BEGIN_THREADS) if op == "begin" else (blocks, ATTEMPT_THREADS) for op in OPS}
         kernels = [Kernel(engine.function(f"pynn_sparsegpu_rewiring_{op}_{engine.real}"), self.args,
                           f"{label}: {op}", period=r.interval, phase=1, launch=launches[op]) for op in OPS]
+        for kernel in kernels:
+            kernel.batch = True          # acts on the rows at the end of a batch step, after its propagation
         kernels[-1].finish = self.finish
         hooks = []
         if r.recorder is not None:
@@ -260,7 +269,8 @@ class CompiledRewiring:
         formed = self._host(self.ev_formed[:n]).astype(bool)
         order = np.lexsort((attempt, formed, step))     # per batch: eliminations, then formations, by attempt
         t = (step[order] + 1) * self.rewirer.dt
-        recorder.event_log.append((t, pre[order].copy(), post[order].copy(), formed[order]))
+        post = post[order] + self.group.post.cell0       # (engine indices: local ones with several processes)
+        recorder.event_log.append((t, pre[order].copy(), post, formed[order], attempt[order].copy()))
         self.st[ST_EV_N] = 0
 
     def finish(self) -> None:

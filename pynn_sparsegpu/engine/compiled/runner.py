@@ -164,6 +164,7 @@ class Kernel:
                  launch=None, source=None):
         self.function, self.args, self.label = function, args, label
         self.source = source           # for a propagation kernel: the population whose spikes it reads
+        self.batch = False             # acts on the rows at the end of its steps (a rewiring batch)
         self.period, self.phase = int(period), int(phase)
         self.launch = launch           # (blocks, threads per block) on CUDA; None: the driver's default
         self.spike_recs, self.state_recs = list(spike_recs), list(state_recs)
@@ -475,29 +476,39 @@ class CompiledEngine:
                 rec.drain()
                 rec.since_drain = 0
 
+    def _stops(self, spike_recs):
+        """(address of the event counter, limit) of each spike recorder: the CPU driver ends a chunk early when
+        one might not hold another step."""
+        if self.driver.target != "cpu":
+            return np.zeros(0, np.int64)
+        return np.array([v for r in spike_recs for v in (r.ev_n.ctypes.data, r.limit)], dtype=np.int64)
+
+    def _chunk(self, program, stops, safe, spike_recs, state_recs, k, limit) -> int:
+        """Steps k .. at most limit - 1 in the driver, as many as the record buffers allow; returns the number
+        done (at least one)."""
+        for rec in state_recs:
+            if rec.rows_left() == 0:
+                rec.buf.flush()
+        m = limit - k
+        for rec in state_recs:
+            m = min(m, rec.max_steps(k))
+        if safe is not None:
+            m = min(m, max(safe - max(getattr(r, "since_drain", 0) for r in spike_recs), 1))
+        for rec in state_recs:
+            rec.begin(k)
+        done = self.driver.run(program, self.clock, k, m, stops)
+        for rec in state_recs:
+            rec.end(k, k + done)
+        self._drain_full(spike_recs, done)
+        return done
+
     def _run_chunks(self, compiled, hooks, spike_recs, state_recs, k, end):
         program = self.driver.program(compiled)
-        stops = np.array([v for r in spike_recs for v in (r.ev_n.ctypes.data, r.limit)], dtype=np.int64) \
-            if self.driver.target == "cpu" else np.zeros(0, np.int64)
+        stops = self._stops(spike_recs)
         safe = self.driver.chunk_limit(spike_recs)
         while k < end:
-            for rec in state_recs:
-                if rec.rows_left() == 0:
-                    rec.buf.flush()
-            m = end - k
-            for hook in hooks:
-                m = min(m, hook.due(k) - k + 1)
-            for rec in state_recs:
-                m = min(m, rec.max_steps(k))
-            if safe is not None:
-                m = min(m, max(safe - max(getattr(r, "since_drain", 0) for r in spike_recs), 1))
-            for rec in state_recs:
-                rec.begin(k)
-            done = self.driver.run(program, self.clock, k, m, stops)
-            for rec in state_recs:
-                rec.end(k, k + done)
-            self._drain_full(spike_recs, done)
-            k += done
+            limit = min([end] + [hook.due(k) + 1 for hook in hooks])
+            k += self._chunk(program, stops, safe, spike_recs, state_recs, k, limit)
             self._k = k
             ran_hook = False
             for hook in hooks:
@@ -514,18 +525,13 @@ class CompiledEngine:
         missing = []
         for p in self.net.projections:
             name = f"projection {p.label!r}" if p.label else f"a projection of {type(p.model).__name__} synapses"
-            if p.rewirer is not None:
-                missing.append(f"{name}: structural plasticity (synapses formed and eliminated during the run)")
             if p.deep_r is not None:
                 missing.append(f"{name}: DEEP R rewiring")
-            if getattr(p.model, "stochastic", False):
-                missing.append(f"{name}: {getattr(p, 'display_name', type(p.model).__name__)} synapses (their "
-                               "random draws are keyed by a synapse's place in its row, which differs between "
-                               "process counts)")
         if missing:
             raise NotImplementedError(f"with {self.net.comm.size} MPI processes these parts of the network cannot "
                                       "run yet (they run in one process):\n  - " + "\n  - ".join(missing))
         local = [p.min_delay_steps for p in self.net.projections]
+        local += [p.rewirer.initial_delay_steps(self.net.dt) for p in self.net.projections if p.rewirer is not None]
         shortest = [d for d in self.net.comm.allgather(min([d for d in local if d is not None], default=None))
                     if d is not None]
         block = max(min(shortest), 1) if shortest else 1
@@ -535,13 +541,16 @@ class CompiledEngine:
         ex = self.exchange
         if ex is None or ex.D != block or ex.groups != list(self.net.groups):
             self.exchange = SpikeExchange(self, block)
+        self.exchange.gather_last_spikes()
 
     def _run_blocks(self, items, hooks, spike_recs, state_recs, k, end):
         """Blocks of D steps (parallel/exchange.py): the populations' steps, one exchange, the propagation."""
         ex = self.exchange
         propagation = [item for item in items if item.source is not None]
-        steps = [item for item in items if item.source is None]
-        rest = [item for item in propagation if not isinstance(item, Kernel)] + list(hooks)
+        batches = [item for item in items if getattr(item, "batch", False)]
+        steps = [item for item in items if item.source is None and not getattr(item, "batch", False)]
+        rest = [item for item in propagation if not isinstance(item, Kernel)] + \
+            [hook for hook in hooks if hook.reference]
         if rest:
             raise NotImplementedError(f"with {self.net.comm.size} MPI processes every projection must run in "
                                       "compiled kernels, and nothing may act on the synapses between steps; "
@@ -551,17 +560,21 @@ class CompiledEngine:
         load = [ex.load_kernel(group) for group in sources]
         self._refresh(collect + load)
         program_b = self.driver.program(load + propagation)
+        program_c = self.driver.program(batches) if batches else None
         if all(isinstance(item, Kernel) for item in steps):
             program_a = self.driver.program(steps + collect)
         else:               # parts on the reference path (e.g. a recorded current source): step by step
             program_a = None
             segments = self._segments(steps + collect)
-        stops = np.array([v for r in spike_recs for v in (r.ev_n.ctypes.data, r.limit)], dtype=np.int64) \
-            if self.driver.target == "cpu" else np.zeros(0, np.int64)
+        stops = self._stops(spike_recs)
         no_stops = np.zeros(0, np.int64)
         safe = self.driver.chunk_limit(spike_recs)
         while k < end:
-            block_end = min(k + ex.D, end)
+            block_end = min(k + ex.D, end)       # a block ends where a rewiring batch or a host read is due
+            for item in batches:
+                block_end = min(block_end, k + (-(k + item.phase)) % item.period + 1)
+            for hook in hooks:
+                block_end = min(block_end, hook.due(k) + 1)
             ex.begin(k)
             i = k
             while program_a is None and i < block_end:
@@ -569,21 +582,7 @@ class CompiledEngine:
                 i += 1
                 self.driver.advance(self.clock, i)
             while i < block_end:
-                for rec in state_recs:
-                    if rec.rows_left() == 0:
-                        rec.buf.flush()
-                m = block_end - i
-                for rec in state_recs:
-                    m = min(m, rec.max_steps(i))
-                if safe is not None:
-                    m = min(m, max(safe - max(getattr(r, "since_drain", 0) for r in spike_recs), 1))
-                for rec in state_recs:
-                    rec.begin(i)
-                done = self.driver.run(program_a, self.clock, i, m, stops)
-                for rec in state_recs:
-                    rec.end(i, i + done)
-                self._drain_full(spike_recs, done)
-                i += done
+                i += self._chunk(program_a, stops, safe, spike_recs, state_recs, i, block_end)
             if propagation:
                 if ex.exchange():
                     self._refresh(load)
@@ -592,6 +591,18 @@ class CompiledEngine:
                 self.counters.steps -= done
                 if done != block_end - k:
                     raise RuntimeError("internal error: the propagation of a block stopped early")
+            last = block_end - 1            # the batches and host reads due at the block's last step
+            if program_c is not None:
+                self.driver.advance(self.clock, last)
+                self.driver.run_ops(program_c, self.clock, last)
+            ran_hook = False
+            for hook in hooks:
+                if hook.due(last) == last:
+                    hook.fn(last)
+                    ran_hook = True
+            self.driver.advance(self.clock, block_end)
+            if ran_hook:                    # a hook may replace arrays the kernels hold
+                self._refresh([item for item in items if isinstance(item, Kernel)] + collect + load)
             k = block_end
             self._k = k
 

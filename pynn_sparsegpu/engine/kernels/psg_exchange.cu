@@ -18,7 +18,8 @@
 //   Slots: 0 clock (long long*), 1 counts (int*, [n_total]), 2 spike_list (int*), 3 spike_count (int*, [2]),
 //          4 received (const int*, [*, 3]), 5 offsets (const long long*, [runs, D * n_groups + 1]: per run, the
 //          first entry of each tag, and its end), 6 n_groups, 7 g, 8 block_start (long long*), 9 runs,
-//          10 D * n_groups + 1
+//          10 D * n_groups + 1, 11 last_spike (long long*, [n_total], or 0): the population-wide last-spike
+//          stamps (step + 1) that structural plasticity reads, kept here when a rule needs them
 
 #include "psg_portable.h"
 
@@ -54,6 +55,7 @@ PSG_KERNEL void pynn_sparsegpu_exchange_load(const psg_slot* PSG_RESTRICT a)
     const long long* offsets = PSG_PTR(const long long, a, 5);
     const long long tag = (step - *PSG_PTR(const long long, a, 8)) * PSG_INT(a, 6) + PSG_INT(a, 7);
     const long long runs = PSG_INT(a, 9), stride = PSG_INT(a, 10);
+    long long* last_spike = PSG_PTR(long long, a, 11);
     long long base = 0;
     for (long long r = 0; r < runs; ++r) {
         const long long lo = offsets[r * stride + tag], n = offsets[r * stride + tag + 1] - lo;
@@ -61,6 +63,9 @@ PSG_KERNEL void pynn_sparsegpu_exchange_load(const psg_slot* PSG_RESTRICT a)
             const int i = received[3 * (lo + j) + 1];
             spike_list[base + j] = i;
             counts[i] = received[3 * (lo + j) + 2];
+            if (last_spike) {
+                last_spike[i] = step + 1;
+            }
         }
         base += n;
     }

@@ -17,6 +17,9 @@
 //    4 ind                   5 index bytes          6 row_length (int*)       7 capacity
 //    8 weight (REAL*)        9 delay (int*)        10 ring (REAL*)           11 n_slots
 //   12 n_receptors          13 receptor            14 n_post                 15 dt (double)
+//   16 key slots (const int*, or 0): the place each synapse would have in its row in one process, which keys
+//      the random draws of the stochastic models in place of its slot here (given when several processes
+//      share the rows, so that the draws do not depend on their number)
 // then per model:
 //   stdp:                    PSG_STDP_SLOTS (psg_stdp.cuh), then the overflow counter (long long*)
 //   tsodyks_markram:         U, tau_rec, tau_facil, x, y, u (REAL*), t_last (long long*),
@@ -40,7 +43,7 @@
 #include "psg_random.h"
 #include "psg_stdp.cuh"
 
-#define PSG_PLASTIC_SLOTS 16
+#define PSG_PLASTIC_SLOTS 17
 #define PSG_SYNAPSE_PAIRS 64
 
 template <typename REAL>
@@ -55,6 +58,7 @@ struct psg_plastic {
     const int* delay;
     REAL* ring;
     double dt;
+    const int* key_slot;
 };
 
 template <typename REAL>
@@ -77,6 +81,7 @@ PSG_FN psg_plastic<REAL> psg_plastic_unpack(const psg_slot* a)
     c.receptor = PSG_INT(a, 13);
     c.n_post = PSG_INT(a, 14);
     c.dt = PSG_REAL(a, 15);
+    c.key_slot = PSG_PTR(const int, a, 16);
     return c;
 }
 
@@ -137,7 +142,8 @@ PSG_FN double psg_expm1_interval(const psg_decay_table& table, double tau, long 
     return expm1(-h / tau);
 }
 
-// The loop over this step's events: body(syn, row, slot, post, delay, multiplicity) for every synapse reached.
+// The loop over this step's events: body(syn, row, slot, post, delay, multiplicity) for every synapse reached
+// (slot: its key slot where the kernel has them, see slot 16).
 // On the CPU, the memory that ahead(syn, post) names (a psg_ahead) is prefetched PSG_PLASTIC_AHEAD synapses before
 // the body reaches synapse syn: the events of a row reach scattered targets, whose data would otherwise be waited
 // for one event at a time. (The prefetches are issued in this loop, by a macro: GCC takes a function that only
@@ -192,7 +198,8 @@ PSG_FN void psg_plastic_events(const psg_plastic<REAL>& c, const BODY& body, con
                 PSG_PLASTIC_PREFETCH(c, ahead, syn + PSG_PLASTIC_AHEAD);
             }
 #endif
-            body(syn, row, (long long)slot, psg_load_index(c.ind, c.index_bytes, syn), (long long)c.delay[syn],
+            body(syn, row, c.key_slot ? (long long)c.key_slot[syn] : (long long)slot,
+                 psg_load_index(c.ind, c.index_bytes, syn), (long long)c.delay[syn],
                  multiplicity);
         }
     }

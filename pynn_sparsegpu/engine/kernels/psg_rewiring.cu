@@ -57,6 +57,10 @@
 //   53 ev_step, 54 ev_pre, 55 ev_post, 56 ev_attempt (long long*), 57 ev_formed (unsigned char*), 58 ev capacity
 //   59 STDP (psg_slot*: the PSG_STDP_SLOTS slots of psg_stdp.cuh for an STDP projection, else 0)
 //   60 delay (int*, per synapse: the whole delay, the dendritic one for STDP here; used with 59)
+//   61 post_cell0, 62 post_n: this process holds the target cells [post_cell0, post_cell0 + post_n) (engine
+//      indices); with several processes each carries out the attempts onto its own cells (the others are
+//      skipped without a count), and target indices in the rows, in_degree and the per-target lists are
+//      local (engine index - post_cell0). With one process: 0 and the population's size.
 
 #include "psg_portable.h"
 #include "psg_random.h"
@@ -162,6 +166,7 @@ struct psg_rw {
     long long ev_capacity;
     const psg_slot* stdp;
     const int* delay;
+    long long post_cell0, post_n;
 };
 
 PSG_FN psg_rw psg_rw_unpack(const psg_slot* a)
@@ -226,6 +231,8 @@ PSG_FN psg_rw psg_rw_unpack(const psg_slot* a)
     r.ev_capacity = PSG_INT(a, 58);
     r.stdp = PSG_PTR(const psg_slot, a, 59);
     r.delay = PSG_PTR(const int, a, 60);
+    r.post_cell0 = PSG_INT(a, 61);
+    r.post_n = PSG_INT(a, 62);
     return r;
 }
 
@@ -421,6 +428,11 @@ PSG_FN void psg_rewiring_decide(const psg_slot* PSG_RESTRICT a)
         psg_uniform_pair(r.key, at, 0, batch, u);     // target, partner
         psg_uniform_pair(r.key, at, 1, batch, v);     // elimination, formation
         const long long post = (long long)(u[0] * (double)r.n_post);
+        const long long j_engine = r.post_ix[post];
+        if (j_engine < r.post_cell0 || j_engine >= r.post_cell0 + r.post_n) {
+            r.att_flags[at] = 0;              // another process's target: that process carries it out
+            continue;
+        }
         long long pre;
         if (r.opt & PSG_RW_LAST_NEURON) {
             const long long m = r.st[PSG_RW_ST_N_RECENT];
@@ -435,10 +447,10 @@ PSG_FN void psg_rewiring_decide(const psg_slot* PSG_RESTRICT a)
             continue;
         }
         flags |= PSG_RW_HAS_PARTNER;
-        const long long i = r.pre_ix[pre], j = r.post_ix[post];
+        const long long i = r.pre_ix[pre], j = j_engine - r.post_cell0;
         r.att_i[at] = i;
         r.att_j[at] = j;
-        if (i == j && !(r.opt & PSG_RW_ALLOW_SELF) && (r.opt & PSG_RW_LATERAL)) {
+        if (i == j_engine && !(r.opt & PSG_RW_ALLOW_SELF) && (r.opt & PSG_RW_LATERAL)) {
             psg_rw_count(r, PSG_RW_C_REJECTED, 1);
             r.att_flags[at] = flags;
             continue;

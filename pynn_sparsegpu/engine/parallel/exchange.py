@@ -43,6 +43,7 @@ class SpikeExchange:
         self.offsets = xp.zeros(self.comm.size * self.tags, dtype=np.int64)
         self.runs = 1
         self.runtimes = {g.gid: GroupRuntime(_Whole(g), xp) for g in self.groups}   # population-wide spikes
+        self.last_spikes = {}       # gid -> population-wide last-spike stamps, for groups that keep them
         self.seconds = 0.0          # wall time in exchange(), including waiting for the other processes
         self.blocks = 0
         self.entries = 0            # spikes exchanged (all processes)
@@ -50,6 +51,18 @@ class SpikeExchange:
     def runtime(self, group):
         """The population-wide spike list and counts that propagation reads."""
         return self.runtimes[group.gid]
+
+    def last_spike(self, group):
+        """The population-wide last-spike stamps of a group that keeps them (structural plasticity's
+        LastNeuronSelection reads its presynaptic cells'), kept by the load kernel."""
+        return self.last_spikes[group.gid]
+
+    def gather_last_spikes(self) -> None:
+        """At the start of a run: every process's stamps so far (kept by the groups' own kernels), joined."""
+        for group in self.groups:
+            if group.last_spike is not None:
+                whole = self.comm.allgatherv(np.asarray(self.driver.host(group.last_spike, record=False)))
+                self.last_spikes[group.gid] = self.xp.asarray(whole.astype(np.int64))
 
     def collect_kernel(self, group):
         from ..compiled.program import Args
@@ -69,7 +82,7 @@ class SpikeExchange:
         g = self.groups.index(group)
         args = (Args().ptr(self.engine.clock).ptr(rt.counts).ptr(rt.spike_list).ptr(rt.spike_count)
                 .ptr(lambda: self.received).ptr(self.offsets).int(self.G).int(g).ptr(self.block_start)
-                .int(lambda: self.runs).int(self.tags))
+                .int(lambda: self.runs).int(self.tags).ptr(lambda: self.last_spikes.get(group.gid)))
         return Kernel(self.engine.function("pynn_sparsegpu_exchange_load"), args,
                       f"spike exchange: the spikes of {group.label or type(group.model).__name__!r} "
                       "from every process")
