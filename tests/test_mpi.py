@@ -129,7 +129,7 @@ def test_rewiring_network_is_the_same_on_several_processes(rewiring_runs, n):
     ff, lat = one["counts"]["ff"], one["counts"]["lat"]
     assert ff["formations"] > 100 and ff["eliminations"] > 20 and ff["target_full"] > 0   # every rule acts
     assert lat["formations"] > 100 and lat["eliminations"] > 20 and lat["no_partner"] > 0
-    assert ff["failed"] == lat["failed"] == 0          # rows never fill (see docs/parallel.md)
+    assert lat["failed"] > 0           # rows fill: a row's capacity holds over all processes, as in one
     assert many["counts"] == one["counts"] and many["sizes"] == one["sizes"]
     _same_spikes(one, many)
     _same_signals(one, many)

@@ -126,11 +126,15 @@ class SynapseGroup:
                                         capacity=self.capacity, spare=self.spare)
 
     def longest_pending_row(self) -> int:
-        """Synapses of the fullest row among those buffered (not yet built into rows)."""
-        if not self._pending:
-            return 0
+        """Synapses of the fullest row among those buffered (not yet built into rows); with several processes,
+        over all of them (a collective call)."""
         xp = self.backend.xp
-        pre = xp.concatenate([p[0] for p in self._pending])
+        n_pre = getattr(self.pre, "n_total", self.pre.n)
+        pre = xp.concatenate([p[0] for p in self._pending]) if self._pending else xp.zeros(0, xp.int64)
+        if getattr(self.post, "distributed", False):     # a row's synapses on every process
+            from .parallel import world
+            counts = world().allreduce_array(self.backend.to_host(xp.bincount(pre, minlength=n_pre)))
+            return int(counts.max()) if counts.shape[0] else 0
         return int(xp.bincount(pre).max()) if pre.shape[0] else 0
 
     @property

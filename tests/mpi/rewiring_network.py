@@ -1,7 +1,7 @@
 """Structural plasticity on however many processes the script was started with: a forward projection with
 STDP weights, distance-dependent formation and weight-dependent elimination (random partners, max_in_degree),
-and a lateral one whose partners are the recently active cells (LastNeuronSelection); rewiring recorded with
-every event. Rank 0 writes spikes, final connectivity, counts and the rewiring record (tests/test_mpi.py)."""
+and a lateral one whose partners are the recently active cells (LastNeuronSelection) and whose rows fill up;
+rewiring recorded with every event. Rank 0 writes spikes, final connectivity, counts and the rewiring record (tests/test_mpi.py)."""
 
 import pickle
 import sys
@@ -29,7 +29,7 @@ ff = sim.Projection(src, tgt, sim.FixedProbabilityConnector(0.15, rng=NumpyRNG(s
 lateral = sim.StructuralPlasticityMechanism(
     formation=sim.DistanceDependentFormation(0.5, 6.0, 0.6, 3.0),
     elimination=sim.RandomByWeightElimination(0.5, 0.3, 0.1), partner_selection=sim.LastNeuronSelection(),
-    f_rew=10_000.0, initial_weight=0.2, weight=0.2, delay=0.2, row_capacity=36)
+    f_rew=10_000.0, initial_weight=0.2, weight=0.2, delay=0.2, row_capacity=9)
 lat = sim.Projection(tgt, tgt, sim.FixedProbabilityConnector(0.1, rng=NumpyRNG(seed=6)), lateral,
                      receptor_type="excitatory", label="lat")
 ff.record_rewiring(sampling_interval=5.0, events=True)

@@ -36,6 +36,7 @@ OPS = ("begin", "decide", "resolve", "settle", "append", "commit")
 # st[] layout and option bits: kernels/psg_rewiring.cu
 ST_N, ST_SERIAL, ST_N_RECENT, ST_EV_N, ST_SIZE, ST_ERROR = 0, 1, 3, 5, 6, 7
 ST_TOTALS, ST_OPEN, ST_SLOTS = 15, 22, 26
+ROOM = 1                         # att_settle: a formation that passed max_in_degree
 FORMATION, ELIMINATION, LAST_NEURON, ALLOW_SELF, LATERAL, WITH_REPLACEMENT, MAX_IN_DEGREE, EVENTS = \
     1, 2, 4, 8, 16, 32, 64, 128
 VAR_KIND_BITS, VAR_KIND_STEP = 0, 1
@@ -173,6 +174,9 @@ class CompiledRewiring:
         else:
             self.args.ptr(None).ptr(None)
         self.args.int(group.post.cell0).int(group.post.n)     # the targets this process holds
+        # with several processes: each formation's place in the whole row, from the host (place())
+        self.global_position = xp.zeros(n_max, dtype=np.int64) if engine.net.comm.size > 1 else None
+        self.args.ptr(lambda: self.global_position)
 
     def _last_spike(self):
         """The presynaptic cells' last-spike stamps: the population's own, or with several processes those of
@@ -214,14 +218,37 @@ class CompiledRewiring:
         launches = {op: (1, BEGIN_THREADS) if op == "begin" else (blocks, ATTEMPT_THREADS) for op in OPS}
         kernels = [Kernel(engine.function(f"pynn_sparsegpu_rewiring_{op}_{engine.real}"), self.args,
                           f"{label}: {op}", period=r.interval, phase=1, launch=launches[op]) for op in OPS]
-        for kernel in kernels:
-            kernel.batch = True          # acts on the rows at the end of a batch step, after its propagation
+        for kernel in kernels:           # act on the rows at the end of a batch step, after its propagation;
+            kernel.batch = 2 if kernel.label.endswith(("append", "commit")) else 1   # (place() in between)
+        if self.global_position is not None:
+            kernels[OPS.index("append")].before = self.place
         kernels[-1].finish = self.finish
         hooks = []
         if r.recorder is not None:
             hooks.append(Hook(self.read, f"{label}: recorder read at its sampling steps", self.due_reads,
                               reference=False))
         return kernels, hooks
+
+    def place(self, k: int) -> None:
+        """Between settle and append at the end of batch step k, with several processes: the place in the whole
+        row of each formation this process makes, so that append refuses what one process would refuse (a row
+        of `capacity` synapses over all processes). The row lengths after the eliminations are summed over
+        the processes, and the formations onto each row are ranked over the processes in attempt order."""
+        if (k + 1) % self.rewirer.interval:
+            return
+        driver, comm = self.engine.driver, self.engine.net.comm
+        n = int(driver.host(self.st, record=False)[ST_N])                 # synchronize! (once per batch)
+        room = np.flatnonzero(driver.host(self.att_int[3][:n], record=False) & ROOM)
+        rows = np.asarray(driver.host(self.att_i[:n], record=False))[room]
+        lengths = comm.allreduce_array(np.asarray(driver.host(self.group.rows.row_length, record=False),
+                                                  dtype=np.int64))
+        everyone = comm.allgatherv(np.stack([rows, room], axis=1).astype(np.int64))
+        key = np.sort(everyone[:, 0] * self.n_max + everyone[:, 1])      # by row, then attempt
+        first = np.searchsorted(key, key // self.n_max * self.n_max, side="left")
+        mine = (np.arange(key.shape[0]) - first)[np.searchsorted(key, rows * self.n_max + room)]
+        position = np.zeros(n, dtype=np.int64)
+        position[room] = lengths[rows] + mine
+        self.global_position[:n] = self.engine.xp.asarray(position)
 
     def due_reads(self, k: int) -> int:
         """The first step >= k at whose end the host reads: a sample of the recorder, or an event buffer

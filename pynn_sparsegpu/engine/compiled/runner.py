@@ -164,7 +164,8 @@ class Kernel:
                  launch=None, source=None):
         self.function, self.args, self.label = function, args, label
         self.source = source           # for a propagation kernel: the population whose spikes it reads
-        self.batch = False             # acts on the rows at the end of its steps (a rewiring batch)
+        self.batch = 0                 # 1, 2: acts on the rows at the end of its steps (a rewiring batch's two
+        self.before = None             # phases; `before(k)`: host work before this kernel with several processes)
         self.period, self.phase = int(period), int(phase)
         self.launch = launch           # (blocks, threads per block) on CUDA; None: the driver's default
         self.spike_recs, self.state_recs = list(spike_recs), list(state_recs)
@@ -560,7 +561,9 @@ class CompiledEngine:
         load = [ex.load_kernel(group) for group in sources]
         self._refresh(collect + load)
         program_b = self.driver.program(load + propagation)
-        program_c = self.driver.program(batches) if batches else None
+        programs_c = [self.driver.program([item for item in batches if item.batch == phase]) for phase in (1, 2)] \
+            if batches else None
+        placing = [item.before for item in batches if getattr(item, "before", None) is not None]
         if all(isinstance(item, Kernel) for item in steps):
             program_a = self.driver.program(steps + collect)
         else:               # parts on the reference path (e.g. a recorded current source): step by step
@@ -592,9 +595,12 @@ class CompiledEngine:
                 if done != block_end - k:
                     raise RuntimeError("internal error: the propagation of a block stopped early")
             last = block_end - 1            # the batches and host reads due at the block's last step
-            if program_c is not None:
+            if programs_c is not None:
                 self.driver.advance(self.clock, last)
-                self.driver.run_ops(program_c, self.clock, last)
+                self.driver.run_ops(programs_c[0], self.clock, last)      # begin .. settle
+                for place in placing:                                    # (places in the whole rows)
+                    place(last)
+                self.driver.run_ops(programs_c[1], self.clock, last)      # append, commit
             ran_hook = False
             for hook in hooks:
                 if hook.due(last) == last:

@@ -61,6 +61,11 @@
 //      indices); with several processes each carries out the attempts onto its own cells (the others are
 //      skipped without a count), and target indices in the rows, in_degree and the per-target lists are
 //      local (engine index - post_cell0). With one process: 0 and the population's size.
+//   63 global_position (long long*, n_max, or 0): with several processes, the place each formation with room
+//      takes in the whole row (the row's synapses on all processes after the eliminations, plus the row's
+//      earlier formations on all processes), written by the host between settle and append
+//      (compiled/rewiring.py): a formation is refused when that place is past the capacity, as in one
+//      process, and stored at its place in this process's part of the row.
 
 #include "psg_portable.h"
 #include "psg_random.h"
@@ -167,6 +172,7 @@ struct psg_rw {
     const psg_slot* stdp;
     const int* delay;
     long long post_cell0, post_n;
+    const long long* global_position;
 };
 
 PSG_FN psg_rw psg_rw_unpack(const psg_slot* a)
@@ -233,6 +239,7 @@ PSG_FN psg_rw psg_rw_unpack(const psg_slot* a)
     r.delay = PSG_PTR(const int, a, 60);
     r.post_cell0 = PSG_INT(a, 61);
     r.post_n = PSG_INT(a, 62);
+    r.global_position = PSG_PTR(const long long, a, 63);
     return r;
 }
 
@@ -608,17 +615,18 @@ PSG_FN void psg_rewiring_append(const psg_slot* PSG_RESTRICT a)
         int out = 0;
         if (r.att_settle[at] & PSG_RW_ROOM) {
             const long long i = r.att_i[at], j = r.att_j[at];
-            long long rank = 0;
+            long long rank = 0, stored = 0;
             bool last = true;
             for (int b = r.head_row[i]; b >= 0; b = r.next_row[b]) {
                 if (r.att_settle[b] & PSG_RW_ROOM) {
                     rank += b < at;
                     last = last && b <= at;
+                    stored += r.global_position && r.global_position[b] < r.capacity;
                 }
             }
             const long long length = r.row_length[i];
             const long long c = length + rank;
-            if (c < r.capacity) {
+            if (r.global_position ? r.global_position[at] < r.capacity : c < r.capacity) {
                 const long long syn = i * r.capacity + c;
                 psg_rw_store_index(r.ind, r.index_bytes, syn, j);
                 for (long long v = 0; v < r.n_vars; ++v) {
@@ -637,7 +645,7 @@ PSG_FN void psg_rewiring_append(const psg_slot* PSG_RESTRICT a)
             }
             if (last) {
                 out |= PSG_RW_LAST_OF_ROW;
-                r.att_length[at] = c + 1 < r.capacity ? c + 1 : r.capacity;
+                r.att_length[at] = r.global_position ? length + stored : (c + 1 < r.capacity ? c + 1 : r.capacity);
             }
         }
         r.att_append[at] = out;

@@ -42,6 +42,9 @@ class SerialComm:
     def allreduce_sum(self, value):
         return value
 
+    def allreduce_array(self, array: np.ndarray) -> np.ndarray:
+        return np.array(array)
+
     def bcast(self, value, root: int = 0):
         return value
 
@@ -84,6 +87,14 @@ class Comm(SerialComm):
 
     def allreduce_sum(self, value):
         return self._comm.allreduce(value)
+
+    def allreduce_array(self, array: np.ndarray) -> np.ndarray:
+        """The element-wise sum of every process's `array` (same shape and dtype everywhere)."""
+        array = np.ascontiguousarray(array)
+        out = np.empty_like(array)
+        kind = self._mpi._typedict[array.dtype.char]
+        self._comm.Allreduce([array, kind], [out, kind], op=self._mpi.SUM)
+        return out
 
     def bcast(self, value, root: int = 0):
         return self._comm.bcast(value, root=root)
