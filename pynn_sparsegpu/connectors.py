@@ -133,8 +133,8 @@ def _sample_with_replacement(stream, n_items, counts, exclude=None):
 
 
 def _fixed_number(stream, n_items, counts, with_replacement, exclude=None):
-    """PyNN's FixedNumber rule: with replacement, uniform draws; without, full sets of the allowed items
-    n // N times plus a uniform subset of n % N."""
+    """PyNN's FixedNumber rule: with replacement, uniform draws; without, a uniform subset of the allowed items
+    (the callers refuse a count above the allowed items, as NEST does)."""
     xp = stream.xp
     counts = xp.asarray(counts, dtype=xp.int64)
     if with_replacement:
@@ -146,20 +146,9 @@ def _fixed_number(stream, n_items, counts, with_replacement, exclude=None):
         allowed = xp.full(counts.shape[0], n_items, dtype=xp.int64)
     if bool(xp.any((allowed <= 0) & (counts > 0))):
         raise errors.ConnectionError("no allowed partner is left once self-connections are excluded")
-    safe = xp.maximum(allowed, 1)
-    full, rest = counts // safe, counts % safe
-    owner_r, value_r = _sample_distinct(stream, n_items, rest, exclude)
-    if not bool(xp.any(full)):
-        return owner_r, value_r
-    # full sets: every allowed item, full[k] times
-    reps = full * allowed
-    owner_f = repeat_index(xp, reps)
-    start = xp.cumsum(reps) - reps
-    v = (xp.arange(owner_f.shape[0], dtype=xp.int64) - start[owner_f]) % safe[owner_f]
-    if exclude is not None:
-        ex = exclude[owner_f]
-        v = v + ((ex >= 0) & (v >= ex))
-    return xp.concatenate([owner_f, owner_r]), xp.concatenate([v, value_r])
+    if bool(xp.any(counts > allowed)):
+        raise errors.ConnectionError("internal error: more distinct partners asked for than are allowed")
+    return _sample_distinct(stream, n_items, counts, exclude)
 
 
 # --- geometry ---------------------------------------------------------------------------------------
@@ -322,8 +311,18 @@ def _fixed_number_on(owners_are_post):
         owners, items = (projection.post, projection.pre) if owners_are_post else (projection.pre, projection.post)
         partner = _same_index_partner(projection, xp)
         exclude = None if (c.allow_self_connections or partner is None) else partner
-        owner, value = _fixed_number(_stream(c, xp), items.size, _counts(c.n, owners.size, xp),
-                                     c.with_replacement, exclude)
+        counts = _counts(c.n, owners.size, xp)
+        if not c.with_replacement and counts.shape[0]:
+            most = int(xp.max(counts))
+            allowed = items.size - (0 if exclude is None else 1)
+            if most > allowed:
+                side = "presynaptic" if owners_are_post else "postsynaptic"
+                raise errors.ConnectionError(
+                    f"{type(c).__name__}: n={most} distinct partners per cell (with_replacement=False), but the "
+                    f"{side} side has only {allowed} cells to choose from"
+                    + (" once self-connections are excluded" if exclude is not None else "")
+                    + f"; use n <= {allowed}, or with_replacement=True")
+        owner, value = _fixed_number(_stream(c, xp), items.size, counts, c.with_replacement, exclude)
         return (value, owner, {}) if owners_are_post else (owner, value, {})
     return build
 
@@ -478,6 +477,17 @@ def _clone(projection, c, xp=np):
     pre, post = ref._coo()[:2]
     key = np.unique(pre * projection.post.size + post)
     return key // projection.post.size, key % projection.post.size, {}
+
+
+class FixedProbabilityConnector(pc.FixedProbabilityConnector):
+    __doc__ = pc.FixedProbabilityConnector.__doc__
+
+    def __init__(self, p_connect, *args, **kwargs):
+        if isinstance(p_connect, bool) or not isinstance(p_connect, (int, float, np.number)) \
+                or not 0.0 <= float(p_connect) <= 1.0:
+            raise ValueError(f"FixedProbabilityConnector: p_connect={p_connect!r} is not allowed; it must be a "
+                             "probability between 0 and 1")
+        super().__init__(p_connect, *args, **kwargs)
 
 
 _BUILDERS = {

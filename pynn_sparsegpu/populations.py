@@ -38,8 +38,25 @@ def _check_sequences(celltype, values):
                         "they must be in increasing order")
 
 
+def _check_lengths(celltype, size, parameters, what):
+    """A per-cell array of values must hold one value per cell: name the parameter, what was given and what is
+    allowed (before PyNN's ParameterSpace turns it into a shape message)."""
+    schema = celltype.get_schema() if hasattr(celltype, "get_schema") else {}
+    for name, value in parameters.items():
+        if schema.get(name) is Sequence or isinstance(value, (str, Sequence)) or callable(value):
+            continue
+        if isinstance(value, (list, tuple, np.ndarray)) and np.ndim(value) >= 1 and len(value) != size:
+            raise errors.InvalidDimensionsError(
+                f"{name}: {len(value)} values given for {what} of {size} cells; give one value for all of "
+                f"them, or {size} values")
+
+
 class _EngineParameters:
     """Shared by Population and PopulationView: read and write native parameters of the engine group."""
+
+    def set(self, **parameters):
+        _check_lengths(self.celltype, self.size, parameters, type(self).__name__)
+        super().set(**parameters)
 
     def _engine_index(self):
         raise NotImplementedError
@@ -86,6 +103,7 @@ class _EngineParameters:
             self._engine_group.set_initial(variable, np.asarray(values, dtype=float), index=index)
         except ValueError as err:
             raise errors.InvalidParameterValueError(str(err)) from None
+        simulator.state.network.initial_values_changed(self._engine_group)
 
 
 _simplify = simplify      # (Assembly.get has an argument of that name)
@@ -131,6 +149,13 @@ class Population(_EngineParameters, common.Population):
 
     def __init__(self, size, cellclass, cellparams=None, structure=None, initial_values={}, label=None):
         simulator.state.check_alive()
+        dims = size if isinstance(size, tuple) else (size,)
+        if not dims or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 1
+                               for d in dims):
+            raise ValueError(f"size={size!r} is not allowed; it must be a positive whole number of cells (or a "
+                             "tuple of positive whole numbers)")
+        simulator.state.network.check_memory(int(np.prod(dims)), getattr(cellclass, "__name__",
+                                                                           type(cellclass).__name__))
         super().__init__(size, cellclass, cellparams, structure, initial_values, label)
         simulator.state.populations.append(self)
 

@@ -294,6 +294,23 @@ class Projection(common.Projection):
     def connections(self):
         return self[slice(None)]
 
+    def set(self, **attributes):
+        """PyNN's Projection.set; an array of values must be [pre.size, post.size] (one value per possible
+        connection) or hold one value per synapse, in connection order, and another shape is refused with the
+        attribute's name."""
+        shape = (self.pre.size, self.post.size)
+        arrays = {name: np.shape(value) for name, value in attributes.items()
+                  if isinstance(value, (list, tuple, np.ndarray)) and np.ndim(value) >= 1}
+        if arrays:
+            n = self.size(gather=True) if simulator.state.num_processes > 1 else len(self)   # (collective)
+            for name, given in arrays.items():
+                if given != shape and given != (n,):
+                    raise errors.InvalidDimensionsError(
+                        f"{name}: values of shape {given} given; a projection from {self.pre.size} to "
+                        f"{self.post.size} cells with {n} synapses takes one value for all of them, one value per "
+                        f"synapse ({n}), or an array of shape {shape}")
+        super().set(**attributes)
+
     def get(self, attribute_names, format, gather=True, with_address=True, multiple_synapses="sum"):
         """PyNN's Projection.get; with several MPI processes a gathered list is in the order one process gives
         (by presynaptic, then postsynaptic index), not process by process."""

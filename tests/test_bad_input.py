@@ -106,8 +106,84 @@ def test_set_array_of_wrong_length(fresh):
     population = fresh.Population(3, fresh.IF_curr_exp())
     with pytest.raises(errors.InvalidDimensionsError) as info:
         population.set(tau_m=np.array([10.0, 20.0]))
-    _names(str(info.value), "(3,)", "(2,)")
+    _names(str(info.value), "tau_m", "2 values", "3 cells")
     np.testing.assert_allclose(population.get("tau_m"), 20.0)
+    with pytest.raises(errors.InvalidDimensionsError) as info:          # a view: its own size
+        population[0:2].set(cm=[0.5, 0.6, 0.7])
+    _names(str(info.value), "cm", "3 values", "2 cells")
+    np.testing.assert_allclose(population.get("cm"), 1.0)
+
+
+@pytest.mark.parametrize("size", [-3, 0, 2.5, (4, -1), True])
+def test_population_size_must_be_positive_whole(fresh, size):
+    with pytest.raises(ValueError) as info:
+        fresh.Population(size, fresh.IF_curr_exp())
+    _names(str(info.value), f"size={size!r}", "positive whole number")
+    assert fresh.simulator.state.network.groups == []          # nothing was made
+
+
+def test_population_too_large_for_memory(fresh):
+    """Refused from an estimate before anything is allocated (not a hang, not the OOM killer)."""
+    with pytest.raises(MemoryError) as info:
+        fresh.Population(10 ** 13, fresh.IF_curr_exp())
+    _names(str(info.value), "10000000000000", "GiB", "available")
+    assert fresh.simulator.state.network.groups == []
+    fresh.Population(10, fresh.IF_curr_exp())                   # the simulation goes on
+
+
+@pytest.mark.parametrize("p_connect", [-0.1, 1.5, float("nan"), "0.5"])
+def test_probability_outside_0_1(fresh, p_connect):
+    with pytest.raises(ValueError) as info:
+        fresh.FixedProbabilityConnector(p_connect)
+    _names(str(info.value), "p_connect", "between 0 and 1")
+
+
+@pytest.mark.parametrize("connector,side,allowed", [("FixedNumberPreConnector", "presynaptic", 5),
+                                                    ("FixedNumberPostConnector", "postsynaptic", 3)])
+def test_more_distinct_partners_than_cells(fresh, connector, side, allowed):
+    pre, post = fresh.Population(5, fresh.IF_curr_exp()), fresh.Population(3, fresh.IF_curr_exp())
+    with pytest.raises(errors.ConnectionError) as info:
+        fresh.Projection(pre, post, getattr(fresh, connector)(8, with_replacement=False))
+    _names(str(info.value), "n=8", side, f"only {allowed} cells", "with_replacement=True")
+    assert fresh.simulator.state.network.projections == []
+    prj = fresh.Projection(pre, post, getattr(fresh, connector)(8, with_replacement=True))   # allowed
+    assert len(prj) == 8 * (3 if side == "presynaptic" else 5)
+
+
+def test_self_connections_leave_one_partner_fewer(fresh):
+    pop = fresh.Population(4, fresh.IF_curr_exp())
+    with pytest.raises(errors.ConnectionError) as info:
+        fresh.Projection(pop, pop, fresh.FixedNumberPreConnector(4, allow_self_connections=False))
+    _names(str(info.value), "n=4", "only 3 cells", "self-connections are excluded")
+
+
+def test_projection_set_array_of_wrong_shape(fresh):
+    pre, post = fresh.Population(5, fresh.IF_curr_exp()), fresh.Population(4, fresh.IF_curr_exp())
+    prj = fresh.Projection(pre, post, fresh.AllToAllConnector(), fresh.StaticSynapse(weight=0.3))
+    with pytest.raises(errors.InvalidDimensionsError) as info:
+        prj.set(weight=np.ones(7))
+    _names(str(info.value), "weight", "(7,)", "(5, 4)")
+    np.testing.assert_allclose(prj.get("weight", format="array"), 0.3)
+    prj.set(weight=np.full((5, 4), 0.2))                       # the right shape is taken
+    np.testing.assert_allclose(prj.get("weight", format="array"), 0.2)
+
+
+@pytest.mark.parametrize("source,params,name", [
+    ("DCSource", {"amplitude": float("inf")}, "amplitude"),
+    ("DCSource", {"amplitude": -float("inf")}, "amplitude"),
+    ("ACSource", {"amplitude": 1.0, "offset": float("inf")}, "offset"),
+    ("NoisyCurrentSource", {"mean": 0.0, "stdev": float("inf")}, "stdev")])
+def test_infinite_current(fresh, source, params, name):
+    with pytest.raises(errors.InvalidParameterValueError) as info:
+        getattr(fresh, source)(**params)
+    _names(str(info.value), name, "inf", "finite")
+
+
+def test_ac_source_negative_frequency(fresh):
+    with pytest.raises(errors.InvalidParameterValueError) as info:
+        fresh.ACSource(amplitude=1.0, frequency=-5.0)
+    _names(str(info.value), "frequency", "-5.0", ">= 0")
+    fresh.ACSource(amplitude=1.0, frequency=0.0, stop=float("inf"))     # a constant and an endless source
 
 
 def test_rejected_set_leaves_values_intact(fresh):

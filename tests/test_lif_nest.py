@@ -178,3 +178,21 @@ def test_recurrent_network_matches_nest(sim, nest_sim):
             np.full(len(b_steps), np.inf)
         matched += int(np.sum(nearest <= 1))
     assert matched >= 0.95 * n_ref, f"only {matched} of {n_ref} NEST spikes matched"
+
+
+@pytest.mark.parametrize("backend", ["cpu", "numpy"])
+def test_initialize_after_record_gives_the_first_sample(sim, nest_sim, backend):
+    """record('v') and then initialize(v=...) before the first run: the sample at t = 0 is the initialized
+    value, as NEST records it (not the default v_rest)."""
+    traces = {}
+    for name, s, extra in (("ours", sim, {"backend": backend, "spike_precision": "on_grid"}), ("nest", nest_sim, {})):
+        s.setup(timestep=0.1, **extra)
+        p = s.Population(3, s.IF_curr_exp(i_offset=0.2))
+        p.record("v")
+        p.initialize(v=[-55.0, -60.0, -70.0])
+        s.run(2.0)
+        traces[name] = np.asarray(p.get_data().segments[0].filter(name="v")[0])
+        s.end()
+    np.testing.assert_array_equal(traces["ours"][0], [-55.0, -60.0, -70.0])
+    np.testing.assert_array_equal(traces["nest"][0], traces["ours"][0])
+    np.testing.assert_allclose(traces["ours"], traces["nest"], atol=1e-9)

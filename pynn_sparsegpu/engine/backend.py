@@ -68,6 +68,25 @@ class Backend:
         else:
             np.add.at(np.reshape(array, -1, copy=False), flat_index, values)
 
+    def available_bytes(self):
+        """Memory free for new arrays now: the GPU's on the CuPy path, else the host's (None when unknown)."""
+        if self.is_gpu:
+            try:
+                return int(self.xp.cuda.runtime.memGetInfo()[0])
+            except Exception:
+                return None
+        try:
+            with open("/proc/meminfo") as f:
+                for line in f:
+                    if line.startswith("MemAvailable:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        try:
+            return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            return None
+
     def to_host(self, array):
         """Copy a device array to a NumPy array (a host synchronisation on the GPU path)."""
         if self.is_gpu:

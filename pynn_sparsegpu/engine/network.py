@@ -65,6 +65,19 @@ class Network:
         self.groups.append(group)
         return group
 
+    # bytes per cell a population needs at least: state, parameters, ring slots, spike bookkeeping (float64)
+    BYTES_PER_CELL = 256
+
+    def check_memory(self, n_cells: int, what: str = "population") -> None:
+        """Refuse a population whose arrays cannot fit in the memory available now (host memory, or the GPU's
+        on the CuPy path), with the estimate, before anything is allocated."""
+        need = int(n_cells) * self.BYTES_PER_CELL // max(self.comm.size, 1)
+        free = self.backend.available_bytes()
+        if free is not None and need > free:
+            raise MemoryError(f"a Population of {n_cells} {what} cells needs at least {need / 2**30:.3g} GiB "
+                              f"({self.BYTES_PER_CELL} bytes per cell) on {self.backend.device}, and "
+                              f"{free / 2**30:.3g} GiB is available; use fewer cells")
+
     def synapse_seed(self) -> np.random.SeedSequence:
         """A seed for one projection's random stream (stochastic synapses)."""
         return self._synapse_seeds.spawn(1)[0]
@@ -123,6 +136,14 @@ class Network:
         if keep is not None and not keep.all():
             raise ValueError("internal error: a recorder was given cells of another process")
         return np.asarray(local)
+
+    def initial_values_changed(self, group) -> None:
+        """initialize() before the first run: the samples at t = 0 that recorders took when they were set up
+        take the new initial values (as NEST records them)."""
+        if self.step_index != 0 or self._primed:
+            return
+        for variable, buf in self.state_buffers.get(group.gid, []):
+            buf.rewrite_last(group.state[variable])
 
     def remove_buffer(self, buf) -> None:
         """Stop recording into `buf` (used when the user resets what is recorded)."""

@@ -121,6 +121,13 @@ class StateBuffer:
         if self._fill == self._buf.shape[0]:
             self.flush()
 
+    def rewrite_last(self, values) -> None:
+        """Replace the latest sample (the values at the current time changed before they were simulated)."""
+        if self._fill:
+            self._buf[self._fill - 1] = values[self._select]
+        elif self.chunks and len(self.chunks[-1]):
+            self.chunks[-1][-1] = self.backend.to_host(values[self._select])
+
     def flush(self) -> None:
         if self._fill:
             self.chunks.append(self.backend.to_host(self._buf[:self._fill]).astype(np.float64))  # synchronize!

@@ -50,6 +50,12 @@ class _EngineCurrentSource(StandardCurrentSource):
             if np.any(np.isnan(arr)):
                 raise errors.InvalidParameterValueError(
                     f"{type(self).__name__}: parameter {name!r} = {value} contains NaN")
+            if name != "stop" and np.any(np.isinf(arr)):        # (a source may run for ever)
+                raise errors.InvalidParameterValueError(
+                    f"{type(self).__name__}: parameter {name!r} = {value} is not allowed; it must be finite")
+        if "frequency" in p and p["frequency"] < 0:
+            raise errors.InvalidParameterValueError(
+                f"{type(self).__name__}: frequency = {p['frequency']} Hz is not allowed; it must be >= 0 Hz")
         for name in ("start", "stop"):
             if name in p and p[name] < 0:
                 raise errors.InvalidParameterValueError(

@@ -1,7 +1,8 @@
 """Structural plasticity on however many processes the script was started with: a forward projection with
 STDP weights, distance-dependent formation and weight-dependent elimination (random partners, max_in_degree),
 and a lateral one whose partners are the recently active cells (LastNeuronSelection) and whose rows fill up;
-rewiring recorded with every event. Rank 0 writes spikes, final connectivity, counts and the rewiring record (tests/test_mpi.py)."""
+rewiring recorded with every event. Rank 0 writes spikes, final connectivity, counts and the rewiring record
+(tests/test_mpi.py)."""
 
 import pickle
 import sys
