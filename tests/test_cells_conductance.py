@@ -118,6 +118,21 @@ def test_IF_cond_exp(sim, nest_sim):
     assert max_diff(ours, theirs, "gsyn_exc") < 1e-9 and max_diff(ours, theirs, "gsyn_inh") < 1e-9
 
 
+def test_IF_facets_hardware1(sim, nest_sim):
+    """PyNN's FACETS hardware cell: iaf_cond_exp with cm 0.2 nF, tau_refrac 1 ms, e_rev_E 0 mV and the leak
+    given as g_leak (nS), against pyNN.nest's."""
+    ours, theirs = compare(sim, nest_sim, lambda s: s.IF_facets_hardware1(g_leak=25.0, v_thresh=-58.0, tau_syn_E=5.0,
+                                                                           tau_syn_I=10.0),
+                           [0.15, 0.3, 0.1, 0.4], (EXC, 0.004), (INH, 0.01), ["v", "gsyn_exc", "gsyn_inh"])
+    assert same_spike_times(ours, theirs)
+    assert max_diff(ours, theirs, "v") < 1e-4
+    assert max_diff(ours, theirs, "gsyn_exc") < 1e-9 and max_diff(ours, theirs, "gsyn_inh") < 1e-9
+    sim.setup(timestep=DT)
+    cell = sim.Population(1, sim.IF_facets_hardware1(g_leak=25.0))
+    assert cell.get("g_leak") == pytest.approx(25.0) and cell.get("v_reset") == -80.0     # PyNN's defaults
+    sim.end()
+
+
 def test_IF_cond_alpha(sim, nest_sim):
     ours, theirs = compare(sim, nest_sim, lambda s: s.IF_cond_alpha(tau_refrac=2.0, tau_syn_E=1.0, tau_syn_I=3.0),
                            LIF_STEPS, (EXC, 0.02), (INH, 0.03), ["v", "gsyn_exc", "gsyn_inh"])

@@ -88,6 +88,16 @@ class IF_cond_exp(cells.IF_cond_exp):
     engine_model = en.IFCondExp
 
 
+class IF_facets_hardware1(cells.IF_facets_hardware1):
+    __doc__ = cells.IF_facets_hardware1.__doc__
+    # the leak conductance g_leak (nS) is the membrane time constant of the fixed cm = 0.2 nF: tau_m = 200 / g_leak
+    translations = build_translations(
+        ("g_leak", "tau_m", "200.0 / g_leak", "200.0 / tau_m"),
+        *[(name, name) for name in ("tau_syn_E", "tau_syn_I", "v_reset", "e_rev_I", "v_rest", "v_thresh")])
+    recordable = ["spikes", "v", "gsyn_exc", "gsyn_inh"]
+    engine_model = en.IFFacetsHardware1
+
+
 class IF_cond_alpha(cells.IF_cond_alpha):
     __doc__ = cells.IF_cond_alpha.__doc__
     translations = identity(*_LIF, *_COND)

@@ -75,6 +75,13 @@ class IFCondExp(_CondLIF):
     state = {"v": -65.0, **internal_states(synapses), "_r": 0}
 
 
+class IFFacetsHardware1(IFCondExp):
+    """IFCondExp with the constants of the FACETS hardware stage 1 (PyNN's IF_facets_hardware1): cm = 0.2 nF,
+    tau_refrac = 1 ms, e_rev_E = 0 mV; the leak is given as a conductance (tau_m = cm / g_leak)."""
+    parameters = dict(_PARAMETERS, cm=0.2, tau_refrac=1.0, e_rev_E=0.0, tau_m=5.0, tau_syn_E=30.0, tau_syn_I=30.0,
+                      v_reset=-80.0, e_rev_I=-80.0, v_thresh=-55.0)
+
+
 class IFCondAlpha(_CondLIF):
     parameters = dict(_PARAMETERS, tau_syn_E=0.3, tau_syn_I=0.5)
     synapses = _synapses("alpha")
