@@ -25,6 +25,13 @@ import os
 import numpy as np
 
 
+def row_ranks(xp, pre, counts):
+    """(order, rank): the stable order of synapses by row (`pre`, with `counts` synapses per row), and the
+    place of each synapse in that order within its row, the slot from_coo gives it."""
+    order = xp.argsort(pre, kind="stable")
+    return order, xp.arange(pre.shape[0], dtype=xp.int64) - (xp.cumsum(counts) - counts)[pre[order]]
+
+
 def index_dtype(n_post: int):
     for dtype in (np.uint8, np.uint16, np.uint32):
         if n_post <= np.iinfo(dtype).max + 1:
@@ -177,9 +184,8 @@ class RaggedRows:
         rows.row_length = counts.astype(xp.int32)
         if n == 0:
             return rows
-        order = xp.argsort(pre, kind="stable")
+        order, c = row_ranks(xp, pre, counts)
         r = pre[order]
-        c = xp.arange(n, dtype=xp.int64) - (xp.cumsum(counts) - counts)[r]   # rank within the row
         rows.ind[r, c] = post[order].astype(rows.ind.dtype)
         del post
         for name, value in values.items():

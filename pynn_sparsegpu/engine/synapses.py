@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .connectivity import RaggedRows
+from .connectivity import RaggedRows, row_ranks
 from .timegrid import delay_steps  # noqa: F401  (also imported from here)
 
 def _shared_scalar(arrays):
@@ -82,9 +82,9 @@ class SynapseGroup:
         if getattr(self, "_row_fill", None) is None:
             self._row_fill = xp.zeros(n_pre, dtype=xp.int64)
         counts = xp.bincount(pre, minlength=n_pre)
-        order = xp.argsort(pre, kind="stable")
+        order, ranked = row_ranks(xp, pre, counts)
         rank = xp.empty(pre.shape[0], dtype=xp.int64)
-        rank[order] = xp.arange(pre.shape[0], dtype=xp.int64) - (xp.cumsum(counts) - counts)[pre[order]]
+        rank[order] = ranked
         slots = self._row_fill[pre] + rank
         self._row_fill += counts
         return slots.astype(xp.float64)

@@ -218,8 +218,8 @@ class CompiledRewiring:
         launches = {op: (1, BEGIN_THREADS) if op == "begin" else (blocks, ATTEMPT_THREADS) for op in OPS}
         kernels = [Kernel(engine.function(f"pynn_sparsegpu_rewiring_{op}_{engine.real}"), self.args,
                           f"{label}: {op}", period=r.interval, phase=1, launch=launches[op]) for op in OPS]
-        for kernel in kernels:           # act on the rows at the end of a batch step, after its propagation;
-            kernel.batch = 2 if kernel.label.endswith(("append", "commit")) else 1   # (place() in between)
+        for op, kernel in zip(OPS, kernels):     # act on the rows at the end of a batch step, after its
+            kernel.batch = 2 if op in ("append", "commit") else 1     # propagation (place() in between)
         if self.global_position is not None:
             kernels[OPS.index("append")].before = self.place
         kernels[-1].finish = self.finish
@@ -233,9 +233,8 @@ class CompiledRewiring:
         """Between settle and append at the end of batch step k, with several processes: the place in the whole
         row of each formation this process makes, so that append refuses what one process would refuse (a row
         of `capacity` synapses over all processes). The row lengths after the eliminations are summed over
-        the processes, and the formations onto each row are ranked over the processes in attempt order."""
-        if (k + 1) % self.rewirer.interval:
-            return
+        the processes, and the formations onto each row are ranked over the processes in attempt order. (The
+        runner calls it at the steps the append kernel is due.)"""
         driver, comm = self.engine.driver, self.engine.net.comm
         n = int(driver.host(self.st, record=False)[ST_N])                 # synchronize! (once per batch)
         room = np.flatnonzero(driver.host(self.att_int[3][:n], record=False) & ROOM)

@@ -477,6 +477,16 @@ class CompiledEngine:
                 rec.drain()
                 rec.since_drain = 0
 
+    @staticmethod
+    def _run_due_hooks(hooks, k) -> bool:
+        """Run the hooks due at the end of step k; returns whether any ran."""
+        ran = False
+        for hook in hooks:
+            if hook.due(k) == k:
+                hook.fn(k)
+                ran = True
+        return ran
+
     def _stops(self, spike_recs):
         """(address of the event counter, limit) of each spike recorder: the CPU driver ends a chunk early when
         one might not hold another step."""
@@ -511,12 +521,7 @@ class CompiledEngine:
             limit = min([end] + [hook.due(k) + 1 for hook in hooks])
             k += self._chunk(program, stops, safe, spike_recs, state_recs, k, limit)
             self._k = k
-            ran_hook = False
-            for hook in hooks:
-                if hook.due(k - 1) == k - 1:
-                    hook.fn(k - 1)
-                    ran_hook = True
-            if ran_hook:             # a hook may replace arrays the kernels hold (rewired rows)
+            if self._run_due_hooks(hooks, k - 1):   # a hook may replace arrays the kernels hold (rewired rows)
                 self._refresh(compiled)
 
     # --- several processes -----------------------------------------------------------------------------------
@@ -563,7 +568,7 @@ class CompiledEngine:
         program_b = self.driver.program(load + propagation)
         programs_c = [self.driver.program([item for item in batches if item.batch == phase]) for phase in (1, 2)] \
             if batches else None
-        placing = [item.before for item in batches if getattr(item, "before", None) is not None]
+        placing = [item for item in batches if item.before is not None]
         if all(isinstance(item, Kernel) for item in steps):
             program_a = self.driver.program(steps + collect)
         else:               # parts on the reference path (e.g. a recorded current source): step by step
@@ -598,14 +603,11 @@ class CompiledEngine:
             if programs_c is not None:
                 self.driver.advance(self.clock, last)
                 self.driver.run_ops(programs_c[0], self.clock, last)      # begin .. settle
-                for place in placing:                                    # (places in the whole rows)
-                    place(last)
+                for item in placing:                                     # (places in the whole rows)
+                    if (last + item.phase) % item.period == 0:
+                        item.before(last)
                 self.driver.run_ops(programs_c[1], self.clock, last)      # append, commit
-            ran_hook = False
-            for hook in hooks:
-                if hook.due(last) == last:
-                    hook.fn(last)
-                    ran_hook = True
+            ran_hook = self._run_due_hooks(hooks, last)
             self.driver.advance(self.clock, block_end)
             if ran_hook:                    # a hook may replace arrays the kernels hold
                 self._refresh([item for item in items if isinstance(item, Kernel)] + collect + load)
@@ -648,11 +650,7 @@ class CompiledEngine:
         compiled = [item for item in items if isinstance(item, Kernel)]
         while k < end:
             self._mixed_step(segments, spike_recs, state_recs, k)
-            ran_hook = False
-            for hook in hooks:
-                if hook.due(k) == k:
-                    hook.fn(k)
-                    ran_hook = True
+            ran_hook = self._run_due_hooks(hooks, k)
             k += 1
             self._k = k
             self.driver.advance(self.clock, k)

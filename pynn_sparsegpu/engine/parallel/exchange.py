@@ -5,8 +5,9 @@ A run advances in blocks of D steps, D = the shortest delay of the network in st
   1. the populations' step kernels (and the current sources and recorders) run for the D steps of the block;
      after each population's kernel, `exchange_collect` appends its spikes to the send buffer as
      (tag, population-wide cell index, count);
-  2. one MPI_Allgatherv gives every process the spikes of all processes (`exchange()`); they are sorted by
-     tag and cell, so a population's spikes of a step are in cell order whatever the number of processes;
+  2. one MPI_Allgatherv gives every process the spikes of all processes (`exchange()`), as one run per
+     process, each in (tag, cell) order (on the GPU, sorted into one run), so that a population's spikes of a
+     step come out in cell order whatever the number of processes;
   3. the propagation kernels run for the same D steps, each step preceded by `exchange_load`, which makes that
      step's population-wide spike list.
 
