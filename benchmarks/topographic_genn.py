@@ -15,12 +15,13 @@ current g (E - V) of the step's start over the step (replaced by one that integr
 the step), and its STDP transmits a presynaptic spike with the weight before that spike's depression
 (replaced by depression first, as NEST's stdp_synapse).
 
-The GeNN model is written here against PyGeNN's public API from the parameters of REFERENCE.md (the GeNN
-paper code's topographic map): SpikeSourceArray input (the spike times of examples/topographic_map.py,
-moved one step earlier because GeNN emits a spike in the step that starts at or after its time), the built-in
-LIF neuron with ExpCond synapses, an all-to-all additive STDP weight update model with per-neuron traces, and
-a custom connectivity update that carries out the rewiring attempts in place on the ragged rows: every 1 ms,
-10 attempts per projection are spread uniformly over the presynaptic rows (drawn with NumPy on the host);
+The GeNN model is written here against PyGeNN's public API from the parameters of docs/topographic_map.md
+(the topographic map of the GeNN structural-plasticity code, Knight, Senk & Nowotny 2025, arXiv:2510.19764):
+SpikeSourceArray input (the spike times of examples/topographic_map.py, moved one step earlier because GeNN
+emits a spike in the step that starts at or after its time), the built-in LIF neuron with ExpCond synapses,
+an all-to-all additive STDP weight update model with per-neuron traces, and a custom connectivity update
+that carries out the rewiring attempts in place on the ragged rows: every 1 ms, 10 attempts per projection
+are spread uniformly over the presynaptic rows (drawn with NumPy on the host);
 an attempt on row i picks a target j uniformly; if (i, j) holds a synapse it is removed with p_elim_dep
 (weight below 0.1 uS) or p_elim_pot, otherwise one is added with the Gaussian formation probability at
 weight g_max. The initial connectivity is the one sparsegpu's connector drew for the same seed (read from a

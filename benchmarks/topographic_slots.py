@@ -1,5 +1,5 @@
-"""Variant of examples/topographic_map.py with Bamford's (and sPyNNaker's) slot-based rewiring, written as a
-user PartnerSelection: a model experiment for docs/topographic_map.md, not a speed benchmark.
+"""Variant of examples/topographic_map.py with Bamford's (and sPyNNaker's) slot-based rewiring, through the public
+`sim.SlotSelection`: a model experiment for docs/topographic_map.md, not a speed benchmark.
 
     python benchmarks/topographic_slots.py [--s-max 32] [--duration 60000] [--seed 789] [--json FILE]
 
@@ -9,21 +9,16 @@ shared by the feed-forward and the lateral projection: a slot holding a synapse 
 drawn among all the target's possible sources (both layers). The GeNN paper code, which the example follows,
 instead draws (source, target) pairs with no cap and scales the elimination probabilities by 50.
 
-Here each projection keeps its own stream of 10 kHz attempts with uniformly drawn targets (as the engine
-does), and `SlotSelection` turns an attempt into Bamford's: it draws a slot among s_max; a slot holding one
-of this projection's synapses proposes that synapse's source (the engine then applies the elimination rule);
-a slot holding one of the other projection's synapses proposes nothing (that event belongs to the other
-stream); an empty slot proposes a uniformly drawn source half of the time (the half where the partner falls
-in this projection's source layer), nothing otherwise. Per event type this gives the rates of one shared
-10 kHz stream. The rule reads the engine's ragged rows (`c._r.group.rows`, an internal), loops in Python
-over the <= 10 attempts of a batch, and is meant for this experiment only.
+Here both projections get one `sim.SlotSelection(s_max)` object, so they share each target's slots (see
+docs/structural_plasticity.md, "Bamford's slots"): each projection keeps its own stream of 10 kHz attempts,
+and per event type this gives the rates of one shared 10 kHz stream. Everything else is the example's network
+(STDP, formation rule, input, recording); the rewiring runs on the reference path (SlotSelection has no
+compiled kernel).
 """
 
 import argparse
 import os
 import sys
-
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_common import REPO_ROOT, load_example  # noqa: E402
@@ -38,54 +33,28 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     topo = load_example("topographic_map")
-    from pynn_sparsegpu.engine.structural import PartnerSelection
+    slots = []                              # the one SlotSelection both projections share
 
-    class SlotSelection(PartnerSelection):
-        def __init__(self, s_max):
-            self.s_max, self.other = s_max, None           # other: the engine group sharing the slots
+    def plastic_synapse(sim_, structural, partner, a_plus, f_rew, stdp=True, b=topo.B_STDP, max_in_degree=None):
+        """The example's synapse type (its argument `partner` is replaced by the slots) with Bamford's slots
+        and unscaled elimination probabilities."""
+        if not slots:
+            slots.append(sim_.SlotSelection(s_max=args.s_max))
+        selection = slots[0]
+        timing = sim_.SpikePairRule(tau_plus=topo.TAU_PLUS, tau_minus=topo.TAU_MINUS, A_plus=a_plus,
+                                    A_minus=b * a_plus * topo.TAU_PLUS / topo.TAU_MINUS)
+        return sim_.StructuralPlasticityMechanism(
+            formation=sim_.DistanceDependentFormation(topo.P_FF, topo.SIGMA_FF, topo.P_LAT, topo.SIGMA_LAT),
+            elimination=sim_.RandomByWeightElimination(topo.W_THRESHOLD, 0.0245, 1.36e-4),
+            partner_selection=selection,
+            timing_dependence=timing if stdp else None,
+            weight_dependence=sim_.AdditiveWeightDependence(w_min=0.0, w_max=topo.G_MAX) if stdp else None,
+            f_rew=f_rew, rewiring_interval=topo.REWIRING_INTERVAL, initial_weight=topo.G_INIT,
+            initial_delay=topo.DELAY, row_capacity=topo.ROW_CAPACITY,
+            allow_self_connections=topo.LATERAL_SELF_CONNECTIONS, weight=topo.G_INIT, delay=topo.DELAY,
+            max_in_degree=max_in_degree)
 
-        def choose(self, c, n):
-            xp, r = c.xp, c._r
-            rows = r.group.rows
-            post_e = r.post_ix[c.post]
-
-            def in_degree(group):
-                g_rows = group.rows
-                return xp.bincount(g_rows.ind[g_rows.synapse_slots()].astype(xp.int64), minlength=group.post.n)
-
-            d_this = in_degree(r.group)[post_e]
-            d_other = in_degree(self.other)[post_e]
-            slot = c.rng.integers(0, self.s_max, n)
-            pre = xp.full(n, -1, dtype=xp.int64)
-            valid = xp.arange(rows.capacity)[None, :] < rows.row_length[:, None]
-            for k in np.nonzero(slot < d_this)[0]:              # the slot's synapse: its source
-                sources, _ = xp.nonzero((rows.ind == post_e[k]) & valid)
-                pre[k] = int(np.searchsorted(r.pre_ix, sources[slot[k]]))
-            empty = slot >= d_this + d_other
-            pick = empty & (c.rng.random(n) < 0.5)
-            pre[pick] = c.rng.integers(0, c.n_pre, int(pick.sum()))
-            return pre
-
-    selections = []
-    example_synapse = topo.plastic_synapse
-
-    def plastic_synapse(sim_, structural, *a, **k):
-        syn = example_synapse(sim_, structural, *a, **k)
-        selection = SlotSelection(args.s_max)
-        syn.partner_selection = selection
-        syn.elimination = sim_.RandomByWeightElimination(topo.W_THRESHOLD, 0.0245, 1.36e-4)
-        selections.append(selection)
-        return syn
-
-    example_build = topo.build
-
-    def build(*a, **k):
-        net = example_build(*a, **k)
-        ff, lat = (next(iter(net[name]._groups.values())) for name in ("ff", "lat"))
-        selections[0].other, selections[1].other = lat, ff
-        return net
-
-    topo.plastic_synapse, topo.build = plastic_synapse, build
+    topo.plastic_synapse = plastic_synapse
     json_path = args.json or os.path.join(REPO_ROOT, "benchmarks", "results", "topographic_variants",
                                           f"bamford_slots_smax{args.s_max}_{args.duration / 1000:g}s.json")
     return topo.main(["sparsegpu", "--no-figures", "--duration", str(args.duration), "--seed", str(args.seed),

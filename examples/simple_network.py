@@ -75,8 +75,10 @@ def main():
         matplotlib.use("Agg")
         from pyNN.utility.plotting import Figure, Panel
         os.makedirs(os.path.dirname(args.plot) or ".", exist_ok=True)
-        Figure(Panel(exc_data.spiketrains[:200], markersize=1, ylabel="excitatory"),
-               Panel(exc_data.filter(name="v")[0], ylabel="v (mV)", xlabel="time (ms)", xticks=True),
+        # PyNN's Panel hides the tick labels of an axis unless asked: show them on both y axes
+        Figure(Panel(exc_data.spiketrains[:200], markersize=1, ylabel="excitatory", yticks=True),
+               Panel(exc_data.filter(name="v")[0], ylabel="v (mV)", xlabel="time (ms)", xticks=True,
+                     yticks=True),
                title=f"simple_network on {args.simulator}").save(args.plot)
         print(f"figure          {args.plot}")
     sim.end()

@@ -40,6 +40,7 @@ from pyNN.core import IndexBasedExpression
 from pyNN.parameters import ParameterSpace
 from pyNN.random import RandomDistribution
 
+from .engine.connectivity import index_dtype
 from .engine.generation import repeat_index, stream_for
 
 _BLOCK = 1 << 22          # entries of a dense block (row chunk x n_post) evaluated at once
@@ -322,7 +323,13 @@ def _fixed_number_on(owners_are_post):
                     f"{side} side has only {allowed} cells to choose from"
                     + (" once self-connections are excluded" if exclude is not None else "")
                     + f"; use n <= {allowed}, or with_replacement=True")
-        owner, value = _fixed_number(_stream(c, xp), items.size, counts, c.with_replacement, exclude)
+        try:
+            owner, value = _fixed_number(_stream(c, xp), items.size, counts, c.with_replacement, exclude)
+        except errors.ConnectionError as err:
+            side = "presynaptic" if owners_are_post else "postsynaptic"
+            raise errors.ConnectionError(
+                f"{type(c).__name__}: n={c.n} partners per cell, but the {side} side has only {items.size} "
+                f"cell(s): {err}; use allow_self_connections=True, or more cells") from None
         return (value, owner, {}) if owners_are_post else (owner, value, {})
     return build
 
@@ -490,6 +497,40 @@ class FixedProbabilityConnector(pc.FixedProbabilityConnector):
         super().__init__(p_connect, *args, **kwargs)
 
 
+class _CountChecked:
+    """PyNN's FixedNumber*/FixedTotalNumber connectors check n and allow_self_connections with bare asserts
+    (an empty AssertionError for n=-1); these say what is wrong and what is allowed instead."""
+
+    def __init__(self, n, allow_self_connections=True, *args, **kwargs):
+        name = type(self).__name__
+        if not isinstance(n, RandomDistribution):
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+                raise TypeError(f"{name}: n={n!r} is not allowed; it must be a whole number >= 0 or a "
+                                "RandomDistribution")
+            if n < 0:
+                raise ValueError(f"{name}: n={n!r} is not allowed; it must be a whole number >= 0")
+            n = int(n)
+        if not (isinstance(allow_self_connections, bool) or allow_self_connections == "NoMutual"):
+            raise ValueError(f"{name}: allow_self_connections={allow_self_connections!r} is not allowed; use "
+                             "True, False or 'NoMutual'")
+        try:
+            super().__init__(n, allow_self_connections, *args, **kwargs)
+        except AssertionError as err:         # a RandomDistribution that draws negative numbers
+            raise ValueError(f"{name}: n={n!r} is not allowed: {err or 'it must give numbers >= 0'}") from None
+
+
+class FixedNumberPreConnector(_CountChecked, pc.FixedNumberPreConnector):
+    __doc__ = pc.FixedNumberPreConnector.__doc__
+
+
+class FixedNumberPostConnector(_CountChecked, pc.FixedNumberPostConnector):
+    __doc__ = pc.FixedNumberPostConnector.__doc__
+
+
+class FixedTotalNumberConnector(_CountChecked, pc.FixedTotalNumberConnector):
+    __doc__ = pc.FixedTotalNumberConnector.__doc__
+
+
 _BUILDERS = {
     pc.AllToAllConnector: _all_to_all,
     pc.OneToOneConnector: _one_to_one,
@@ -558,13 +599,120 @@ def evaluate_at_pairs(projection, i, j, geometry=None, xp=np, to_host=np.asarray
     return out
 
 
+# --- memory: refuse a projection that cannot fit before anything is allocated -----------------------------
+# Bytes per synapse beyond what the rows store (measured with tracemalloc on AllToAll, FixedProbability and
+# FixedNumberPre builds): while the connector builds, the index pairs (i, j) and their engine indices
+# (4 x int64, made in full on every process); at the first run, next to the rows being filled, the buffered
+# engine indices and their concatenation (4 x int64), the sort by row and two gathers (3 x int64); and for
+# each parameter with a value per synapse (a random weight, a FromList column) its buffer, concatenation and
+# gather (3 x float64).
+GENERATION_BYTES = 32
+ROW_BUILD_BYTES = 64
+PER_SYNAPSE_PARAMETER_BYTES = 24
+
+
+def expected_synapses(projection, connector):
+    """How many synapses the connector will make (the expectation for random ones), from its parameters alone;
+    None where only building them would tell (probability maps of distance, index or displacement, random
+    numbers of partners, user connectors)."""
+    builder = _builder_for(connector)
+    n_pre, n_post = projection.pre.size, projection.post.size
+    same = projection.pre == projection.post
+    self_pairs = min(n_pre, n_post) if same and getattr(connector, "allow_self_connections", True) is not True \
+        else 0
+    if builder is _all_to_all:
+        return n_pre * n_post - self_pairs
+    if builder is _fixed_probability:
+        p = float(connector.p_connect)
+        return p * (n_pre * n_post - self_pairs) if 0.0 <= p <= 1.0 else None
+    if builder is _one_to_one:
+        return min(n_pre, n_post)
+    n = getattr(connector, "n", None)
+    fixed = isinstance(n, (int, np.integer)) and not isinstance(n, bool)
+    if builder is _fixed_number_pre and fixed:
+        return int(n) * n_post
+    if builder is _fixed_number_post and fixed:
+        return int(n) * n_pre
+    if builder is _fixed_total_number and fixed:
+        return int(n)
+    if builder is _from_list:
+        return len(connector.conn_list)
+    return None
+
+
+def memory_estimate(projection, connector):
+    """(bytes this process needs for the projection's synapses, expected synapses, bytes per stored synapse)
+    or None when the number of synapses cannot be known beforehand. Arithmetic only: nothing is allocated."""
+    from . import simulator
+    synapses = expected_synapses(projection, connector)
+    if synapses is None:
+        return None
+    backend = _backend()
+    processes = max(int(simulator.state.num_processes), 1)
+    index = np.dtype(index_dtype(-(-projection.post.size // processes))).itemsize
+    model = projection._model
+    stored = index + np.dtype(backend.dtype).itemsize + np.dtype(np.int32).itemsize \
+        + sum(np.dtype(dt).itemsize for dt in model.var_dtypes(backend.dtype).values())
+    local = synapses / processes               # each process keeps the synapses onto its own cells
+    varying = len(getattr(connector, "column_names", None) or ())
+    try:
+        varying += sum(not lazy.is_homogeneous for _, lazy in projection.synapse_type.native_parameters.items())
+    except Exception:                          # (an unusual synapse type: count its values as shared)
+        pass
+    capacity = projection.row_capacity or getattr(projection.synapse_type, "row_capacity", None)
+    if not capacity and not projection.spare_fraction:
+        from .standardmodels.structural import StructuralPlasticityMechanism
+        mechanism = projection.synapse_type
+        if isinstance(mechanism, StructuralPlasticityMechanism) and mechanism.spare_fraction is None:
+            # rewiring.py's default: twice the longest row, at least 32, at most the targets (one per pair)
+            capacity = max(2 * synapses / max(projection.pre.size, 1), 32)
+            if not mechanism.with_replacement:
+                capacity = min(capacity, projection.post.size)
+    slots = projection.pre.size * capacity / processes if capacity else \
+        local * (1.0 + float(projection.spare_fraction or 0.0))
+    generation = GENERATION_BYTES * synapses + (2 * 8 * local + synapses if processes > 1 else 0)
+    rows = (ROW_BUILD_BYTES + PER_SYNAPSE_PARAMETER_BYTES * varying) * local + stored * max(slots, local)
+    return int(max(generation, rows)), synapses, stored
+
+
+def check_memory(projection, connector) -> None:
+    """Refuse, with the estimate, a projection whose synapses cannot fit in the memory available now (host
+    memory, or the GPU's on the CuPy path), before the connector allocates anything."""
+    estimate = memory_estimate(projection, connector)
+    if estimate is None:
+        return
+    need, synapses, stored = estimate
+    backend = _backend()
+    free = backend.available_bytes()
+    if free is None or need <= free:
+        return
+    from . import simulator
+    processes = int(simulator.state.num_processes)
+    label = projection.label or f"from {projection.pre.label} to {projection.post.label}"
+    where = f" on each of {processes} MPI processes" if processes > 1 else ""
+    count = f"{synapses:.0f}" if synapses < 1e7 else f"{synapses:.3g}"
+    raise MemoryError(
+        f"Projection {label!r} ({type(connector).__name__}, {projection.pre.size} -> {projection.post.size} "
+        f"cells) would make about {count} synapses and needs about {_amount(need)}{where} on "
+        f"{backend.device} ({stored} bytes per stored synapse, and temporaries while the connections are made "
+        f"and the rows built), but {_amount(free)} is available; use a sparser connector (a smaller "
+        "p_connect, or FixedNumberPreConnector with fewer partners per cell), smaller populations, more MPI "
+        "processes, or a machine with more memory")
+
+
+def _amount(n_bytes):
+    return f"{n_bytes / 2**30:.3g} GiB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.3g} MiB"
+
+
 def connect(projection, connector) -> bool:
     """Make the connector's connections on the projection in one vectorised pass. Returns False when the
     connector has no vectorised builder here (then PyNN's generic method should be used). On the CuPy
-    backend the index-arithmetic connectors generate on the device and everything stays there."""
+    backend the index-arithmetic connectors generate on the device and everything stays there. A projection
+    whose synapses cannot fit in memory is refused first (check_memory)."""
     builder = _builder_for(connector)
     if builder is None or getattr(connector, "location_selector", None) is not None:
         return False
+    check_memory(projection, connector)
     backend = _backend()
     xp = backend.xp
     i, j, given = builder(projection, connector, xp)

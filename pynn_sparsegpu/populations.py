@@ -41,9 +41,21 @@ def _check_sequences(celltype, values):
 def _check_lengths(celltype, size, parameters, what):
     """A per-cell array of values must hold one value per cell: name the parameter, what was given and what is
     allowed (before PyNN's ParameterSpace turns it into a shape message)."""
-    schema = celltype.get_schema() if hasattr(celltype, "get_schema") else {}
+    if isinstance(celltype, type):           # a cell class and a dict of parameters
+        schema = {name: Sequence if isinstance(default, Sequence) else type(default)
+                  for name, default in getattr(celltype, "default_parameters", {}).items()}
+    else:
+        schema = celltype.get_schema() if hasattr(celltype, "get_schema") else {}
     for name, value in parameters.items():
-        if schema.get(name) is Sequence or isinstance(value, (str, Sequence)) or callable(value):
+        if schema.get(name) is Sequence:         # one sequence for all cells, or a list of one per cell
+            per_cell = isinstance(value, (list, tuple, np.ndarray)) and len(value) > 0 and \
+                all(isinstance(v, (list, tuple, np.ndarray, Sequence)) for v in value)
+            if per_cell and len(value) != size:
+                raise errors.InvalidDimensionsError(
+                    f"{name}: {len(value)} sequences given for {what} of {size} cells; give one sequence for all "
+                    f"of them, or {size} sequences")
+            continue
+        if isinstance(value, (str, Sequence)) or callable(value):
             continue
         if isinstance(value, (list, tuple, np.ndarray)) and np.ndim(value) >= 1 and len(value) != size:
             raise errors.InvalidDimensionsError(
@@ -90,6 +102,9 @@ class _EngineParameters:
         parameter_space.evaluate(simplify=False)
         values = {name: _to_engine_values(value) for name, value in parameter_space.items()}
         _check_sequences(self.celltype, values)
+        if "spike_times" in values:       # spikes recorded so far keep the times given when they were emitted
+            population = self if isinstance(self, Population) else self.grandparent
+            population.recorder.freeze_given_times()
         try:
             self._engine_group.set_parameters(values, index=index)
         except ValueError as err:
@@ -156,8 +171,26 @@ class Population(_EngineParameters, common.Population):
                              "tuple of positive whole numbers)")
         simulator.state.network.check_memory(int(np.prod(dims)), getattr(cellclass, "__name__",
                                                                            type(cellclass).__name__))
-        super().__init__(size, cellclass, cellparams, structure, initial_values, label)
-        simulator.state.populations.append(self)
+        # a per-cell list of the wrong length: name the parameter (PyNN's message names only the shapes)
+        if isinstance(cellclass, StandardCellType):
+            given = {name: getattr(value, "base_value", value) for name, value in cellclass.parameter_space.items()}
+            _check_lengths(cellclass, int(np.prod(dims)), given, "a Population")
+        elif isinstance(cellclass, type) and issubclass(cellclass, StandardCellType) and cellparams:
+            _check_lengths(cellclass, int(np.prod(dims)), cellparams, "a Population")
+        state = simulator.state
+        id_counter = state.id_counter
+        try:
+            super().__init__(size, cellclass, cellparams, structure, initial_values, label)
+        except BaseException:
+            # PyNN registers the recorder before it makes the cells and sets the initial values after: a
+            # refused population must leave neither a recorder (reset() would ask it for its data) nor cells
+            state.recorders.discard(self.__dict__.get("recorder"))
+            group = self.__dict__.get("_engine_group")
+            if group is not None and group in state.network.groups:
+                state.network.groups.remove(group)
+            state.id_counter = id_counter
+            raise
+        state.populations.append(self)
 
     def _create_cells(self):
         if not isinstance(self.celltype, StandardCellType) or not hasattr(self.celltype, "engine_model"):
@@ -171,10 +204,12 @@ class Population(_EngineParameters, common.Population):
             cell.parent = self
         state.id_counter += self.size
         self._engine_group = state.network.add_group(self.celltype.engine_model(), self.size, self.label)
+        self._engine_group.display_name = type(self.celltype).__name__    # the name messages give the user
         group = self._engine_group     # with several MPI processes, this one has a contiguous block of cells
         self._mask_local = np.zeros((self.size,), dtype=bool)
         self._mask_local[group.cell0:group.cell0 + group.n] = True
         self._engine_group.display_name = type(self.celltype).__name__     # the name users know
+        self._engine_group.dt = state.dt      # parameters are checked against it (NeuronModel.check_timestep)
         parameter_space = self.celltype.native_parameters
         parameter_space.shape = (self.size,)
         parameter_space.evaluate(simplify=False)
@@ -183,9 +218,7 @@ class Population(_EngineParameters, common.Population):
             _check_sequences(self.celltype, values)
             self._engine_group.set_parameters(values)
         except (ValueError, errors.InvalidParameterValueError) as err:
-            state.network.groups.remove(self._engine_group)
-            state.id_counter -= self.size
-            raise errors.InvalidParameterValueError(str(err)) from None
+            raise errors.InvalidParameterValueError(str(err)) from None     # (Population.__init__ undoes it)
 
     def _engine_index(self):
         return np.arange(self.size)

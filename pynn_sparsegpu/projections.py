@@ -28,6 +28,32 @@ def _parts(neurons):
     return [(p._engine_group, np.asarray(p._engine_index())) for p in populations]
 
 
+MAX_DELAY_STEPS = 2 ** 31 - 2        # delays are stored as int32 steps
+
+
+def _check_delay_fits(delay, dt):
+    """A delay the engine can hold: as int32 steps, and with input ring buffers (one slot per step of the
+    longest delay, for every cell and receptor) that fit in the memory available now."""
+    steps = int(delay_steps(delay, dt))
+    if steps > MAX_DELAY_STEPS:
+        raise errors.ConnectionError(f"delay={delay} ms is too long: at most {MAX_DELAY_STEPS * dt:g} ms "
+                                     f"({MAX_DELAY_STEPS} steps of {dt} ms)")
+    network = simulator.state.network
+    current = max([g.ring.shape[0] for g in network.groups] + [1])
+    if steps + 1 <= current:
+        return
+    backend = network.backend
+    slots = sum(g.n * max(len(g.model.receptors), 1) for g in network.groups)
+    need = (steps + 1) * slots * np.dtype(backend.dtype).itemsize
+    if need < 2 ** 30:
+        return                         # (not worth asking the system)
+    free = backend.available_bytes()
+    if free is not None and need > free:
+        raise MemoryError(f"delay={delay} ms needs input ring buffers of {need / 2**30:.3g} GiB ({steps + 1} "
+                          f"slots for each of the network's {slots} cell receptors), and {free / 2**30:.3g} GiB "
+                          "is available; use shorter delays")
+
+
 class Connection(common.Connection):
     """One synapse (indices within the projection's pre/post); weight and delay read and write the engine."""
 
@@ -74,6 +100,13 @@ class Projection(common.Projection):
         if not (isinstance(spare_fraction, (int, float)) and np.isfinite(spare_fraction) and spare_fraction >= 0):
             raise ValueError(f"spare_fraction={spare_fraction!r} is not allowed; it must be a number >= 0")
         self.row_capacity, self.spare_fraction = row_capacity, float(spare_fraction)
+        receptors = getattr(postsynaptic_population, "receptor_types", None)
+        if receptors is not None and len(receptors) == 0:       # (PyNN would fail with an IndexError)
+            celltype = getattr(postsynaptic_population, "celltype", None)
+            raise errors.ConnectionError(
+                f"the postsynaptic population {postsynaptic_population.label!r} is a spike source "
+                f"({type(celltype).__name__}): it has no receptor_type and takes no synaptic input; "
+                "connect to a population of neurons")
         super().__init__(presynaptic_population, postsynaptic_population, connector, synapse_type,
                          source, receptor_type, space, label)
         self._pre_parts = _parts(self.pre)
@@ -111,6 +144,7 @@ class Projection(common.Projection):
                 group.capacity, group.spare = self.row_capacity, self.spare_fraction
                 group.display_name = type(self.synapse_type).__name__     # the name messages give the user
                 self._groups[(i, j)] = group
+        self._check_synapse_type()
         if not native_connectors.connect(self, connector):
             connector.connect(self)           # PyNN's generic path (CSA, user connectors)
         self._check_capacity()
@@ -203,9 +237,40 @@ class Projection(common.Projection):
                     f"row_capacity={self.row_capacity} is too small: the connector gave a presynaptic "
                     f"neuron {longest} synapses")
 
+    def _check_synapse_type(self):
+        """The synapse type's single values (weight, delay, model parameters given as one number) are checked
+        before any connection is made, so that they are refused also where the connector makes none."""
+        space = self.synapse_type.native_parameters
+        try:
+            space.shape = (self.pre.size, self.post.size)
+        except ValueError:                # (an array of another shape: refused when the connector evaluates it)
+            return
+        scalars = {}
+        for name, lazy in space.items():
+            if not lazy.is_homogeneous:
+                continue
+            try:
+                value = lazy.evaluate(simplify=True)
+            except Exception:         # noqa: BLE001  (checked per connection instead)
+                continue
+            if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+                scalars[name] = float(value)
+        if "weight" in scalars or "delay" in scalars:
+            self._check_values(np.asarray([scalars.get("weight", 0.0)]),
+                               np.asarray([scalars.get("delay", simulator.state.min_delay)]))
+        model = {name: value for name, value in scalars.items() if name in self._model_parameters}
+        if model:
+            self._model_values(model, 1)
+
     def _check_values(self, weight, delay, xp=np):
         if bool(xp.isnan(weight).any()) or bool(xp.isnan(delay).any()):
             raise errors.ConnectionError("weights and delays must be numbers, not NaN")
+        if bool(xp.isinf(weight).any()):
+            bad = float(weight[xp.isinf(weight)][0]) if weight.ndim else float(weight)
+            raise errors.ConnectionError(f"weight={bad} is not allowed: weights must be finite numbers")
+        if bool(xp.isinf(delay).any()):
+            bad = float(delay[xp.isinf(delay)][0]) if delay.ndim else float(delay)
+            raise errors.ConnectionError(f"delay={bad} ms is not allowed: delays must be finite numbers of ms")
         if self._conductance and bool((weight < 0).any()):
             raise errors.ConnectionError(
                 f"weight={float(weight.min())} is not allowed: conductance-based synapses need weights >= 0 uS "
@@ -220,6 +285,7 @@ class Projection(common.Projection):
         max_delay = simulator.state._max_delay
         if max_delay != "auto" and float(delay.max()) > float(max_delay) + 1e-9:
             raise errors.ConnectionError(f"delay={float(delay.max())} ms is larger than max_delay={max_delay} ms")
+        _check_delay_fits(float(delay.max()), dt)
 
     # --- reading ------------------------------------------------------------------------------------
     def _columns(self, names):
@@ -298,6 +364,15 @@ class Projection(common.Projection):
         """PyNN's Projection.set; an array of values must be [pre.size, post.size] (one value per possible
         connection) or hold one value per synapse, in connection order, and another shape is refused with the
         attribute's name."""
+        # single values are checked here, also where the projection has no synapse to check them on
+        scalars = {name: float(value) for name, value in attributes.items()
+                   if isinstance(value, (int, float, np.number)) and not isinstance(value, bool)}
+        if "weight" in scalars or "delay" in scalars:
+            self._check_values(np.asarray([scalars.get("weight", 0.0)]),
+                               np.asarray([scalars.get("delay", simulator.state.min_delay)]))
+        model = {name: value for name, value in scalars.items() if name in self._model_parameters}
+        if model:
+            self._model_values(model, 1)
         shape = (self.pre.size, self.post.size)
         arrays = {name: np.shape(value) for name, value in attributes.items()
                   if isinstance(value, (list, tuple, np.ndarray)) and np.ndim(value) >= 1}

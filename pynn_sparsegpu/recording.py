@@ -16,6 +16,19 @@ class Recorder(recording.Recorder):
         super().__init__(population, file)
         self._buffers = {}   # variable name -> list of (ids ndarray, engine buffer)
 
+    def get(self, variables, gather=False, filter_ids=None, clear=False, annotations=None, locations=None):
+        """PyNN's Recorder.get; before the first run (or right after setup), when PyNN has no segment yet and
+        would fail with an IndexError, the Block holds the current segment (no spikes, and only the samples
+        taken so far, e.g. the initial value at t = 0)."""
+        state = self._simulator.state
+        if state.running or any(True for _ in self.cache):
+            return super().get(variables, gather, filter_ids, clear, annotations, locations)
+        state.running = True          # PyNN adds the current segment only while "running"
+        try:
+            return super().get(variables, gather, filter_ids, clear, annotations, locations)
+        finally:
+            state.running = False
+
     def _record(self, variable, new_ids, sampling_interval=None):
         if variable.location is not None:
             raise ValueError("recording from locations is not supported by sparsegpu (point neurons only)")
@@ -49,9 +62,13 @@ class Recorder(recording.Recorder):
                                  f"positive multiple of the time step ({dt} ms)")
         super()._check_sampling_interval(sampling_interval)
 
+    def _reports_given_times(self):
+        return simulator.state.spike_precision == "off_grid" and \
+            "spike_times" in self.population._engine_group.params
+
     def _get_spiketimes(self, ids, clear=False):
         wanted = np.asarray(sorted(int(i) for i in ids), dtype=np.int64)
-        all_ids, all_times = [], []
+        all_ids, all_times, all_exact = [], [], []
         dt = simulator.state.dt
         for rec_ids, buf in self._buffers.get("spikes", []):
             steps, chans = buf.events()
@@ -59,16 +76,35 @@ class Recorder(recording.Recorder):
             keep = np.isin(ids_here, wanted)
             all_ids.append(ids_here[keep])
             all_times.append(buf.times(dt)[keep])
+            all_exact.append(~np.isnan(buf.exact_times()[keep]))
             if clear:
                 buf.clear()
         if not all_ids:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
-        id_array, times = np.concatenate(all_ids), np.concatenate(all_times)
+        id_array, times, exact = np.concatenate(all_ids), np.concatenate(all_times), np.concatenate(all_exact)
         order = np.lexsort((times, id_array))
-        id_array, times = id_array[order], times[order]
-        if simulator.state.spike_precision == "off_grid" and "spike_times" in self.population._engine_group.params:
-            times = self._given_times(id_array, times)
+        id_array, times, exact = id_array[order], times[order], exact[order]
+        if self._reports_given_times() and not exact.all():
+            grid = ~exact           # (spikes with an exact time keep it: the given time when they were emitted)
+            times[grid] = self._given_times(id_array[grid], times[grid])
         return id_array, times
+
+    def freeze_given_times(self):
+        """Before the spike times of the population change: the spikes recorded so far keep the times that
+        were given when they were emitted (else get_data() would report them at the new times)."""
+        if not self._reports_given_times():
+            return
+        dt = simulator.state.dt
+        for rec_ids, buf in self._buffers.get("spikes", []):
+            steps, chans = buf.events()
+            if steps.shape[0] == 0:
+                continue
+            ids_here, grid = rec_ids[chans], buf.times(dt)
+            todo = np.isnan(buf.exact_times())
+            order = np.flatnonzero(todo)[np.lexsort((grid[todo], ids_here[todo]))]
+            fixed = np.full(steps.shape[0], np.nan)
+            fixed[order] = self._given_times(ids_here[order], grid[order])
+            buf.set_exact_times(fixed)
 
     def _given_times(self, id_array, grid_times):
         """For spike sources with given times in off-grid mode (as NEST's precise parrots): report each

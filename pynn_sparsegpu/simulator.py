@@ -37,6 +37,7 @@ class State(common.control.BaseState):
         self.id_counter = 0
         self.rng_seed = None
         self.spike_precision = "off_grid"
+        self.trainers = []          # EpropTrainers of the current simulation (sim.checkpoint stores them)
 
     # --- lifecycle ----------------------------------------------------------------------------------
     def setup(self, timestep, min_delay, max_delay, backend=None, precision=None, rng_seed=None,
@@ -60,6 +61,7 @@ class State(common.control.BaseState):
         self.network.spike_precision = spike_precision
         self.populations = []
         self.current_sources = []
+        self.trainers = []
         self.recorders = set()
         self.id_counter = 0
         self.segment_counter = 0

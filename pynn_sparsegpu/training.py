@@ -169,6 +169,7 @@ class EpropTrainer:
         self.n_steps = None
         self.history = {"epoch": [], "loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [], "rate": [],
                         "time": [], "rewiring": [], "rewiring_per_batch": [], "synapses": []}
+        state.trainers.append(self)           # sim.checkpoint() stores its state with the network's
 
     # --- checks -------------------------------------------------------------------------------------------
     def _check_network(self):
@@ -345,15 +346,7 @@ class EpropTrainer:
     def save(self, path):
         """Write weights, connectivity, signs and optimiser moments of every projection, readout biases,
         optimiser step, feedback matrix, history and random-generator states to an .npz file."""
-        backend = simulator.state.network.backend
-        eng = self.engine
-        arrays = {"version": np.asarray(CHECKPOINT_VERSION), "step": np.asarray(eng.step),
-                  "bias": backend.to_host(eng.bias), "bias_m": backend.to_host(eng.bias_m),
-                  "bias_v": backend.to_host(eng.bias_v),
-                  "history": np.asarray(json.dumps(self.history)),
-                  "order_rng": np.asarray(json.dumps(self._order_rng.bit_generator.state))}
-        if eng.feedback is not None:
-            arrays["feedback"] = backend.to_host(eng.feedback)
+        arrays = {"version": np.asarray(CHECKPOINT_VERSION), **self._state_arrays()}
         for name, tp in self._trained.items():
             if tp is None:
                 continue
@@ -363,11 +356,60 @@ class EpropTrainer:
             arrays[f"{name}/shape"] = np.asarray([tp.rows.n_pre, tp.rows.n_post])
             for var, v in values.items():
                 arrays[f"{name}/var/{var}"] = v
+        with open(path, "wb") as f:
+            np.savez(f, **arrays)
+
+    def _state_arrays(self) -> dict:
+        """The trainer's own state (everything but the synapses, which the projections' rows hold) as host
+        arrays: optimiser step, readout biases and their moments, feedback matrix, history, DEEP R totals and
+        the random generators. sim.checkpoint() stores it with the network's state."""
+        backend = simulator.state.network.backend
+        eng = self.engine
+        arrays = {"step": np.asarray(eng.step), "bias": backend.to_host(eng.bias),
+                  "bias_m": backend.to_host(eng.bias_m), "bias_v": backend.to_host(eng.bias_v),
+                  "history": np.asarray(json.dumps(self.history)),
+                  "order_rng": np.asarray(json.dumps(self._order_rng.bit_generator.state))}
+        if eng.feedback is not None:
+            arrays["feedback"] = backend.to_host(eng.feedback)
+        for name, tp in self._trained.items():
+            if tp is None:
+                continue
             arrays[f"{name}/totals"] = np.asarray(json.dumps(tp.totals))
             if isinstance(tp.rng, np.random.Generator):
                 arrays[f"{name}/rng"] = np.asarray(json.dumps(tp.rng.bit_generator.state))
-        with open(path, "wb") as f:
-            np.savez(f, **arrays)
+        return arrays
+
+    def _check_state_arrays(self, data, path) -> None:
+        """Raise ValueError when `data` (from _state_arrays) does not fit this trainer."""
+        for key in ("step", "bias", "bias_m", "bias_v", "history", "order_rng"):
+            if key not in data:
+                raise ValueError(f"{path}: the trainer's state lacks {key!r}")
+        if data["bias"].shape != (self.readout.size,):
+            raise ValueError(f"{path} holds {data['bias'].shape[0]} readout biases, the readout has "
+                             f"{self.readout.size} neurons")
+        if "feedback" in data and data["feedback"].shape != (self.hidden.size, self.readout.size):
+            raise ValueError(f"{path}: the feedback matrix has shape {data['feedback'].shape}")
+
+    def _load_state_arrays(self, data) -> None:
+        """Load what _state_arrays wrote (checked by _check_state_arrays)."""
+        backend = simulator.state.network.backend
+        eng = self.engine
+        for name, tp in self._trained.items():
+            if tp is None:
+                continue
+            if f"{name}/totals" in data:
+                tp.totals.clear()
+                tp.totals.update(json.loads(str(data[f"{name}/totals"])))
+            if f"{name}/rng" in data and isinstance(tp.rng, np.random.Generator):
+                tp.rng.bit_generator.state = json.loads(str(data[f"{name}/rng"]))
+        eng.step = int(data["step"])
+        eng.bias = backend.asarray(data["bias"], dtype=eng.bias.dtype)
+        eng.bias_m = backend.asarray(data["bias_m"], dtype=eng.bias.dtype)
+        eng.bias_v = backend.asarray(data["bias_v"], dtype=eng.bias.dtype)
+        if "feedback" in data:
+            eng.feedback = backend.asarray(data["feedback"], dtype=self.dtype)
+        self.history = json.loads(str(data["history"]))
+        self._order_rng.bit_generator.state = json.loads(str(data["order_rng"]))
 
     def restore(self, path):
         """Load a checkpoint written by save() into this trainer's network (same populations and projections;
@@ -377,11 +419,8 @@ class EpropTrainer:
         with np.load(path, allow_pickle=False) as data:
             if "version" not in data or int(data["version"]) != CHECKPOINT_VERSION:
                 raise ValueError(f"{path} is not an EpropTrainer checkpoint (version {CHECKPOINT_VERSION})")
-            eng = self.engine
-            if data["bias"].shape != (self.readout.size,):
-                raise ValueError(f"{path} holds {data['bias'].shape[0]} readout biases, the readout has "
-                                 f"{self.readout.size} neurons")
-            for name, tp in self._trained.items():          # check everything before changing anything
+            self._check_state_arrays(data, path)       # check everything before changing anything
+            for name, tp in self._trained.items():
                 if tp is None:
                     continue
                 if f"{name}/pre" not in data or f"{name}/shape" not in data:
@@ -393,8 +432,6 @@ class EpropTrainer:
                 missing = [var for var in tp.rows.vars if f"{name}/var/{var}" not in data]
                 if missing:
                     raise ValueError(f"{path}: the {name} projection lacks synapse variables {missing}")
-            if "feedback" in data and data["feedback"].shape != (self.hidden.size, self.readout.size):
-                raise ValueError(f"{path}: the feedback matrix has shape {data['feedback'].shape}")
             for name, tp in self._trained.items():
                 if tp is None:
                     continue
@@ -405,16 +442,5 @@ class EpropTrainer:
                 new = RaggedRows.from_coo(backend, rows.n_pre, rows.n_post, pre, post, values, dtypes,
                                           capacity=max(int(data[f"{name}/capacity"]), rows.capacity))
                 rows.ind, rows.row_length, rows.vars, rows.capacity = new.ind, new.row_length, new.vars, new.capacity
-                tp.totals.clear()
-                tp.totals.update(json.loads(str(data[f"{name}/totals"])))
-                if f"{name}/rng" in data and isinstance(tp.rng, np.random.Generator):
-                    tp.rng.bit_generator.state = json.loads(str(data[f"{name}/rng"]))
-            eng.step = int(data["step"])
-            eng.bias = backend.asarray(data["bias"], dtype=eng.bias.dtype)
-            eng.bias_m = backend.asarray(data["bias_m"], dtype=eng.bias.dtype)
-            eng.bias_v = backend.asarray(data["bias_v"], dtype=eng.bias.dtype)
-            if "feedback" in data:
-                eng.feedback = backend.asarray(data["feedback"], dtype=self.dtype)
-            self.history = json.loads(str(data["history"]))
-            self._order_rng.bit_generator.state = json.loads(str(data["order_rng"]))
+            self._load_state_arrays(data)
         self._write_bias()

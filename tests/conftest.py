@@ -58,3 +58,15 @@ def assert_close_traces(a, b, atol):
 def spiketrains_ms(population):
     """The recorded spike trains of the current segment as a list of float arrays in ms."""
     return [np.asarray(st.rescale("ms").magnitude) for st in population.get_data().segments[0].spiketrains]
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How many random call sequences tests/test_properties.py tried (and with which Hypothesis profile)."""
+    import sys
+    module = sys.modules.get("test_properties")
+    if module is not None and module.STATISTICS["sequences"]:
+        s = module.STATISTICS
+        terminalreporter.write_line(
+            f"test_properties ({module.PROFILE} profile): {s['sequences']} call sequences, {s['calls']} calls "
+            f"({s['refused']} refused), {s['runs']} runs")
+        terminalreporter.write_line("  accepted: " + ", ".join(f"{k} {v}" for k, v in sorted(s["accepted"].items())))

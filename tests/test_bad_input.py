@@ -424,3 +424,377 @@ def test_rejected_setup_keeps_nothing_half_done(sim):
     population.record("spikes")
     sim.run(5.0)
     assert math.isclose(sim.get_current_time(), 10.0)
+
+
+# --- projections too large for memory (estimated before the connector allocates) ---------------------------
+@pytest.mark.parametrize("connector", ["AllToAllConnector()", "FixedProbabilityConnector(1.0)"])
+def test_projection_too_large_for_memory(fresh, connector):
+    """10^5 x 10^5 cells all to all: 10^10 synapses, about 745 GiB. Refused at once from the connector's
+    parameters, naming the projection, the synapses, the estimate and what is available, before the connector
+    allocates anything; the network is as it was."""
+    import time
+    import tracemalloc
+    pre = fresh.Population(10 ** 5, fresh.SpikeSourcePoisson(rate=1.0), label="input")
+    post = fresh.Population(10 ** 5, fresh.IF_curr_exp(), label="cortex")
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    with pytest.raises(MemoryError) as info:
+        fresh.Projection(pre, post, eval(f"fresh.{connector}"), label="dense")
+    seconds = time.perf_counter() - t0
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    message = str(info.value)
+    _names(message, "Projection 'dense'", connector.split("(")[0], "100000 -> 100000", "1e+10 synapses",
+           "GiB", "available", "sparser connector", "more MPI processes")
+    need = float(re.search(r"needs about ([0-9.e+]+) GiB", message).group(1))
+    assert 700 < need < 800                                    # (16 + 64) bytes per synapse
+    assert seconds < 1.0 and peak < 50 * 2 ** 20               # the projection's index maps, no connections
+    assert fresh.simulator.state.network.projections == []
+    prj = fresh.Projection(pre, post, fresh.FixedProbabilityConnector(1e-5))     # 10^5 synapses: fits
+    assert 0.9e5 < len(prj) < 1.1e5
+
+
+def test_projection_refused_against_the_memory_available_now(fresh, monkeypatch):
+    """The estimate is compared with backend.available_bytes() at the time: the same projection (about 7 MB)
+    is refused with 1 MiB free and made with the memory the machine has."""
+    backend = fresh.simulator.state.network.backend
+    pre, post = fresh.Population(300, fresh.IF_curr_exp()), fresh.Population(300, fresh.IF_curr_exp())
+    monkeypatch.setattr(type(backend), "available_bytes", lambda self: 2 ** 20)
+    with pytest.raises(MemoryError) as info:
+        fresh.Projection(pre, post, fresh.AllToAllConnector(), fresh.StaticSynapse(weight=0.1))
+    _names(str(info.value), "90000 synapses", "needs about 6.", "MiB", "1 MiB is available")
+    assert fresh.simulator.state.network.projections == []
+    fresh.Projection(pre, post, fresh.FromListConnector([(0, 1), (2, 3)]))     # small enough
+    monkeypatch.undo()
+    assert len(fresh.Projection(pre, post, fresh.AllToAllConnector())) == 90000
+
+
+def test_projection_memory_estimate_is_the_measured_peak(fresh):
+    """The estimate (connectors.memory_estimate) is within 10 % of the memory the build takes at its peak (NumPy
+    allocations traced from the Projection through the first run, which builds the rows), for a static
+    all-to-all projection, a random-weight one and an STDP one; so a projection that fits is not refused."""
+    import tracemalloc
+    from pynn_sparsegpu import connectors
+    fresh.setup(timestep=DT, min_delay=DT, spike_precision="on_grid")    # projections are added after a run
+    pre, post = fresh.Population(700, fresh.SpikeSourcePoisson(rate=1.0)), fresh.Population(700, fresh.IF_curr_exp())
+    stdp = fresh.STDPMechanism(timing_dependence=fresh.SpikePairRule(),
+                               weight_dependence=fresh.AdditiveWeightDependence(), weight=0.01)
+    random_weight = fresh.StaticSynapse(weight=fresh.RandomDistribution("uniform", (0.1, 0.2)))
+    fresh.run(DT)
+    for synapse in (fresh.StaticSynapse(weight=0.1), random_weight, stdp):
+        connector = fresh.AllToAllConnector()
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        prj = fresh.Projection(pre, post, connector, synapse, receptor_type="excitatory")
+        estimate, synapses, _ = connectors.memory_estimate(prj, connector)
+        fresh.run(DT)
+        peak = tracemalloc.get_traced_memory()[1] - base
+        tracemalloc.stop()
+        assert synapses == len(prj) == 490000
+        assert 0.9 * peak < estimate < 1.1 * peak, (type(synapse).__name__, estimate, peak)
+
+
+def test_projection_memory_estimate_divides_the_rows_over_processes(fresh, monkeypatch):
+    """With several MPI processes each keeps the synapses onto its own cells: the rows' part of the estimate
+    is divided by the number of processes; the index pairs the connector makes in full on every process are
+    not."""
+    from pynn_sparsegpu import connectors
+    pre, post = fresh.Population(1000, fresh.IF_curr_exp()), fresh.Population(1000, fresh.IF_curr_exp())
+    prj = fresh.Projection(pre, post, fresh.FromListConnector([(0, 0)]))
+    connector = fresh.AllToAllConnector()
+    one, synapses, stored = connectors.memory_estimate(prj, connector)
+    assert synapses == 10 ** 6 and one == (64 + stored) * 10 ** 6
+    monkeypatch.setattr(fresh.simulator.state, "num_processes", 4)
+    four = connectors.memory_estimate(prj, connector)[0]
+    assert four == 32 * 10 ** 6 + 16 * 10 ** 6 // 4 + 10 ** 6      # the connector's pairs, in full
+    assert four < one
+
+
+# --- found by the property-based sequences (tests/test_properties.py) -------------------------------------
+def test_projection_onto_a_spike_source(fresh):
+    """PyNN's receptor guess indexed an empty tuple (IndexError); now a ConnectionError that says why."""
+    cells = fresh.Population(3, fresh.IF_curr_exp())
+    sources = fresh.Population(3, fresh.SpikeSourceArray())
+    with pytest.raises(errors.ConnectionError) as info:
+        fresh.Projection(cells, sources, fresh.AllToAllConnector(), fresh.StaticSynapse(weight=0.5))
+    _names(str(info.value), "spike source", "SpikeSourceArray", "receptor_type")
+    assert fresh.simulator.state.network.projections == []
+
+
+@pytest.mark.parametrize("name", ["FixedNumberPreConnector", "FixedNumberPostConnector", "FixedTotalNumberConnector"])
+def test_negative_number_of_connections(name):
+    """PyNN's constructors assert n >= 0 (an empty AssertionError). pynn_sparsegpu.connectors has classes that
+    say what is wrong (sim exports them once pynn_sparsegpu/__init__.py imports them from .connectors)."""
+    from pynn_sparsegpu import connectors
+    cls = getattr(connectors, name)
+    with pytest.raises(ValueError) as info:
+        cls(-1)
+    _names(str(info.value), name, "n=-1", ">= 0")
+    with pytest.raises(TypeError) as info:
+        cls(2.5)
+    _names(str(info.value), "n=2.5", "whole number")
+    assert cls(np.int64(3)).n == 3
+
+
+def test_no_partner_left_names_the_connector(fresh):
+    cell = fresh.Population(1, fresh.IF_curr_exp())
+    with pytest.raises(errors.ConnectionError) as info:
+        fresh.Projection(cell, cell, fresh.FixedNumberPreConnector(2, with_replacement=True,
+                                                                   allow_self_connections=False))
+    _names(str(info.value), "FixedNumberPreConnector", "n=2", "self-connections", "allow_self_connections=True")
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda sim: sim.IF_curr_exp(tau_m=[10.0, 20.0]), ["tau_m", "2 values", "3 cells"]),
+    (lambda sim: sim.SpikeSourceArray(spike_times=[[1.0], [2.0], [3.0], [4.0]]), ["spike_times", "4 sequences"]),
+])
+def test_population_with_per_cell_values_of_the_wrong_length(fresh, make, words):
+    """Was a bare "Lazy array has fixed shape (2,), cannot be changed to (3,)"."""
+    with pytest.raises(errors.InvalidDimensionsError) as info:
+        fresh.Population(3, make(fresh))
+    _names(str(info.value), *words)
+    assert fresh.simulator.state.network.groups == []
+    with pytest.raises(errors.InvalidDimensionsError):
+        fresh.Population(3, fresh.IF_curr_exp, {"cm": [1.0, 2.0]})       # class and a dict of parameters
+
+
+def test_get_data_before_the_first_run(fresh):
+    """PyNN indexed an empty list of segments (IndexError); now the current segment, with nothing in it yet."""
+    cells = fresh.Population(2, fresh.IF_curr_exp())
+    cells.record(["spikes", "v"])
+    block = cells.get_data()
+    assert len(block.segments) == 1
+    assert [len(st) for st in block.segments[0].spiketrains] == [0, 0]
+    fresh.run(1.0)
+    assert len(cells.get_data().segments) == 1
+
+
+def test_refused_population_leaves_no_recorder_nor_cells(fresh):
+    """PyNN registers a recorder before the cells are made, and sets initial values after: a refused population
+    left a recorder (reset() then failed with an AttributeError) or its cells behind."""
+    cells = fresh.Population(2, fresh.IF_curr_exp())
+    cells.record("spikes")
+    fresh.run(1.0)
+    state = fresh.simulator.state
+    before = (len(state.recorders), len(state.network.groups), state.id_counter)
+    with pytest.raises(errors.InvalidParameterValueError):
+        fresh.Population(3, fresh.IF_curr_exp(tau_m=-1.0))
+    with pytest.raises(errors.InvalidParameterValueError):
+        fresh.Population(3, fresh.IF_curr_exp(), initial_values={"v": float("nan")})
+    assert (len(state.recorders), len(state.network.groups), state.id_counter) == before
+    fresh.reset()
+    fresh.run(1.0)
+    assert len(cells.get_data().segments) == 2
+
+
+@pytest.mark.parametrize("weight, delay, words", [
+    (float("inf"), 1.0, ["weight=inf", "finite"]),
+    (-float("inf"), 1.0, ["weight=-inf", "finite"]),
+    (0.5, float("inf"), ["delay=inf", "finite"]),
+    (0.5, 1e9, ["delay=1000000000.0", "too long"]),
+])
+def test_non_finite_or_endless_weights_and_delays(fresh, weight, delay, words):
+    """Were accepted, and every run after failed ("weight must be finite", or a delay of -2e8 steps)."""
+    cells = fresh.Population(2, fresh.IF_curr_exp())
+    with pytest.raises(errors.ConnectionError) as info:
+        fresh.Projection(cells, cells, fresh.AllToAllConnector(), fresh.StaticSynapse(weight=weight, delay=delay))
+    _names(str(info.value), *words)
+    prj = fresh.Projection(cells, cells, fresh.AllToAllConnector(), fresh.StaticSynapse(weight=0.5, delay=1.0))
+    with pytest.raises(errors.ConnectionError):
+        prj.set(weight=weight, delay=delay)
+    np.testing.assert_allclose(prj.get("weight", format="array"), 0.5)
+    cells.record("v")
+    fresh.run(2.0)
+
+
+def test_synapse_values_checked_without_connections(fresh):
+    """A NaN weight or a delay below min_delay was accepted when the connector made no connection (and by
+    Projection.set on an empty projection)."""
+    cells = fresh.Population(3, fresh.IF_curr_exp())
+    with pytest.raises(errors.ConnectionError) as info:
+        fresh.Projection(cells, cells, fresh.FixedNumberPreConnector(0), fresh.StaticSynapse(weight=float("nan")))
+    _names(str(info.value), "NaN")
+    empty = fresh.Projection(cells, cells, fresh.FixedNumberPreConnector(0), fresh.StaticSynapse(weight=0.1))
+    with pytest.raises(errors.ConnectionError) as info:
+        empty.set(delay=0.0)
+    _names(str(info.value), "delay=0.0", "min_delay")
+
+
+def test_stdp_zero_delay_and_non_finite_bounds(fresh):
+    """PyNN's STDPMechanism turned delay=0 into min_delay unseen (`delay or min_delay`); NaN or infinite
+    parameters of the rule made the weights NaN."""
+    cells = fresh.Population(3, fresh.IF_curr_exp())
+
+    def stdp(delay=1.0, **weight_rule):
+        return fresh.STDPMechanism(timing_dependence=fresh.SpikePairRule(),
+                                   weight_dependence=fresh.AdditiveWeightDependence(**weight_rule),
+                                   weight=0.5, delay=delay)
+    for synapse, words in [(stdp(delay=0.0), ["delay=0.0", "min_delay"]),
+                           (stdp(w_min=float("nan")), ["w_min=nan", "finite"]),
+                           (stdp(w_max=float("inf")), ["w_max=inf", "finite"])]:
+        with pytest.raises(errors.ConnectionError) as info:
+            fresh.Projection(cells, cells, fresh.AllToAllConnector(), synapse)
+        _names(str(info.value), *words)
+
+
+@pytest.mark.parametrize("cell, params, name", [
+    ("IF_curr_exp", {"v_rest": float("inf")}, "v_rest"),
+    ("IF_cond_exp", {"e_rev_E": float("inf")}, "e_rev_E"),
+    ("EIF_cond_exp_isfa_ista", {"a": -float("inf")}, "a"),
+    ("Izhikevich", {"d": float("inf")}, "d"),
+])
+def test_infinite_cell_parameter(fresh, cell, params, name):
+    """Accepted before, and the membrane became NaN."""
+    with pytest.raises(errors.InvalidParameterValueError) as info:
+        fresh.Population(2, getattr(fresh, cell)(**params))
+    _names(str(info.value), name, "inf", "finite")
+    sources = fresh.Population(2, fresh.SpikeSourcePoisson(rate=10.0, duration=float("inf")))   # for ever: fine
+    sources.record("spikes")
+    fresh.run(1.0)
+
+
+def test_infinite_initial_value(fresh):
+    cells = fresh.Population(2, fresh.IF_curr_exp())
+    with pytest.raises(errors.InvalidParameterValueError) as info:
+        cells.initialize(v=float("inf"))
+    _names(str(info.value), "'v'", "inf", "finite")
+
+
+@pytest.mark.parametrize("params, words", [
+    ({"tau_w": 0.001}, ["tau_w = 0.001", "timestep 0.1", "RK4"]),
+    ({"tau_m": 0.001}, ["tau_m = 0.001", "timestep 0.1"]),
+    ({"delta_T": 0.01}, ["delta_T", "663.7", "overflows"]),
+    ({"v_thresh": -2000.0}, ["v_thresh", "663.7"]),
+])
+def test_adex_parameters_that_would_give_nan(fresh, params, words):
+    """EIF_cond_exp_isfa_ista (fixed-step RK4): time constants far below the substep blew up to NaN; NEST's bound
+    on (v_spike - v_thresh) / delta_T keeps exp() from overflowing."""
+    with pytest.raises(errors.InvalidParameterValueError) as info:
+        fresh.Population(2, fresh.EIF_cond_exp_isfa_ista(**params))
+    _names(str(info.value), *words)
+    cells = fresh.Population(2, fresh.EIF_cond_exp_isfa_ista(tau_w=0.05))     # fine at dt = 0.1 ms
+    with pytest.raises(errors.InvalidParameterValueError):
+        cells.set(tau_w=1e-4)
+    np.testing.assert_allclose(cells.get("tau_w"), 0.05)
+    cells.record("v")
+    fresh.DCSource(amplitude=2.0).inject_into(cells)
+    fresh.run(5.0)
+    assert np.isfinite(cells.get_data().segments[0].filter(name="v")[0].magnitude).all()
+
+
+@pytest.mark.parametrize("cell", ["IF_curr_exp", "IF_cond_exp", "IF_curr_delta"])
+def test_reset_at_or_above_threshold(fresh, cell):
+    """NEST's rule v_reset < v_thresh: accepted before, then the precise-time engines refused every run."""
+    with pytest.raises(errors.InvalidParameterValueError) as info:
+        fresh.Population(2, getattr(fresh, cell)(v_reset=-40.0))
+    _names(str(info.value), "v_reset = -40.0", "v_thresh = -50.0")
+    cells = fresh.Population(2, getattr(fresh, cell)())
+    with pytest.raises(errors.InvalidParameterValueError):
+        cells[1:].set(v_reset=-45.0, v_thresh=-46.0)
+    cells.set(v_thresh=-30.0, v_reset=-40.0)       # both at once: allowed
+    fresh.run(1.0)
+
+
+@pytest.mark.parametrize("celltype, words", [
+    (lambda sim: sim.SpikeSourcePoisson(rate=1e12), ["rate = 1e+12", "Hz"]),
+    (lambda sim: sim.SpikeSourcePoissonRefractory(rate=1e9), ["rate = 1e+09"]),
+    (lambda sim: sim.SpikeSourceGamma(alpha=2, beta=1e12), ["beta / alpha"]),
+])
+def test_rate_so_high_that_a_step_never_ends(fresh, celltype, words):
+    """A Poisson source at 1e300 Hz drew intervals that vanish next to t: run() never returned (and 1e12 Hz
+    takes hours)."""
+    with pytest.raises(errors.InvalidParameterValueError) as info:
+        fresh.Population(2, celltype(fresh))
+    _names(str(info.value), *words)
+
+
+def test_event_driven_network_changed_after_a_run_of_zero(fresh):
+    """After run(0) (no time passed) a current source added was refused by the event-driven engine at every run
+    (RuntimeError); the engine is now chosen again for the network as it is."""
+    cells = fresh.Population(3, fresh.IF_curr_delta())
+    cells.record("v")
+    fresh.run(0.0)
+    fresh.DCSource(amplitude=1.0, start=2.0).inject_into(cells)
+    fresh.run(10.0)
+    assert fresh.backend_info()["engine"].startswith("event-driven")
+    v = cells.get_data().segments[0].filter(name="v")[0].magnitude
+    assert v[-1, 0] > -65.0 + 1.0
+
+
+def test_record_v_of_population_added_after_precise_run(fresh):
+    """record('v') of a population made after the off-grid engine started raised KeyError."""
+    fresh.Population(3, fresh.IF_curr_exp(i_offset=1.0))
+    fresh.run(1.0)
+    later = fresh.Population(4, fresh.IF_curr_exp(), initial_values={"v": -60.0})
+    later.record("v")
+    fresh.run(1.0)
+    v = later.get_data().segments[0].filter(name="v")[0].magnitude
+    assert v.shape == (11, 4) and v[0, 0] == -60.0 and np.isfinite(v).all()
+
+
+def test_tau_refrac_below_dt_after_a_precise_run(fresh):
+    """tau_refrac = 0 after the off-grid engine started: every run raised ValueError; now the network continues
+    on the time grid (as for other changes that engine cannot follow)."""
+    cells = fresh.Population(4, fresh.IF_curr_exp(i_offset=1.0))
+    cells.record(["v", "spikes"])
+    fresh.run(10.0)
+    cells[0:2].set(tau_refrac=0.0)
+    fresh.run(5.0)
+    assert fresh.get_current_time() == pytest.approx(15.0)
+    assert np.isfinite(cells.get_data().segments[0].filter(name="v")[0].magnitude).all()
+
+
+def test_recorded_spike_times_survive_new_spike_times(fresh):
+    """Spikes of a SpikeSourceArray recorded before set(spike_times=...) were reported at the new times."""
+    sources = fresh.Population(2, fresh.SpikeSourceArray(spike_times=[[1.03, 2.55], [3.01]]))
+    sources.record("spikes")
+    fresh.run(5.0)
+    sources.set(spike_times=[[1.07, 6.0], [3.09, 7.33]])
+    fresh.run(5.0)
+    trains = [list(np.round(st.magnitude, 9)) for st in sources.get_data().segments[0].spiketrains]
+    assert trains == [[1.03, 2.55, 6.0], [3.01, 7.33]]
+
+
+@pytest.mark.parametrize("name, value", [("tau_rec", float("inf")), ("tau_facil", float("inf"))])
+def test_tsodyks_markram_infinite_time_constant(fresh, name, value):
+    """tau_rec = inf was accepted and every release became 0 * inf = NaN (the target's v NaN)."""
+    pre, post = fresh.Population(1, fresh.IF_curr_delta()), fresh.Population(1, fresh.EIF_cond_exp_isfa_ista())
+    with pytest.raises(errors.ConnectionError) as info:
+        fresh.Projection(pre, post, fresh.OneToOneConnector(), fresh.TsodyksMarkramSynapse(weight=0.0, **{name: value}))
+    _names(str(info.value), f"{name}=inf", "finite")
+
+
+@pytest.mark.parametrize("cell, params, name", [
+    ("Izhikevich", {"b": -1e300}, "b"),
+    ("IF_curr_exp", {"cm": 1e-300}, "cm"),
+    ("IF_cond_exp", {"v_rest": 1e300}, "v_rest"),
+])
+def test_astronomic_parameter_magnitude(fresh, cell, params, name):
+    """Accepted before; the state overflowed to inf and then NaN within a few steps (Izhikevich b = -1e300)."""
+    with pytest.raises(errors.InvalidParameterValueError) as info:
+        fresh.Population(2, getattr(fresh, cell)(**params))
+    _names(str(info.value), name, "magnitude")
+
+
+def test_delay_whose_ring_buffers_cannot_fit(fresh):
+    """A delay of 1e7 ms on 10^4 cells needs 1e8 ring slots per cell and receptor (15 TB): refused from the
+    estimate when the projection is made, not by the allocation at the first run."""
+    cells = fresh.Population(10 ** 4, fresh.IF_curr_exp())
+    with pytest.raises(MemoryError) as info:
+        fresh.Projection(cells, cells, fresh.FixedNumberPreConnector(1), fresh.StaticSynapse(weight=0.1, delay=1e7))
+    _names(str(info.value), "delay=10000000.0", "GiB", "available", "shorter delays")
+    assert fresh.simulator.state.network.projections == []
+
+
+def test_weights_set_then_projection_added_after_a_precise_run(fresh):
+    """Projection.set(weight=...) and a new projection after the off-grid engine started: its hand-over to the
+    time grid pushed the old projections' weights into arrays of the new length (ValueError at every run)."""
+    cells = fresh.Population(2, fresh.IF_curr_exp(i_offset=1.0))
+    cells.record("v")
+    first = fresh.Projection(cells, cells, fresh.OneToOneConnector(), fresh.StaticSynapse(weight=0.0))
+    fresh.run(0.1)
+    first.set(weight=0.2)
+    fresh.Projection(cells, cells, fresh.AllToAllConnector(), fresh.StaticSynapse(weight=0.0))
+    fresh.run(5.0)
+    assert fresh.get_current_time() == pytest.approx(5.1)
+    np.testing.assert_allclose(first.get("weight", format="array").diagonal(), 0.2)

@@ -99,6 +99,17 @@ class SpikeBuffer:
         steps, _, exact = self._sorted()
         return np.where(np.isnan(exact), (steps + 1) * dt, exact)
 
+    def exact_times(self):
+        """The exact time (ms) of each spike of events(), in its order; NaN where only its step is known."""
+        return self._sorted()[2].copy()
+
+    def set_exact_times(self, times) -> None:
+        """Give the spikes of events() whose exact time is not known yet (NaN in exact_times()) the times in
+        `times` (one per spike of events(), NaN to leave one as it is)."""
+        steps, chans, exact = self._sorted()
+        times = np.asarray(times, dtype=np.float64)
+        self.exact = [np.where(np.isnan(exact), times, exact)]
+
     def clear(self) -> None:
         self.flush()
         self.steps, self.channels, self.exact = [], [], []

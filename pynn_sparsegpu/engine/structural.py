@@ -31,6 +31,8 @@ Times and distances are in the units of the face (ms, and the units of the popul
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from .neurons.group import NEVER
@@ -55,10 +57,14 @@ class EliminationRule:
 
 
 class PartnerSelection:
-    """Base for partner selection: `choose(c, n)` returns n source indices (projection-local), -1 for none."""
+    """Base for partner selection: `choose(c, n)` returns n source indices (projection-local), -1 for none.
+    `bind(rewirer)` is called once for each projection made with the selection, when it is made."""
 
     def choose(self, c, n):
         raise NotImplementedError(f"{type(self).__name__} must define choose(self, c, n)")
+
+    def bind(self, rewirer) -> None:
+        """A projection now uses this selection (nothing to do unless a selection spans projections)."""
 
 
 def _check_probability(name, value):
@@ -134,6 +140,100 @@ class LastNeuronSelection(PartnerSelection):
         if m == 0:
             return xp.full(n, -1, dtype=xp.int64)
         return recent[index_draw(xp, c.partner_uniform, m)].astype(xp.int64)
+
+
+class SlotSelection(PartnerSelection):
+    """Bamford, Murray & Willshaw (2010)'s slot-based rewiring (also sPyNNaker's): every target has `s_max`
+    synapse slots, shared by all the projections given this one SlotSelection object that end on it.
+
+    An attempt on target j draws one of its slots uniformly (the slots are ordered: first the synapses of this
+    projection onto j, by source index, then those of the other sharing projections, then the empty slots):
+      * a slot holding a synapse of this projection proposes that synapse's source: the engine then applies
+        the elimination rule to it;
+      * a slot holding a synapse of another sharing projection proposes nothing (`no_partner`): that
+        synapse belongs to the other projection's attempts;
+      * an empty slot proposes a source drawn uniformly among the sources of all the sharing projections
+        (their sources counted one after another, in the order the projections were made): a source of this
+        projection is proposed (the engine then applies the formation rule, or, if the pair already holds a
+        synapse, the elimination rule), a source of another projection gives `no_partner`.
+    With every sharing projection at f_rew attempts per second, each synapse is thus tested for elimination,
+    and each empty slot offered to each possible source, at the rates of one stream of f_rew attempts per
+    second in Bamford's model. A target holding more than s_max synapses (from the connector, or from two
+    formations of one batch onto its last free slot) has one slot per synapse until eliminations bring it
+    back to s_max.
+
+    The slot and the source of an attempt both come from its partner uniform u of the projection's Philox
+    stream: slot floor(u m) for m slots, then the fractional part of u m (uniform and independent of the
+    slot) picks the source. Runs as array code on the reference path (no compiled kernel), once per batch:
+    the in-degrees are counted from the rows of every sharing projection, O(synapses) per batch.
+    """
+
+    def __init__(self, s_max=32):
+        if isinstance(s_max, bool) or not isinstance(s_max, (int, np.integer)) or s_max < 1:
+            raise ValueError(f"s_max={s_max!r} is not allowed; it must be a whole number of slots >= 1")
+        self.s_max = int(s_max)
+        self._sharing = weakref.WeakKeyDictionary()      # target NeuronGroup -> [weakref to Rewirer], made order
+
+    def __repr__(self):
+        return f"SlotSelection(s_max={self.s_max})"
+
+    def bind(self, rewirer) -> None:
+        """Projections given this selection share the slots of their targets: they must end on the same cells."""
+        members = [ref for ref in self._sharing.get(rewirer.post_group, []) if ref() is not None]
+        xp = rewirer.xp
+        for ref in members:
+            other = ref()
+            if other.post_ix.shape != rewirer.post_ix.shape or \
+                    not bool(xp.all(xp.sort(other.post_ix) == xp.sort(rewirer.post_ix))):
+                raise ValueError(f"{self!r} is shared by projections onto different cells of one population "
+                                 f"({other.n_post} and {rewirer.n_post} targets): projections that share the "
+                                 "slots of their targets must end on the same cells; give each set of targets "
+                                 "a SlotSelection of its own")
+        self._sharing[rewirer.post_group] = members + [weakref.ref(rewirer)]
+
+    def sharing(self, rewirer) -> list:
+        """The rewirers that share the slots of `rewirer`'s targets (itself included), in the order made."""
+        members = [ref() for ref in self._sharing.get(rewirer.post_group, [])]
+        members = [m for m in members if m is not None]
+        return members if any(m is rewirer for m in members) else [rewirer]
+
+    @staticmethod
+    def _targets(rewirer):
+        """(rows, slots, targets) of every synapse of the projection, in row order (engine indices)."""
+        rows = rewirer.group.rows
+        row, slot = rows.synapse_slots()
+        return row, slot, rows.ind[row, slot].astype(rewirer.xp.int64)
+
+    def choose(self, c, n):
+        xp, r = c.xp, c._r
+        n_targets = r.post_group.n
+        row, _, target = self._targets(r)
+        own = xp.bincount(target, minlength=n_targets)
+        total = own.copy()
+        offset = n_sources = 0
+        for other in self.sharing(r):
+            if other is r:
+                offset = n_sources
+            else:
+                total += xp.bincount(self._targets(other)[2], minlength=n_targets)
+            n_sources += other.n_pre
+        j = r.post_ix[c.post]                                   # engine index of each attempt's target
+        d_own, d_total = own[j], total[j]
+        slots = xp.maximum(d_total, self.s_max)
+        x = c.partner_uniform * slots
+        slot = xp.minimum(xp.floor(x).astype(xp.int64), slots - 1)
+        pre = xp.full(n, -1, dtype=xp.int64)
+        hit = xp.nonzero(slot < d_own)[0]                       # this projection's synapse: its source
+        if hit.shape[0]:
+            by_target = xp.argsort(target, kind="stable")        # by target, then source row, then slot
+            start = xp.cumsum(own) - own
+            source_row = row[by_target[start[j[hit]] + slot[hit]]]
+            local = xp.full(getattr(r.pre_group, "n_total", r.pre_group.n), -1, dtype=xp.int64)
+            local[r.pre_ix] = xp.arange(r.n_pre, dtype=xp.int64)
+            pre[hit] = local[source_row]
+        drawn = xp.minimum(index_draw(xp, x - xp.floor(x), n_sources), n_sources - 1) - offset
+        offered = (slot >= d_total) & (drawn >= 0) & (drawn < r.n_pre)   # an empty slot, a source of ours
+        return xp.where(offered, drawn, pre)
 
 
 # --- what a rule sees -------------------------------------------------------------------------------
@@ -258,6 +358,9 @@ class Rewirer:
         self.dt = None
         self.interval = 1
         self.recorder = None
+        bind = getattr(self.partner, "bind", None)
+        if bind is not None:                      # (may refuse the projection: before anything changes)
+            bind(self)
         for g in {id(self.pre_group): self.pre_group, id(self.post_group): self.post_group}.values():
             g.track_last_spike()
 

@@ -142,8 +142,9 @@ class TsodyksMarkram(SynapseModel):
 
     def validate(self, values):
         _check(values, "U", lambda v: (v >= 0) & (v <= 1), "within [0, 1]")
-        _check(values, "tau_rec", lambda v: v > 0, "> 0 ms")
-        _check(values, "tau_facil", lambda v: v >= 0, ">= 0 ms")
+        # (an infinite tau_rec makes the release 0 * inf = NaN)
+        _check(values, "tau_rec", lambda v: (v > 0) & np.isfinite(v), "a finite number > 0 ms")
+        _check(values, "tau_facil", lambda v: (v >= 0) & np.isfinite(v), "a finite number >= 0 ms")
 
     def on_pre(self, ev):
         xp, v = ev.xp, ev.vars
@@ -265,6 +266,9 @@ class STDP(SynapseModel):
         for name in ("tau_plus", "tau_minus", "tau"):
             _check(values, name, lambda v: v > 0, "> 0 ms")
         _check(values, "dendritic_delay_fraction", lambda v: (v >= 0) & (v <= 1), "within [0, 1]")
+        # every parameter enters the weight update: an infinite (or NaN) one makes the weights infinite or NaN
+        for name in values:
+            _check(values, name, np.isfinite, "a finite number")
         if "w_min" in values and "w_max" in values:
             lo, hi = np.asarray(values["w_min"], float), np.asarray(values["w_max"], float)
             if np.any(lo > hi):

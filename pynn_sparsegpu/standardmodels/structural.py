@@ -25,19 +25,22 @@ from ..engine import synapse_models as engine
 from ..engine.checks import check_number
 from ..engine.structural import (DistanceDependentFormation, EliminationRule, FormationRule,  # noqa: F401
                                  LastNeuronSelection, PartnerSelection, RandomByWeightElimination,
-                                 RandomSelection)
+                                 RandomSelection, SlotSelection)
 from .learning_synapses import DeepR, EpropSynapse
 from .synapses import STDPMechanism
 
 __all__ = ["StructuralPlasticityMechanism", "FormationRule", "EliminationRule", "PartnerSelection",
-           "DistanceDependentFormation", "RandomByWeightElimination", "RandomSelection", "LastNeuronSelection"]
+           "DistanceDependentFormation", "RandomByWeightElimination", "RandomSelection", "LastNeuronSelection",
+           "SlotSelection"]
 
 
 class StructuralPlasticityMechanism(STDPMechanism):
     """Synapses formed and eliminated during the run (see engine/structural.py for what one attempt does).
 
     formation, elimination, partner_selection   rules (None: no formation / no elimination; partner
-                                                selection defaults to RandomSelection())
+                                                selection defaults to RandomSelection(); SlotSelection(s_max)
+                                                for Bamford's slots, one object shared by the projections
+                                                that share the slots of their targets)
     timing_dependence, weight_dependence        STDP weight dynamics (both or neither); or stdp=STDPMechanism(...)
     f_rew              rewiring attempts per second of simulated time, for the whole projection (Hz)
     rewiring_interval  attempts are carried out in batches this often (ms; default 1 ms)
@@ -127,6 +130,10 @@ class StructuralPlasticityMechanism(STDPMechanism):
         if with_replacement not in (True, False):
             raise ValueError(f"with_replacement={with_replacement!r} is not allowed; it must be True or False")
         self.allow_self_connections, self.with_replacement = bool(allow_self_connections), bool(with_replacement)
+        if self.with_replacement and isinstance(partner_selection, SlotSelection):
+            raise ValueError(f"partner_selection={partner_selection!r} needs with_replacement=False: a slot holds "
+                             "one synapse, and with replacement an attempt on an occupied slot would also form a "
+                             "second synapse of its pair")
         super().__init__(timing_dependence, weight_dependence, None, 1.0, weight, delay)
 
     @property

@@ -114,6 +114,8 @@ class STDPMechanism(_EngineSynapse, synapses.STDPMechanism):
                 raise TypeError(f"{kind}={component!r} is not a sparsegpu STDP component; use sim.{type(component).__name__}")
         super().__init__(timing_dependence, weight_dependence, voltage_dependence, dendritic_delay_fraction,
                          weight, delay)
+        if delay is not None:          # PyNN's `delay or min_delay` would turn delay=0 into min_delay unseen
+            self.delay = delay
 
     def _build_translations(self):
         self.translations = dict(type(self).base_translations)        # PyNN's version edits the class dict

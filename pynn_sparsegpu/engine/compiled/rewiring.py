@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..structural import (DistanceDependentFormation, LastNeuronSelection, RandomByWeightElimination,
-                          RandomSelection, RewiringRecorder, Rewirer)
+                          RandomSelection, RewiringRecorder, Rewirer, SlotSelection)
 from ..synapse_models import STDP
 from .program import Args
 from .runner import Hook, Kernel, Unsupported
@@ -55,6 +55,9 @@ def _device(xp, values, dtype):
 
 
 def _check_supported(rewirer: Rewirer) -> None:
+    if type(rewirer.partner) is SlotSelection:
+        raise Unsupported("the partner selection SlotSelection has no kernel (it counts the in-degrees of every "
+                          "projection sharing its slots at each batch): it runs as array code on the reference path")
     for role, rule, allowed in (("formation", rewirer.formation, (DistanceDependentFormation,)),
                                 ("elimination", rewirer.elimination, (RandomByWeightElimination,)),
                                 ("partner selection", rewirer.partner, (RandomSelection, LastNeuronSelection))):

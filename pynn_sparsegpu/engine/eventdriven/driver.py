@@ -266,6 +266,9 @@ class EventEngine:
 
     def state_now(self, group, variable):
         """The current value of a recorded state variable of a group (v: exact, from the engine)."""
+        if group.gid not in self.offset or group not in self.cells:
+            # a population added since this engine was built: nothing has run it yet, its state is its own
+            return _host(self.net.backend, group.state[variable]).reshape(group.n)
         lo = self.offset[group.gid]
         return self.edn.get_v(np.arange(lo, lo + group.n))
 
@@ -332,9 +335,13 @@ class EventEngine:
             first += g.n
         self._array_times = given
 
-    def _push_changes(self):
-        """initialize() and set() between runs: new v and parameters act from the current time."""
-        self._push_synapse_and_source_changes()
+    def _push_changes(self, parameters=True):
+        """initialize() and set() between runs: new v and parameters act from the current time. With
+        parameters=False (a hand-over: the groups keep the parameters, the projections their weights and the
+        sources their times, and the engine may not take them: a projection added since makes the weights of
+        another length) only the new initial values go in."""
+        if parameters:
+            self._push_synapse_and_source_changes()
         versions = [g.version for g in self.cells]
         if versions == self._group_versions:
             return
@@ -343,7 +350,7 @@ class EventEngine:
         params = {name: self._cell_values(name) for name in self.cell_parameters}
         changed = {name: params[name] for name in self.cell_parameters
                    if not np.array_equal(params[name], self._params_seen[name])}
-        if changed:
+        if changed and parameters:
             edn.set_parameters(**changed)
             self._params_seen = {name: values.copy() for name, values in params.items()}
         for group in self.cells:                 # initialize(v=...) of some or all cells
@@ -363,8 +370,26 @@ class EventEngine:
     def hand_over(self):
         """None while this engine runs the network; else its state has gone to the groups, and the network
         continues on the grid: [(group, steps, receptors, targets, weights)] of the inputs on their way. The
-        event-driven engine never hands over (a change it cannot run raises in run())."""
+        event-driven engine never hands over once time has passed (a change it cannot run raises in run()).
+        While no time has passed (only runs of 0 ms so far), a network that has changed since the engine was
+        built (a population, projection, current source or recording added) is not an error: the engine is
+        chosen again for the network as it is now, from the groups' state, which nothing has advanced."""
+        net = self.net
+        if net.step_index != 0 or not self._changed():
+            return None
+        engine = choose(net)
+        if engine is None:
+            return []                # the time-driven engine from t = 0; nothing is on its way
+        net.event_engine = engine    # (the network runs the engine it holds now)
         return None
+
+    def _changed(self):
+        """Whether the network differs from the one this engine was built for."""
+        if self._network_shape() != self._shape:
+            return True
+        if any("recorded" in r for r in unsupported_parts(self.net, self.kind)):
+            return True
+        return {id(buf) for buf, _ in self._state_buffers()} != {id(w[0]) for w in self._state_writes}
 
     def run(self, n_steps: int) -> None:
         net, dt = self.net, self.net.dt

@@ -16,6 +16,10 @@ After the substeps the refractory counter counts down and this step's input is a
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from .base import NeuronModel, refractory_counts
 from .conductance import Receptor, advance, internal_states, receive, receptor_constants, rk4
 
@@ -25,6 +29,57 @@ ADEX_PARAMETERS = {
 }
 ADEX_POSITIVE = ("cm", "tau_m", "tau_w")
 ADEX_NONNEGATIVE = ("tau_refrac", "delta_T")
+
+
+# NEST's bound on (V_peak - V_th) / Delta_T (aeif models): exp() of more overflows at spike time
+MAX_EXP_ARG = math.log(np.finfo(np.float64).max / 1e20)
+RK4_STABLE = 2.5          # h |lambda| within RK4's region of absolute stability (2.78 on the real axis)
+
+
+def adex_validate(name, params, xp):
+    """NEST's rule: (v_spike - v_thresh) / delta_T < MAX_EXP_ARG where delta_T > 0, else the exponential
+    overflows (and the membrane becomes NaN) at spike time."""
+    if not all(k in params for k in ("v_spike", "v_thresh", "delta_T")):
+        return
+    slope = xp.asarray(params["delta_T"], dtype=float)
+    arg = (xp.asarray(params["v_spike"], dtype=float) - xp.asarray(params["v_thresh"], dtype=float)) \
+        / xp.where(slope > 0, slope, 1.0)
+    bad = (slope > 0) & (arg >= MAX_EXP_ARG)
+    if bool(xp.any(bad)):
+        i = int(xp.argmax(bad.reshape(-1))) if bad.ndim else 0
+        pick = (lambda v: float(xp.asarray(v, dtype=float).reshape(-1)[i] if xp.asarray(v).ndim else v))
+        raise ValueError(f"{name}: (v_spike - v_thresh) / delta_T = ({pick(params['v_spike'])} - "
+                         f"{pick(params['v_thresh'])}) / {pick(slope)} is not allowed; it must be < "
+                         f"{MAX_EXP_ARG:.1f} (as in NEST), else exp() overflows at spike time: increase delta_T "
+                         "or lower v_spike")
+
+
+def adex_check_timestep(name, params, dt, substeps, xp):
+    """The (V, w) system is integrated with RK4 on fixed substeps of h = dt / substeps: refuse time constants so
+    fast that it would blow up (NaN), i.e. h |lambda| > RK4_STABLE for an eigenvalue lambda of the linear part
+    [[-1/tau_m, -1/cm], [a/tau_w, -1/tau_w]] (a in uS)."""
+    if not all(k in params for k in ("tau_m", "tau_w", "cm", "a")):
+        return
+    f = (lambda k: xp.asarray(params[k], dtype=float))
+    tau_m, tau_w, cm, a = f("tau_m"), f("tau_w"), f("cm"), f("a") * 1e-3
+    if not (bool(xp.all(tau_m > 0)) and bool(xp.all(tau_w > 0)) and bool(xp.all(cm > 0))):
+        return                                    # (refused by validate)
+    trace = -(1.0 / tau_m + 1.0 / tau_w)
+    det = 1.0 / (tau_m * tau_w) + a / (cm * tau_w)
+    disc = trace * trace - 4.0 * det
+    root = xp.sqrt(xp.abs(disc))
+    lam = xp.where(disc >= 0, (xp.abs(trace) + root) / 2.0, xp.sqrt(xp.abs(det)))
+    h = dt / substeps
+    bad = ~(h * lam <= RK4_STABLE)
+    if bool(xp.any(bad)):
+        i = int(xp.argmax(bad.reshape(-1))) if bad.ndim else 0
+        pick = (lambda v: float(v.reshape(-1)[i] if v.ndim else v))
+        fastest = 1.0 / pick(lam)
+        raise ValueError(f"{name}: tau_m = {pick(tau_m)} ms, tau_w = {pick(tau_w)} ms, a = {pick(a) * 1e3} nS "
+                         f"and cm = {pick(cm)} nF are too fast for the timestep {dt} ms: the membrane is "
+                         f"integrated on {substeps} fixed RK4 substeps of {h:g} ms, which needs its fastest time "
+                         f"scale ({fastest:.3g} ms) >= {h / RK4_STABLE:.3g} ms; use timestep <= "
+                         f"{fastest * RK4_STABLE * substeps:.3g} ms, or slower time constants")
 
 
 def adex_constants(p, dt, substeps, xp) -> dict:
@@ -77,6 +132,13 @@ class _EIF(NeuronModel):
     substeps = 10
     fusable = True
     synapses: tuple = ()
+
+    def validate(self, params, xp):
+        super().validate(params, xp)
+        adex_validate(type(self).__name__, params, xp)
+
+    def check_timestep(self, params, dt, xp):
+        adex_check_timestep(type(self).__name__, params, dt, self.substeps, xp)
 
     def derived(self, p, dt, xp):
         return {**adex_constants(p, dt, self.substeps, xp),

@@ -44,6 +44,10 @@ class StepContext:
         return u
 
 
+MAX_MAGNITUDE = 1e100    # no parameter (ms, mV, nA, nF, uS, Hz) means anything beyond these; the state would
+MIN_MAGNITUDE = 1e-100   # overflow (a cm of 1e-300 nF turns any input into an infinite V, then NaN)
+
+
 class NeuronModel:
     parameters: dict = {}
     state: dict = {}
@@ -51,6 +55,7 @@ class NeuronModel:
     positive: tuple = ()
     nonnegative: tuple = ()
     is_source = False          # spike generators: no input, not injectable
+    infinite_ok: tuple = ()    # parameters that may be +inf (a source's duration: for ever); others must be finite
     receptor_units = "nA"      # what a unit weight means on the receptors ("nA", "uS" or "mV")
 
     def validate(self, params: dict, xp) -> None:
@@ -60,6 +65,19 @@ class NeuronModel:
             if arr.dtype.kind == "f" and bool(xp.isnan(arr).any()):
                 raise ValueError(f"{type(self).__name__}: parameter {name!r} contains NaN; "
                                  "a finite number is required")
+            if arr.dtype.kind == "f" and name not in self.infinite_ok:     # (inf and -inf would give NaN)
+                bad = _first_bad(arr, xp.isinf, xp)
+                if bad is not None:
+                    raise ValueError(f"{type(self).__name__}: parameter {name!r} = {bad} is not allowed; "
+                                     "a finite number is required")
+            if arr.dtype.kind == "f":        # astronomic magnitudes overflow the state (to inf, then NaN)
+                arr = arr.astype(xp.float64)          # (the bounds in float32 would overflow)
+                magnitude = xp.abs(arr)
+                bad = _first_bad(arr, lambda a: xp.isfinite(a) & ((magnitude > MAX_MAGNITUDE)
+                                                                  | ((a != 0) & (magnitude < MIN_MAGNITUDE))), xp)
+                if bad is not None:
+                    raise ValueError(f"{type(self).__name__}: parameter {name!r} = {bad:g} is not allowed; its "
+                                     f"magnitude must be 0 or within [{MIN_MAGNITUDE:g}, {MAX_MAGNITUDE:g}]")
         for name in self.positive:
             if name in params:
                 bad = _first_bad(params[name], lambda a: a <= 0, xp)
@@ -73,11 +91,31 @@ class NeuronModel:
                     raise ValueError(f"{type(self).__name__}: parameter {name!r} = {bad} is not allowed; "
                                      "it must be >= 0")
 
+    def check_timestep(self, params: dict, dt: float, xp) -> None:
+        """Raise ValueError naming the parameters if the model cannot be integrated with time step dt (a
+        fixed-step solver that would blow up); NeuronGroup calls it with validate() once it knows dt."""
+
     def derived(self, p: dict, dt: float, xp) -> dict:
         return {}
 
     def step(self, s: dict, p: dict, d: dict, syn, i_stim, ctx: StepContext):
         raise NotImplementedError
+
+
+def check_reset_below_threshold(model, params, xp):
+    """NEST's rule for its integrate-and-fire models: v_reset < v_thresh (a neuron reset at or above its
+    threshold would fire again at once; the precise-time engines cannot run it)."""
+    if "v_reset" not in params or "v_thresh" not in params:
+        return
+    reset, thresh = xp.asarray(params["v_reset"], dtype=float), xp.asarray(params["v_thresh"], dtype=float)
+    bad = reset >= thresh
+    if bool(xp.any(bad)):
+        flat = xp.broadcast_to(bad, xp.broadcast_shapes(reset.shape, thresh.shape)).reshape(-1)
+        k = int(xp.argmax(flat))
+        r = float(xp.broadcast_to(reset, flat.shape).reshape(-1)[k])
+        t = float(xp.broadcast_to(thresh, flat.shape).reshape(-1)[k])
+        raise ValueError(f"{type(model).__name__}: v_reset = {r} is not allowed with v_thresh = {t} (neuron {k}); "
+                         "v_reset must be < v_thresh (as in NEST)")
 
 
 def _first_bad(values, predicate, xp):

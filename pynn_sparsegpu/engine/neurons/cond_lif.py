@@ -16,7 +16,7 @@ v_reset, starts tau_refrac/dt (rounded up) refractory steps (and increments g_s,
 
 from __future__ import annotations
 
-from .base import NeuronModel, refractory_counts
+from .base import NeuronModel, check_reset_below_threshold, refractory_counts
 from .conductance import ClampedLinearMembrane, Receptor, internal_states, receive, rk4_substeps
 
 _PARAMETERS = {
@@ -38,6 +38,10 @@ class _CondLIF(NeuronModel):
     fusable = True                # an element-wise step: batched on the reference path (batch.py)
     synapses: tuple = ()          # driven by the receptors, in receptor order
     intrinsic: tuple = ()         # spike-triggered conductances
+
+    def validate(self, params, xp):
+        super().validate(params, xp)
+        check_reset_below_threshold(self, params, xp)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -111,6 +111,8 @@ class NeuronGroup:
         merged = {k: v for k, v in self.params.items() if not isinstance(v, list)}
         merged.update(candidate)
         self.model.validate(merged, xp)    # cross-parameter rules see the values that will be in force
+        if getattr(self, "dt", None):      # (the PyNN face sets it: the simulation's time step)
+            self.model.check_timestep(merged, self.dt, xp)
         self.params.update(candidate)
         if "_next" in self.state:          # renewal processes redraw from now under the new parameters
             if index is None:
@@ -137,6 +139,9 @@ class NeuronGroup:
         arr = xp.asarray(values, dtype=self.backend.dtype)
         if bool(xp.isnan(arr).any()):
             raise ValueError(f"initial value of {name!r} contains NaN; a finite number is required")
+        if bool(xp.isinf(arr).any()):
+            bad = float(arr.reshape(-1)[xp.argmax(xp.isinf(arr).reshape(-1))])
+            raise ValueError(f"initial value of {name!r} = {bad} is not allowed; a finite number is required")
         if index is None:
             self.initial[name][...] = arr
             self.state[name][...] = arr

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from .base import NeuronModel, decay, psc_alpha_to_v, psc_exp_to_v, refractory_counts
+from .base import NeuronModel, check_reset_below_threshold, decay, psc_alpha_to_v, psc_exp_to_v, refractory_counts
 
 _LIF_PARAMETERS = {
     "v_rest": -65.0, "cm": 1.0, "tau_m": 20.0, "tau_refrac": 0.1,
@@ -27,6 +27,10 @@ class _CurrentLIF(NeuronModel):
     receptors = ("excitatory", "inhibitory")
     positive = ("cm", "tau_m", "tau_syn_E", "tau_syn_I")
     nonnegative = ("tau_refrac",)
+
+    def validate(self, params, xp):
+        super().validate(params, xp)
+        check_reset_below_threshold(self, params, xp)
 
     def _membrane(self, p, dt, xp):
         p22 = decay(p["tau_m"], dt, xp)

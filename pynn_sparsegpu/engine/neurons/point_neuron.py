@@ -19,7 +19,8 @@ Integration:
 
 from __future__ import annotations
 
-from .adex import ADEX_NONNEGATIVE, ADEX_PARAMETERS, ADEX_POSITIVE, adex_constants, adex_step
+from .adex import (ADEX_NONNEGATIVE, ADEX_PARAMETERS, ADEX_POSITIVE, adex_check_timestep, adex_constants,
+                   adex_step, adex_validate)
 from .base import NeuronModel, decay, psc_exp_to_v, refractory_counts
 from .conductance import ClampedLinearMembrane, Receptor, internal_states, receive, receptor_constants, rk4_substeps
 
@@ -70,6 +71,15 @@ class PointNeuron(NeuronModel):
                       **internal_states(self.synapses), "_r": 0}
         self.substeps = 10 if neuron == "AdExp" else 2
         self.membrane = ClampedLinearMembrane(self.synapses)
+
+    def validate(self, params, xp):
+        super().validate(params, xp)
+        if self.neuron == "AdExp":
+            adex_validate("PointNeuron(AdExp)", params, xp)
+
+    def check_timestep(self, params, dt, xp):
+        if self.neuron == "AdExp":
+            adex_check_timestep("PointNeuron(AdExp)", params, dt, self.substeps, xp)
 
     def derived(self, p, dt, xp):
         if self.neuron == "AdExp":

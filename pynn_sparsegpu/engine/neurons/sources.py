@@ -55,6 +55,7 @@ class _Generator(NeuronModel):
     is_source = True
     receptors = ()
     nonnegative = ("start", "duration")
+    infinite_ok = ("duration",)
 
     @staticmethod
     def window(p, dt, xp) -> dict:
@@ -142,9 +143,27 @@ class _Exponential(_Renewal):
         return out, draw
 
 
+MAX_RATE = 1e7      # Hz: every interval is drawn, so a step costs as many draws as it has spikes (and a rate so
+                    # high that the intervals vanish next to t would never finish a step)
+
+
+def _check_rate(model, rate, xp, what="rate"):
+    rate = xp.asarray(rate, dtype=float)
+    bad = ~(rate <= MAX_RATE)
+    if bool(xp.any(bad)):
+        value = float(rate.reshape(-1)[int(xp.argmax(bad.reshape(-1)))]) if rate.ndim else float(rate)
+        raise ValueError(f"{type(model).__name__}: {what} = {value:g} Hz is not allowed; it must be <= "
+                         f"{MAX_RATE:g} Hz (each spike interval is drawn: at {value:g} Hz a step would take too long)")
+
+
 class Poisson(_Exponential):
     parameters = {"rate": 1.0, "start": 0.0, "duration": 1e10}
     nonnegative = ("rate", "start", "duration")
+
+    def validate(self, params, xp):
+        super().validate(params, xp)
+        if "rate" in params:
+            _check_rate(self, params["rate"], xp)
 
     def derived(self, p, dt, xp):
         rate = _f64(p["rate"], xp)
@@ -159,6 +178,7 @@ class PoissonRefractory(_Exponential):
 
     def validate(self, params, xp):
         super().validate(params, xp)
+        _check_rate(self, params["rate"], xp)
         rate, ref = xp.asarray(params["rate"]), xp.asarray(params["tau_refrac"])
         bad = (rate * ref * 1e-3) >= 1.0
         if bool(bad.any()):
@@ -180,6 +200,13 @@ class Gamma(_Renewal):
     parameters = {"alpha": 2.0, "beta": 1.0, "start": 0.0, "duration": 1e10}
     positive = ("alpha",)
     nonnegative = ("beta", "start", "duration")
+
+    def validate(self, params, xp):
+        super().validate(params, xp)
+        if "alpha" in params and "beta" in params:
+            alpha = xp.asarray(params["alpha"], dtype=float)
+            if bool(xp.all(alpha > 0)):
+                _check_rate(self, xp.asarray(params["beta"], dtype=float) / alpha, xp, "the mean rate beta / alpha")
 
     def derived(self, p, dt, xp):
         beta, shape = _f64(p["beta"], xp), _f64(p["alpha"], xp)

@@ -112,7 +112,8 @@ class OffGridEngine(EventEngine):
         reasons = unsupported_parts(net, "offgrid")
         if self._network_shape() == self._shape and not reasons:
             return None
-        self._push_changes()                       # initialize() and set() since the last run, first
+        self._push_changes(parameters=False)      # initialize() since the last run, first (the parameters stay
+        #                                            in the groups: the grid engine reads them there)
         edn, k, xp = self.edn, net.step_index, net.backend.xp
         steps, targets, receptors, weights = edn.take_inputs()
         cells = edn.cells

@@ -1,0 +1,86 @@
+"""How long sim.checkpoint and sim.restore take, and how large the file is, for a network of N cells with K
+synapses each (STDP, so every synapse carries a weight, a delay and two plastic variables).
+
+    python benchmarks/checkpoint_benchmark.py [--sizes 10000,50000] [--k 100] [--backend cpu]
+                                              [--json benchmarks/results/checkpoint.json]
+
+Spikes of 100 cells are recorded. Prints one row per size: synapses, file size (MB and bytes per synapse),
+checkpoint seconds, restore seconds (into a fresh network built by the same code, as a new process would), and
+the time to run 100 ms for scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+def build(sim, n, k, backend):
+    sim.setup(timestep=0.1, backend=backend, spike_precision="on_grid", rng_seed=1)
+    pop = sim.Population(n, sim.IF_curr_exp(i_offset=0.76), label="cells",
+                         initial_values={"v": sim.RandomDistribution("uniform", (-65.0, -50.0),
+                                                                     rng=sim.NumpyRNG(2))})
+    stdp = sim.STDPMechanism(timing_dependence=sim.SpikePairRule(), weight_dependence=sim.AdditiveWeightDependence(),
+                             weight=0.05, delay=1.0)
+    sim.Projection(pop, pop, sim.FixedNumberPreConnector(k, rng=sim.NumpyRNG(3)), stdp, label="recurrent")
+    pop[:100].record("spikes")
+    return pop
+
+
+def measure(n, k, backend, folder):
+    import pynn_sparsegpu as sim
+    pop = build(sim, n, k, backend)
+    t0 = time.perf_counter()
+    sim.run(100.0)
+    run_s = time.perf_counter() - t0
+    path = os.path.join(folder, f"c{n}.npz")
+    t0 = time.perf_counter()
+    sim.checkpoint(path)
+    write_s = time.perf_counter() - t0
+    size = os.path.getsize(path)
+    spikes = sum(len(s) for s in pop.get_data().segments[0].spiketrains)
+    build(sim, n, k, backend)
+    t0 = time.perf_counter()
+    sim.restore(path)
+    read_s = time.perf_counter() - t0
+    sim.end()
+    return {"n": n, "k": k, "synapses": n * k, "bytes": size, "bytes_per_synapse": size / (n * k),
+            "checkpoint_s": write_s, "restore_s": read_s, "run_100ms_s": run_s, "spikes_recorded": spikes}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="10000,50000")
+    ap.add_argument("--k", type=int, default=100)
+    ap.add_argument("--backend", default="cpu")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for n in (int(s) for s in args.sizes.split(",")):
+            rows.append(measure(n, args.k, args.backend, folder))
+    print(f"{'N':>7} {'synapses':>10} {'file MB':>8} {'B/syn':>6} {'checkpoint s':>12} {'restore s':>10} "
+          f"{'run 100 ms s':>12}")
+    for r in rows:
+        print(f"{r['n']:>7} {r['synapses']:>10} {r['bytes'] / 1e6:>8.1f} {r['bytes_per_synapse']:>6.1f} "
+              f"{r['checkpoint_s']:>12.3f} {r['restore_s']:>10.3f} {r['run_100ms_s']:>12.3f}")
+    if args.json:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+        meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.processor() or platform.machine()}, "
+                f"{os.cpu_count()} cores", "commit": commit, "backend": args.backend, "python": sys.version.split()[0],
+                "numpy": np.__version__}
+        with open(args.json, "w") as f:
+            json.dump({"meta": meta, "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
