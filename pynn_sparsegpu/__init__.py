@@ -13,7 +13,8 @@ from pyNN.space import Space  # noqa: F401
 from pyNN.standardmodels import StandardCellType
 
 from .checkpoint import CheckpointError, checkpoint, restore  # noqa: F401
-from .connectors import FixedProbabilityConnector  # noqa: F401  (PyNN's, with a clear message for p_connect)
+from .connectors import (FixedNumberPostConnector, FixedNumberPreConnector, FixedProbabilityConnector,  # noqa: F401
+                         FixedTotalNumberConnector)  # PyNN's, with clear messages for p_connect and n
 from .control import (backend_info, kernel_statistics, end, get_current_time, get_max_delay, get_min_delay,  # noqa: F401
                       get_time_step, initialize, num_processes, rank, reset, run, run_for, run_until, setup)
 from .populations import Assembly, Population, PopulationView  # noqa: F401

@@ -28,10 +28,10 @@ def _check_sequences(celltype, values):
         if name in values:
             for seq in values[name]:
                 seq = np.asarray(seq, dtype=float)
-                if seq.size and (np.any(np.isnan(seq)) or np.any(seq < 0)):
+                if seq.size and (np.any(~np.isfinite(seq)) or np.any(seq < 0)):
                     raise errors.InvalidParameterValueError(
-                        f"{type(celltype).__name__}: spike_times {seq.tolist()} contain negative or NaN "
-                        "times; times must be >= 0 ms")
+                        f"{type(celltype).__name__}: spike_times {seq.tolist()} contain negative, NaN or infinite "
+                        "times; times must be finite and >= 0 ms")
                 if seq.size > 1 and np.any(np.diff(seq) < 0):
                     raise errors.InvalidParameterValueError(
                         f"{type(celltype).__name__}: spike_times {seq.tolist()} are not sorted; "

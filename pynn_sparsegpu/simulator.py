@@ -100,6 +100,9 @@ class State(common.control.BaseState):
     # --- running ------------------------------------------------------------------------------------
     def run_until(self, tstop):
         self.check_alive()
+        if isinstance(tstop, bool) or not isinstance(tstop, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(tstop):
+            raise ValueError(f"run_until({tstop!r}): the time must be a finite number of ms")
         n_steps = int(round((tstop - self.t) / self.dt))
         if n_steps < 0:
             raise ValueError(f"Time {tstop} is in the past (current time {self.t})")

@@ -798,3 +798,37 @@ def test_weights_set_then_projection_added_after_a_precise_run(fresh):
     fresh.run(5.0)
     assert fresh.get_current_time() == pytest.approx(5.1)
     np.testing.assert_allclose(first.get("weight", format="array").diagonal(), 0.2)
+
+
+def test_infinite_spike_time(fresh):
+    """spike_times [2.0, inf] was accepted; the precise-time engines then refused every run."""
+    with pytest.raises(errors.InvalidParameterValueError) as info:
+        fresh.Population(1, fresh.SpikeSourceArray(spike_times=[2.0, float("inf")]))
+    _names(str(info.value), "spike_times", "inf", "finite")
+    sources = fresh.Population(1, fresh.SpikeSourceArray(spike_times=[2.0]))
+    with pytest.raises(errors.InvalidParameterValueError):
+        sources.set(spike_times=[1.0, float("inf")])
+    np.testing.assert_allclose(sources.get("spike_times").value, [2.0])
+
+
+@pytest.mark.parametrize("tstop", [float("nan"), float("inf")])
+def test_non_finite_run_time(fresh, tstop):
+    """run(nan) gave "cannot convert float NaN to integer", run_until(inf) an OverflowError."""
+    pop = fresh.Population(2, fresh.IF_curr_exp(i_offset=1.0))
+    pop.record("v")
+    fresh.run(1.0)
+    for call in (fresh.run, fresh.run_until):
+        with pytest.raises(ValueError) as info:
+            call(tstop)
+        _names(str(info.value), "finite", "ms")
+    assert fresh.get_current_time() == pytest.approx(1.0)
+    fresh.run(1.0)
+    assert pop.get_data().segments[0].analogsignals[0].shape[0] == 21
+
+
+@pytest.mark.parametrize("name", ["FixedNumberPreConnector", "FixedNumberPostConnector", "FixedTotalNumberConnector"])
+def test_negative_fixed_number_through_sim(fresh, name):
+    """sim.FixedNumberPreConnector(-1) gave a bare AssertionError (PyNN's classes were exported)."""
+    with pytest.raises(ValueError) as info:
+        getattr(fresh, name)(-1)
+    _names(str(info.value), name, "n=-1", ">= 0")

@@ -225,9 +225,9 @@ def classify_spike_times(value):
     status = OK
     for seq in seqs:
         arr = np.asarray(seq, dtype=float)
-        if np.isnan(arr).any() or (arr < 0).any() or (arr.size > 1 and (np.diff(arr) < 0).any()):
+        if not np.isfinite(arr).all() or (arr < 0).any() or (arr.size > 1 and (np.diff(arr) < 0).any()):
             return BAD
-        if np.isinf(arr).any() or (arr.size > 1 and (np.diff(arr) == 0).any()) or (arr == 0).any():
+        if (arr.size > 1 and (np.diff(arr) == 0).any()) or (arr == 0).any():
             status = MAYBE
     return status
 
