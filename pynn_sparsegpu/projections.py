@@ -255,6 +255,10 @@ class Projection(common.Projection):
                 continue
             if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
                 scalars[name] = float(value)
+        self._check_scalars(scalars)
+
+    def _check_scalars(self, scalars) -> None:
+        """Check single values of the weight, the delay and the synapse model's parameters ({name: float})."""
         if "weight" in scalars or "delay" in scalars:
             self._check_values(np.asarray([scalars.get("weight", 0.0)]),
                                np.asarray([scalars.get("delay", simulator.state.min_delay)]))
@@ -367,12 +371,7 @@ class Projection(common.Projection):
         # single values are checked here, also where the projection has no synapse to check them on
         scalars = {name: float(value) for name, value in attributes.items()
                    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool)}
-        if "weight" in scalars or "delay" in scalars:
-            self._check_values(np.asarray([scalars.get("weight", 0.0)]),
-                               np.asarray([scalars.get("delay", simulator.state.min_delay)]))
-        model = {name: value for name, value in scalars.items() if name in self._model_parameters}
-        if model:
-            self._model_values(model, 1)
+        self._check_scalars(scalars)
         shape = (self.pre.size, self.post.size)
         arrays = {name: np.shape(value) for name, value in attributes.items()
                   if isinstance(value, (list, tuple, np.ndarray)) and np.ndim(value) >= 1}
