@@ -204,7 +204,6 @@ class Population(_EngineParameters, common.Population):
             cell.parent = self
         state.id_counter += self.size
         self._engine_group = state.network.add_group(self.celltype.engine_model(), self.size, self.label)
-        self._engine_group.display_name = type(self.celltype).__name__    # the name messages give the user
         group = self._engine_group     # with several MPI processes, this one has a contiguous block of cells
         self._mask_local = np.zeros((self.size,), dtype=bool)
         self._mask_local[group.cell0:group.cell0 + group.n] = True

@@ -94,6 +94,15 @@ def _small(sim, backend="numpy", n=30, stdp=True, record=True, spike_precision="
     return src, pop, prj
 
 
+def _checkpointed(sim, tmp_path, t):
+    """_small's network run for t ms and checkpointed to tmp_path / "c.npz": (pop, prj, path)."""
+    _, pop, prj = _small(sim)
+    sim.run(t)
+    path = tmp_path / "c.npz"
+    sim.checkpoint(path)
+    return pop, prj, path
+
+
 def _snapshot(sim, pop, prj):
     net = sim.simulator.state.network
     g = pop._engine_group
@@ -137,10 +146,7 @@ def test_checkpoint_before_the_first_run(sim, tmp_path):
 
 
 def test_a_truncated_checkpoint_is_refused_and_changes_nothing(sim, tmp_path):
-    src, pop, prj = _small(sim)
-    sim.run(10.0)
-    path = tmp_path / "c.npz"
-    sim.checkpoint(path)
+    pop, prj, path = _checkpointed(sim, tmp_path, 10.0)
     sim.run(5.0)
     before = _snapshot(sim, pop, prj)
     data = path.read_bytes()
@@ -166,10 +172,7 @@ def test_a_truncated_checkpoint_is_refused_and_changes_nothing(sim, tmp_path):
 
 def test_a_checkpoint_of_another_version_is_refused(sim, tmp_path):
     import json
-    src, pop, prj = _small(sim)
-    sim.run(5.0)
-    path = tmp_path / "c.npz"
-    sim.checkpoint(path)
+    pop, prj, path = _checkpointed(sim, tmp_path, 5.0)
     with np.load(path) as data:
         members = {k: data[k] for k in data.files}
     meta = json.loads(str(members["__meta__"]))
@@ -188,10 +191,7 @@ def test_a_checkpoint_of_another_version_is_refused(sim, tmp_path):
     ("dt", r"the time step: the checkpoint's is 0.1 ms, this network's 0.2 ms"),
 ])
 def test_a_checkpoint_of_another_network_is_refused_naming_the_difference(sim, tmp_path, change, message):
-    src, pop, prj = _small(sim)
-    sim.run(5.0)
-    path = tmp_path / "c.npz"
-    sim.checkpoint(path)
+    pop, prj, path = _checkpointed(sim, tmp_path, 5.0)
     if change == "dt":
         sim.setup(timestep=0.2, backend="numpy", spike_precision="on_grid")
         src = sim.Population(20, sim.SpikeSourcePoisson(rate=100.0), label="src")
@@ -214,10 +214,7 @@ def test_a_checkpoint_of_another_network_is_refused_naming_the_difference(sim, t
 
 def test_writes_are_atomic(sim, tmp_path, monkeypatch):
     """A write that fails half way leaves the previous checkpoint as it was, and no temporary file."""
-    src, pop, prj = _small(sim)
-    sim.run(5.0)
-    path = tmp_path / "c.npz"
-    sim.checkpoint(path)
+    pop, prj, path = _checkpointed(sim, tmp_path, 5.0)
     good = path.read_bytes()
     sim.run(5.0)
     real_savez = np.savez

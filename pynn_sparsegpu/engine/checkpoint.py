@@ -40,6 +40,8 @@ import zipfile
 
 import numpy as np
 
+from .connectivity import RaggedRows, index_dtype
+
 FORMAT = "pynn_sparsegpu network checkpoint"
 VERSION = 1
 
@@ -428,7 +430,6 @@ def _as(net, arr, like=None):
 
 def apply(net, meta, arrays) -> None:
     """Load a checked checkpoint into `net` (check() first)."""
-    from .connectivity import index_dtype
     state = meta["state"]
     xp = net.backend.xp
     for i, g in enumerate(net.groups):
@@ -459,7 +460,7 @@ def apply(net, meta, arrays) -> None:
         g.version += 1
     for i, p in enumerate(net.projections):
         entry = state["projections"][i]
-        _load_rows(net, p, i, entry, arrays, index_dtype)
+        _load_rows(net, p, i, entry, arrays)
         if hasattr(p, "_elapsed"):
             p._elapsed = int(entry["elapsed"])
         if hasattr(p, "_queue"):
@@ -505,9 +506,9 @@ def apply(net, meta, arrays) -> None:
     net.event_engine = None
 
 
-def _load_rows(net, p, i, entry, arrays, index_dtype):
-    """The projection's rows as saved, in place in its RaggedRows object (a trainer holds that object)."""
-    from .connectivity import RaggedRows
+def _load_rows(net, p, i, entry, arrays):
+    """The projection's rows as saved, in place in its RaggedRows object (a trainer holds that object). (The
+    NumPy propagation's scatter cache is keyed by its ring, which apply() has replaced.)"""
     xp = net.backend.xp
     lengths = np.asarray(arrays[f"p{i}/rows/row_length"], dtype=np.int64)
     ind = arrays[f"p{i}/rows/ind"]
@@ -538,8 +539,6 @@ def _load_rows(net, p, i, entry, arrays, index_dtype):
     rows.row_length = xp.asarray(np.asarray(lengths, dtype=np.int32))
     rows.vars = new_vars
     rows.failed_additions = int(entry["failed_additions"])
-    for attr in ("_numpy_scatter",):
-        p.__dict__.pop(attr, None)
 
 
 def _load_recorder(rec, entry, pre, arrays) -> None:

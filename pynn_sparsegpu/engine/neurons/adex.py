@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from .base import NeuronModel, refractory_counts
+from .base import NeuronModel, first_bad_values, refractory_counts
 from .conductance import Receptor, advance, internal_states, receive, receptor_constants, rk4
 
 ADEX_PARAMETERS = {
@@ -44,12 +44,11 @@ def adex_validate(name, params, xp):
     slope = xp.asarray(params["delta_T"], dtype=float)
     arg = (xp.asarray(params["v_spike"], dtype=float) - xp.asarray(params["v_thresh"], dtype=float)) \
         / xp.where(slope > 0, slope, 1.0)
-    bad = (slope > 0) & (arg >= MAX_EXP_ARG)
-    if bool(xp.any(bad)):
-        i = int(xp.argmax(bad.reshape(-1))) if bad.ndim else 0
-        pick = (lambda v: float(xp.asarray(v, dtype=float).reshape(-1)[i] if xp.asarray(v).ndim else v))
-        raise ValueError(f"{name}: (v_spike - v_thresh) / delta_T = ({pick(params['v_spike'])} - "
-                         f"{pick(params['v_thresh'])}) / {pick(slope)} is not allowed; it must be < "
+    found = first_bad_values((slope > 0) & (arg >= MAX_EXP_ARG), (params["v_spike"], params["v_thresh"], slope), xp)
+    if found is not None:
+        _, (v_spike, v_thresh, delta_t) = found
+        raise ValueError(f"{name}: (v_spike - v_thresh) / delta_T = ({v_spike} - "
+                         f"{v_thresh}) / {delta_t} is not allowed; it must be < "
                          f"{MAX_EXP_ARG:.1f} (as in NEST), else exp() overflows at spike time: increase delta_T "
                          "or lower v_spike")
 
@@ -70,13 +69,12 @@ def adex_check_timestep(name, params, dt, substeps, xp):
     root = xp.sqrt(xp.abs(disc))
     lam = xp.where(disc >= 0, (xp.abs(trace) + root) / 2.0, xp.sqrt(xp.abs(det)))
     h = dt / substeps
-    bad = ~(h * lam <= RK4_STABLE)
-    if bool(xp.any(bad)):
-        i = int(xp.argmax(bad.reshape(-1))) if bad.ndim else 0
-        pick = (lambda v: float(v.reshape(-1)[i] if v.ndim else v))
-        fastest = 1.0 / pick(lam)
-        raise ValueError(f"{name}: tau_m = {pick(tau_m)} ms, tau_w = {pick(tau_w)} ms, a = {pick(a) * 1e3} nS "
-                         f"and cm = {pick(cm)} nF are too fast for the timestep {dt} ms: the membrane is "
+    found = first_bad_values(~(h * lam <= RK4_STABLE), (lam, tau_m, tau_w, a, cm), xp)
+    if found is not None:
+        _, (lam_k, tau_m_k, tau_w_k, a_k, cm_k) = found
+        fastest = 1.0 / lam_k
+        raise ValueError(f"{name}: tau_m = {tau_m_k} ms, tau_w = {tau_w_k} ms, a = {a_k * 1e3} nS "
+                         f"and cm = {cm_k} nF are too fast for the timestep {dt} ms: the membrane is "
                          f"integrated on {substeps} fixed RK4 substeps of {h:g} ms, which needs its fastest time "
                          f"scale ({fastest:.3g} ms) >= {h / RK4_STABLE:.3g} ms; use timestep <= "
                          f"{fastest * RK4_STABLE * substeps:.3g} ms, or slower time constants")

@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..timegrid import refractory_steps
 
 
@@ -108,12 +110,9 @@ def check_reset_below_threshold(model, params, xp):
     if "v_reset" not in params or "v_thresh" not in params:
         return
     reset, thresh = xp.asarray(params["v_reset"], dtype=float), xp.asarray(params["v_thresh"], dtype=float)
-    bad = reset >= thresh
-    if bool(xp.any(bad)):
-        flat = xp.broadcast_to(bad, xp.broadcast_shapes(reset.shape, thresh.shape)).reshape(-1)
-        k = int(xp.argmax(flat))
-        r = float(xp.broadcast_to(reset, flat.shape).reshape(-1)[k])
-        t = float(xp.broadcast_to(thresh, flat.shape).reshape(-1)[k])
+    found = first_bad_values(reset >= thresh, (reset, thresh), xp)
+    if found is not None:
+        k, (r, t) = found
         raise ValueError(f"{type(model).__name__}: v_reset = {r} is not allowed with v_thresh = {t} (neuron {k}); "
                          "v_reset must be < v_thresh (as in NEST)")
 
@@ -124,6 +123,19 @@ def _first_bad(values, predicate, xp):
     if bool(mask.any()):
         return float(arr.reshape(-1)[xp.argmax(mask.reshape(-1))])
     return None
+
+
+def first_bad_values(mask, arrays, xp):
+    """Where a rule over several parameters fails: (flat index of the first True of `mask`, [the value of each
+    of `arrays` there]), the arrays broadcast against the mask (a scalar stands for every cell); None when the
+    mask holds nowhere."""
+    mask = xp.asarray(mask)
+    if not bool(xp.any(mask)):
+        return None
+    arrays = [xp.asarray(a, dtype=float) for a in arrays]
+    shape = np.broadcast_shapes(mask.shape, *(a.shape for a in arrays))
+    k = int(xp.argmax(xp.broadcast_to(mask, shape).reshape(-1)))
+    return k, [float(xp.broadcast_to(a, shape).reshape(-1)[k]) for a in arrays]
 
 
 def refractory_counts(tau_refrac, dt, xp):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..variates import object_key
-from .base import NeuronModel, StepContext
+from .base import NeuronModel, StepContext, _first_bad
 
 NEVER = -(2 ** 40)      # spike stamp meaning "never fired" (PostHistory and last_spike use it)
 
@@ -139,8 +139,8 @@ class NeuronGroup:
         arr = xp.asarray(values, dtype=self.backend.dtype)
         if bool(xp.isnan(arr).any()):
             raise ValueError(f"initial value of {name!r} contains NaN; a finite number is required")
-        if bool(xp.isinf(arr).any()):
-            bad = float(arr.reshape(-1)[xp.argmax(xp.isinf(arr).reshape(-1))])
+        bad = _first_bad(arr, xp.isinf, xp)
+        if bad is not None:
             raise ValueError(f"initial value of {name!r} = {bad} is not allowed; a finite number is required")
         if index is None:
             self.initial[name][...] = arr

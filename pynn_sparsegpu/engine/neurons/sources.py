@@ -29,7 +29,7 @@ import numpy as np
 
 from .. import variates
 from ..timegrid import steps_of  # noqa: F401  (also imported from here)
-from .base import NeuronModel
+from .base import NeuronModel, _first_bad
 
 
 def grid_index(times, dt):
@@ -148,10 +148,8 @@ MAX_RATE = 1e7      # Hz: every interval is drawn, so a step costs as many draws
 
 
 def _check_rate(model, rate, xp, what="rate"):
-    rate = xp.asarray(rate, dtype=float)
-    bad = ~(rate <= MAX_RATE)
-    if bool(xp.any(bad)):
-        value = float(rate.reshape(-1)[int(xp.argmax(bad.reshape(-1)))]) if rate.ndim else float(rate)
+    value = _first_bad(xp.asarray(rate, dtype=float), lambda a: ~(a <= MAX_RATE), xp)
+    if value is not None:
         raise ValueError(f"{type(model).__name__}: {what} = {value:g} Hz is not allowed; it must be <= "
                          f"{MAX_RATE:g} Hz (each spike interval is drawn: at {value:g} Hz a step would take too long)")
 
