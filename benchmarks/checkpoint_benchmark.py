@@ -1,7 +1,9 @@
 """How long sim.checkpoint and sim.restore take, and how large the file is, for a network of N cells with K
-synapses each (STDP, so every synapse carries a weight, a delay and two plastic variables).
+synapses each: --model stdp (default; on the time grid, every synapse carries a weight, a delay and two plastic
+variables), or static synapses onto IF_curr_delta cells with precise spike times, on the event-driven engine
+(--model event) or the off-grid engine (--model offgrid).
 
-    python benchmarks/checkpoint_benchmark.py [--sizes 10000,50000] [--k 100] [--backend cpu]
+    python benchmarks/checkpoint_benchmark.py [--sizes 10000,50000] [--k 100] [--backend cpu] [--model stdp]
                                               [--json benchmarks/results/checkpoint.json]
 
 Spikes of 100 cells are recorded. Prints one row per size: synapses, file size (MB and bytes per synapse),
@@ -23,21 +25,28 @@ import time
 import numpy as np
 
 
-def build(sim, n, k, backend):
-    sim.setup(timestep=0.1, backend=backend, spike_precision="on_grid", rng_seed=1)
-    pop = sim.Population(n, sim.IF_curr_exp(i_offset=0.76), label="cells",
-                         initial_values={"v": sim.RandomDistribution("uniform", (-65.0, -50.0),
-                                                                     rng=sim.NumpyRNG(2))})
-    stdp = sim.STDPMechanism(timing_dependence=sim.SpikePairRule(), weight_dependence=sim.AdditiveWeightDependence(),
-                             weight=0.05, delay=1.0)
-    sim.Projection(pop, pop, sim.FixedNumberPreConnector(k, rng=sim.NumpyRNG(3)), stdp, label="recurrent")
+def build(sim, n, k, backend, model="stdp"):
+    v0 = sim.RandomDistribution("uniform", (-65.0, -50.0), rng=sim.NumpyRNG(2))
+    if model == "stdp":
+        sim.setup(timestep=0.1, backend=backend, spike_precision="on_grid", rng_seed=1)
+        pop = sim.Population(n, sim.IF_curr_exp(i_offset=0.76), label="cells", initial_values={"v": v0})
+        syn = sim.STDPMechanism(timing_dependence=sim.SpikePairRule(),
+                                weight_dependence=sim.AdditiveWeightDependence(), weight=0.05, delay=1.0)
+    else:
+        sim.setup(timestep=0.1, backend=backend, spike_precision="off_grid",
+                  engine="auto" if model == "event" else "time", rng_seed=1)
+        pop = sim.Population(n, sim.IF_curr_delta(i_offset=0.76, tau_refrac=2.0), label="cells",
+                             initial_values={"v": v0})
+        syn = sim.StaticSynapse(weight=sim.RandomDistribution("uniform", (0.0, 0.1), rng=sim.NumpyRNG(4)),
+                                delay=sim.RandomDistribution("uniform", (0.5, 3.0), rng=sim.NumpyRNG(5)))
+    sim.Projection(pop, pop, sim.FixedNumberPreConnector(k, rng=sim.NumpyRNG(3)), syn, label="recurrent")
     pop[:100].record("spikes")
     return pop
 
 
-def measure(n, k, backend, folder):
+def measure(n, k, backend, folder, model="stdp"):
     import pynn_sparsegpu as sim
-    pop = build(sim, n, k, backend)
+    pop = build(sim, n, k, backend, model)
     t0 = time.perf_counter()
     sim.run(100.0)
     run_s = time.perf_counter() - t0
@@ -47,12 +56,13 @@ def measure(n, k, backend, folder):
     write_s = time.perf_counter() - t0
     size = os.path.getsize(path)
     spikes = sum(len(s) for s in pop.get_data().segments[0].spiketrains)
-    build(sim, n, k, backend)
+    engine = sim.backend_info()["engine"]
+    build(sim, n, k, backend, model)
     t0 = time.perf_counter()
     sim.restore(path)
     read_s = time.perf_counter() - t0
     sim.end()
-    return {"n": n, "k": k, "synapses": n * k, "bytes": size, "bytes_per_synapse": size / (n * k),
+    return {"model": model, "engine": engine, "n": n, "k": k, "synapses": n * k, "bytes": size, "bytes_per_synapse": size / (n * k),
             "checkpoint_s": write_s, "restore_s": read_s, "run_100ms_s": run_s, "spikes_recorded": spikes}
 
 
@@ -61,12 +71,14 @@ def main():
     ap.add_argument("--sizes", default="10000,50000")
     ap.add_argument("--k", type=int, default=100)
     ap.add_argument("--backend", default="cpu")
+    ap.add_argument("--model", default="stdp", choices=["stdp", "event", "offgrid"])
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for n in (int(s) for s in args.sizes.split(",")):
-            rows.append(measure(n, args.k, args.backend, folder))
+            rows.append(measure(n, args.k, args.backend, folder, args.model))
+    print(f"engine: {rows[0]['engine']}")
     print(f"{'N':>7} {'synapses':>10} {'file MB':>8} {'B/syn':>6} {'checkpoint s':>12} {'restore s':>10} "
           f"{'run 100 ms s':>12}")
     for r in rows:

@@ -4,8 +4,11 @@
     python tests/checkpoint_cases.py KIND BACKEND first  OUT.npz CKPT.npz     # to T/2, then sim.checkpoint
     python tests/checkpoint_cases.py KIND BACKEND second OUT.npz CKPT.npz     # build, sim.restore, on to T
 
-KIND: static, stdp, tm, rewiring or eprop. OUT.npz gets what a user sees at the end (spikes, signals, weights,
-every synapse variable in row order, rewiring data, the trainer's history) for comparison.
+KIND: static, stdp, tm, rewiring or eprop (on the time grid); event (the event-driven engine) or offgrid (precise
+spike times on the grid; offgrid_dc without its AC and noise sources), where changes made between the halves (set(), initialize(), new spike times) are
+pending when the checkpoint is written. BACKEND: numpy, cpu, cupy, or numpy-ref (NumPy without a C++ compiler:
+the precise engines' Python reference loops). OUT.npz gets what a user sees at the end (spikes, signals,
+weights, every synapse variable in row order, rewiring data, the trainer's history) for comparison.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 T = 60.0
 KINDS = ("static", "stdp", "tm", "rewiring", "eprop")
+PRECISE = ("event", "offgrid", "offgrid_dc")      # offgrid_dc: no AC or noise source (as the GPU path takes it)
 
 
 def build(sim, kind, backend):
@@ -64,6 +68,60 @@ def build(sim, kind, backend):
     inh.record("spikes")
     inh.record("gsyn_exc", sampling_interval=0.5)
     return [stim, exc, inh], [p_in, p_ee, p_ei, p_ie]
+
+
+def build_precise(sim, kind, backend):
+    """IF_curr_delta (event) or IF_curr_exp and IF_curr_delta (offgrid) cells driven by Poisson and given spikes,
+    DC, step (and on the off-grid engine AC and noise) currents, with delays of many steps: spikes and inputs
+    are on their way at T/2, and every spike time is exact."""
+    from pyNN.parameters import Sequence
+    sim.setup(timestep=0.1, min_delay=0.1, backend=backend, precision="float64", spike_precision="off_grid",
+              engine="auto" if kind == "event" else "time", rng_seed=4321)
+    dc_only, kind = kind == "offgrid_dc", "offgrid" if kind == "offgrid_dc" else kind
+    rng = sim.NumpyRNG(seed=11)
+    poisson = sim.Population(30, sim.SpikeSourcePoisson(rate=60.0, start=2.0), label="poisson")
+    times = np.random.default_rng(3).uniform(0.0, T, (10, 12))
+    given = sim.Population(10, sim.SpikeSourceArray(spike_times=[Sequence(np.sort(t)) for t in times]),
+                           label="given")
+    v0 = sim.RandomDistribution("uniform", (-65.0, -52.0), rng=rng)
+    if kind == "event":
+        exc = sim.Population(60, sim.IF_curr_delta(tau_refrac=2.0, i_offset=1.0), label="exc",
+                             initial_values={"v": v0})
+        w_in, w_ee, w_ie = 1.5, 0.4, -1.2
+    else:
+        exc = sim.Population(60, sim.IF_curr_exp(tau_refrac=2.0, i_offset=1.0, tau_syn_E=2.0), label="exc",
+                             initial_values={"v": v0})
+        w_in, w_ee, w_ie = 0.8, 0.3, -0.2
+    inh = sim.Population(20, sim.IF_curr_delta(tau_refrac=1.5, i_offset=0.5), label="inh")
+    delay = sim.RandomDistribution("uniform", (0.2, 4.0), rng=rng)
+    prj = [sim.Projection(poisson, exc, sim.FixedProbabilityConnector(0.2, rng=rng),
+                          sim.StaticSynapse(weight=w_in, delay=delay), label="input"),
+           sim.Projection(given, inh, sim.FixedProbabilityConnector(0.5, rng=rng),
+                          sim.StaticSynapse(weight=2.0, delay=1.0), label="given"),
+           sim.Projection(exc, exc, sim.FixedProbabilityConnector(0.1, rng=rng),
+                          sim.StaticSynapse(weight=w_ee, delay=delay), label="ee"),
+           sim.Projection(exc, inh, sim.FixedProbabilityConnector(0.2, rng=rng),
+                          sim.StaticSynapse(weight=0.8, delay=2.5), label="ei"),
+           sim.Projection(inh, exc, sim.FixedProbabilityConnector(0.3, rng=rng),
+                          sim.StaticSynapse(weight=w_ie, delay=0.8), receptor_type="inhibitory", label="ie")]
+    sim.DCSource(amplitude=0.3, start=12.0, stop=45.0).inject_into(exc[:20])
+    sim.StepCurrentSource(times=[5.0, 20.0, 40.0], amplitudes=[0.2, -0.1, 0.3]).inject_into(inh)
+    if kind == "offgrid" and not dc_only:
+        sim.ACSource(amplitude=0.2, offset=0.05, frequency=40.0, start=10.0).inject_into(exc[30:])
+        sim.NoisyCurrentSource(mean=0.1, stdev=0.3, start=5.0, stop=50.0, dt=0.5).inject_into(exc[:30])
+    for pop in (poisson, given, inh):
+        pop.record("spikes")
+    exc.record(["spikes", "v"])
+    return [poisson, given, exc, inh], prj
+
+
+def change_between_halves(sim, populations):
+    """Changes made after the first half and before the checkpoint: the second half runs with them."""
+    from pyNN.parameters import Sequence
+    _, given, exc, inh = populations
+    inh.set(i_offset=0.7)
+    exc.initialize(v=np.linspace(-60.0, -51.0, exc.size))
+    given[:3].set(spike_times=[Sequence([T / 2 + 0.35 + k, T / 2 + 7.0]) for k in range(3)])
 
 
 def build_eprop(sim, backend):
@@ -123,14 +181,22 @@ def results(sim, populations, projections, trainer=None) -> dict:
 def main(kind, backend, mode, out_path, ckpt=None):
     import pynn_sparsegpu as sim
     trainer = data = None
+    if backend == "numpy-ref":            # as on a machine without a C++ compiler
+        from pynn_sparsegpu.engine.eventdriven import driver
+        driver._compiler_works = lambda: False
+        backend = "numpy"
     if kind == "eprop":
         populations, projections, trainer, data = build_eprop(sim, backend)
+    elif kind in PRECISE:
+        populations, projections = build_precise(sim, kind, backend)
     else:
         populations, projections = build(sim, kind, backend)
     if mode in ("full", "first"):
         if trainer is not None:
             trainer.fit(data, epochs=1, progress=False)
         sim.run(T / 2)
+        if kind in PRECISE:
+            change_between_halves(sim, populations)
         if mode == "first":
             sim.checkpoint(ckpt)
     if mode in ("full", "second"):
@@ -139,7 +205,10 @@ def main(kind, backend, mode, out_path, ckpt=None):
         sim.run(T / 2)
         if trainer is not None:
             trainer.fit(data, epochs=1, progress=False)
-    np.savez(out_path, **results(sim, populations, projections, trainer))
+    out = results(sim, populations, projections, trainer)
+    from pynn_sparsegpu import simulator
+    out["engine"] = np.asarray(simulator.state.network.engine_description())
+    np.savez(out_path, **out)
     sim.end()
 
 

@@ -81,6 +81,35 @@ def test_a_checkpoint_written_on_the_reference_path_continues_on_the_compiled_pa
     assert_identical(full_runs(kind, "cpu"), second)
 
 
+@pytest.mark.parametrize("first_backend, second_backend", [
+    ("numpy", "numpy"), ("cpu", "cpu"),
+    ("numpy", "numpy-ref"), ("numpy-ref", "cpu"),        # the compiled loops <-> their Python references
+])
+@pytest.mark.parametrize("kind", ["event", "offgrid"])
+def test_precise_spike_times_checkpoint_at_half_time_equals_one_run(kind, first_backend, second_backend, full_runs,
+                                                                    tmp_path):
+    """The event-driven and the off-grid engines: spikes and inputs on their way at T/2 (exact times between grid
+    points), the sources' cursors, the Poisson draws, the noise, and set()/initialize()/spike times changed
+    after the first half and pending when the checkpoint is written."""
+    if kind == "event" and "numpy-ref" in (first_backend, second_backend):
+        pytest.skip("the event-driven engine is compiled code only (without a compiler the network runs off-grid)")
+    full = full_runs(kind, "numpy")
+    ckpt = tmp_path / "half.npz"
+    first = run_case(kind, first_backend, "first", tmp_path / "first.npz", ckpt)
+    second = run_case(kind, second_backend, "second", tmp_path / "second.npz", ckpt)
+    engine = "event-driven" if kind == "event" else "precise spike times"
+    assert engine in str(full["engine"]) and engine in str(first["engine"]) and engine in str(second["engine"])
+    if second_backend == "numpy-ref":
+        assert "reference path" in str(second["engine"])
+    assert float(second["t"]) == cases.T
+    assert_identical({k: v for k, v in full.items() if k != "engine"},
+                     {k: v for k, v in second.items() if k != "engine"})
+    exc = full["pop2/spike_times"]
+    assert exc.shape[0] > 80 and first["pop2/spike_times"].shape[0] < exc.shape[0]
+    off_grid = np.abs(exc / 0.1 - np.round(exc / 0.1)) > 1e-6
+    assert off_grid.mean() > 0.9                          # the exact times, not the grid's
+
+
 # --- in one process ------------------------------------------------------------------------------------------
 def _small(sim, backend="numpy", n=30, stdp=True, record=True, spike_precision="on_grid"):
     sim.setup(timestep=0.1, backend=backend, spike_precision=spike_precision, rng_seed=7)
@@ -234,12 +263,109 @@ def test_writes_are_atomic(sim, tmp_path, monkeypatch):
         sim.checkpoint(tmp_path / "no" / "such" / "folder.npz")
 
 
-def test_precise_spike_times_and_earlier_segments_are_refused_with_the_remedy(sim, tmp_path):
-    src, pop, prj = _small(sim, stdp=False, spike_precision="off_grid")
+def _precise(sim, engine="auto", record=True):
+    """A small network on the event-driven engine (engine="auto") or the off-grid one (engine="time")."""
+    sim.setup(timestep=0.1, backend="numpy", spike_precision="off_grid", engine=engine, rng_seed=7)
+    src = sim.Population(20, sim.SpikeSourcePoisson(rate=100.0), label="src")
+    pop = sim.Population(30, sim.IF_curr_delta(i_offset=0.7, tau_refrac=2.0), label="pop")
+    prj = sim.Projection(src, pop, sim.FixedProbabilityConnector(0.3, rng=sim.NumpyRNG(1)),
+                         sim.StaticSynapse(weight=1.0, delay=sim.RandomDistribution("uniform", (0.5, 3.0),
+                                                                                  rng=sim.NumpyRNG(2))), label="in")
+    if record:
+        pop.record(["spikes", "v"])
+    return src, pop, prj
+
+
+def _precise_snapshot(sim, pop, prj):
+    net = sim.simulator.state.network
+    edn = net.event_engine.edn
+    data = pop.get_data().segments[0]
+    return (net.step_index, edn.cells.copy(), edn.export_state(), [list(s.magnitude) for s in data.spiketrains],
+            data.analogsignals[0].magnitude.copy())
+
+
+def _same_precise(a, b):
+    assert a[0] == b[0] and np.array_equal(a[1], b[1]) and a[3] == b[3]
+    assert a[2].keys() == b[2].keys() and all(np.array_equal(a[2][k], b[2][k], equal_nan=True) for k in a[2])
+    assert np.array_equal(a[4], b[4], equal_nan=True)
+
+
+@pytest.mark.parametrize("engine", ["auto", "time"])
+def test_precise_engines_rewind_in_the_same_process(sim, engine, tmp_path):
+    src, pop, prj = _precise(sim, engine)
+    sim.run(20.0)
+    assert sim.simulator.state.network.event_engine.edn.pending_arrivals > 0      # inputs on their way
+    sim.checkpoint(tmp_path / "c.npz")
+    sim.run(20.0)
+    once = _precise_snapshot(sim, pop, prj)
+    sim.restore(tmp_path / "c.npz")
+    assert sim.get_current_time() == pytest.approx(20.0)
+    sim.run(20.0)
+    _same_precise(once, _precise_snapshot(sim, pop, prj))
+    assert sum(len(s) for s in once[3]) > 30
+
+
+def test_precise_checkpoints_refuse_another_engine_and_damaged_engine_state(sim, tmp_path):
+    import json
+    src, pop, prj = _precise(sim)
+    sim.run(10.0)
+    path = tmp_path / "c.npz"
+    sim.checkpoint(path)
+    with np.load(path) as data:
+        members = {k: data[k] for k in data.files}
+    # the same network on the time grid, or on the off-grid engine: refused, naming both engines
+    for setup, said in ((dict(spike_precision="on_grid"), "spike_precision='off_grid'"),
+                        (dict(engine="time"), "the off-grid engine")):
+        sim.setup(timestep=0.1, backend="numpy", rng_seed=7, **{"spike_precision": "off_grid", **setup})
+        src = sim.Population(20, sim.SpikeSourcePoisson(rate=100.0), label="src")
+        pop = sim.Population(30, sim.IF_curr_delta(i_offset=0.7, tau_refrac=2.0), label="pop")
+        sim.Projection(src, pop, sim.FixedProbabilityConnector(0.3, rng=sim.NumpyRNG(1)),
+                       sim.StaticSynapse(weight=1.0, delay=1.0), label="in")
+        pop.record(["spikes", "v"])
+        with pytest.raises(sim.CheckpointError, match=said):
+            sim.restore(path)
+        assert sim.get_current_time() == 0.0
+    # damaged engine state (a valid archive): refused, nothing changes
+    src, pop, prj = _precise(sim)
     sim.run(5.0)
-    with pytest.raises(sim.CheckpointError, match="spike_precision='on_grid'"):
+    before = _precise_snapshot(sim, pop, prj)
+    seg = members["x/net/queue/seg"].copy()
+    seg[0] = 10**6
+    for name, value, said in (("x/net/queue/seg", seg, "synapse segment outside"),
+                              ("x/net/cells/v_free", members["x/net/cells/v_free"][:-1], "'cells/v_free' has shape"),
+                              ("x/stim", None, "'stim' is missing")):
+        bad = dict(members)
+        if value is None:
+            del bad[name]
+        else:
+            bad[name] = value
+        np.savez(tmp_path / "bad.npz", **bad)
+        with pytest.raises(sim.CheckpointError, match=said):
+            sim.restore(tmp_path / "bad.npz")
+        _same_precise(before, _precise_snapshot(sim, pop, prj))
+    meta = json.loads(str(members["__meta__"]))
+    assert meta["state"]["precise"]["kind"] == "event"
+
+
+@pytest.mark.parametrize("engine", ["auto", "time"])
+def test_a_precise_network_changed_since_its_last_run_is_checkpointed_after_run_0(sim, engine, tmp_path):
+    """A part added after a run: the next run decides how the network continues (the off-grid engine hands it
+    to the grid, the event-driven engine refuses), so a checkpoint waits for it, and says so."""
+    src, pop, prj = _precise(sim, engine)
+    sim.run(5.0)
+    sim.Projection(pop, pop, sim.FixedProbabilityConnector(0.1, rng=sim.NumpyRNG(3)),
+                   sim.StaticSynapse(weight=0.1, delay=1.0))
+    with pytest.raises(sim.CheckpointError, match=r"changed since its last run.*sim.run\(0\)"):
         sim.checkpoint(tmp_path / "c.npz")
     assert not os.path.exists(tmp_path / "c.npz")
+    if engine == "time":
+        with pytest.warns(RuntimeWarning, match="continues on the time grid"):
+            sim.run(0)
+        sim.checkpoint(tmp_path / "c.npz")          # now on the grid
+        assert sim.simulator.state.network.event_engine is None
+
+
+def test_earlier_segments_are_refused_with_the_remedy(sim, tmp_path):
     src, pop, prj = _small(sim)
     sim.run(5.0)
     sim.reset()
@@ -301,6 +427,29 @@ def test_a_checkpoint_moves_between_the_cpu_and_the_gpu(kind, full_runs, tmp_pat
     back = tmp_path / "back.npz"
     run_case(kind, "cupy", "first", tmp_path / "gfirst.npz", back)
     run_case(kind, "cpu", "second", tmp_path / "cpu2.npz", back)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _gpu(), reason="no usable CUDA device")
+def test_a_precise_spike_time_checkpoint_moves_between_the_cpu_and_the_gpu(full_runs, tmp_path):
+    """The off-grid engine: written by the compiled CPU loop, continued by the kernels on the GPU, and back. The
+    first half is the CPU's exactly; the GPU's continuation (its own order of floating-point operations) is
+    compared by spike counts."""
+    ckpt = tmp_path / "half.npz"
+    run_case("offgrid_dc", "cpu", "first", tmp_path / "first.npz", ckpt)
+    gpu = run_case("offgrid_dc", "cupy", "second", tmp_path / "gpu.npz", ckpt)
+    cpu = full_runs("offgrid_dc", "cpu")
+    assert "kernels on the GPU" in str(gpu["engine"])
+    half = cases.T / 2
+    for k in range(4):
+        times = (cpu[f"pop{k}/spike_times"], gpu[f"pop{k}/spike_times"])
+        np.testing.assert_array_equal(*(np.sort(t[t <= half]) for t in times))
+        n_cpu, n_gpu = (int(np.sum(t > half)) for t in times)
+        assert abs(n_gpu - n_cpu) <= 0.1 * max(n_cpu, 10)
+    back = tmp_path / "back.npz"
+    run_case("offgrid_dc", "cupy", "first", tmp_path / "gfirst.npz", back)
+    cpu2 = run_case("offgrid_dc", "cpu", "second", tmp_path / "cpu2.npz", back)
+    assert float(cpu2["t"]) == cases.T
 
 
 def test_several_processes_are_refused_with_the_remedy():

@@ -388,3 +388,32 @@ def test_recording_started_after_a_run():
     np.testing.assert_array_equal(values[:, 0], reference[20:, 2])
     assert np.all(np.isnan(values[:21, 1]))      # up to 20 ms, sampled by the runs before it joined
     np.testing.assert_array_equal(values[21:, 1], reference[41:, 0])
+
+
+@pytest.mark.parametrize("first", ENGINES)
+@pytest.mark.parametrize("second", ENGINES)
+def test_exported_state_continues_on_either_engine(first, second):
+    """export_state() at 60 ms (arrivals queued), imported into a new network, runs on to 130 ms exactly as one
+    network run to 130 ms; check_state refuses a queued arrival of a segment that does not exist."""
+    spec = random_network(seed=3)
+    one = build(spec, first)
+    one.record_v([0, 5, 7], 0.5)
+    one.run(130.0)
+    half = build(spec, first)
+    half.record_v([0, 5, 7], 0.5)
+    half.run(60.0)
+    state = half.export_state()
+    assert state["queue/t"].size == half.pending_arrivals > 100
+    other = build(spec, second)
+    other.record_v([0, 5, 7], 0.5)
+    n_segments = other.seg_delay.size
+    assert other.check_state(state, 200, 20, other.n_synapses, n_segments) == []
+    other.import_state(state)
+    other.run(130.0)
+    ids, times = one.spikes()
+    later = times > 60.0
+    assert np.array_equal(other.spikes()[0], ids[later]) and np.array_equal(other.spikes()[1], times[later])
+    assert np.array_equal(other.v_samples()[1], one.v_samples()[1][121:])
+    assert np.array_equal(other.cells, one.cells)
+    bad = dict(state, **{"queue/seg": state["queue/seg"] + n_segments})
+    assert "segment outside" in other.check_state(bad, 200, 20, other.n_synapses, n_segments)[0]

@@ -14,7 +14,11 @@ A checkpoint holds what the next step depends on, and what was recorded:
   * record buffers: every spike and sample recorded so far;
   * the state of every NumPy random generator (the counter-based streams need only their keys, which come from
     the seed, and the step);
-  * `extras`: the state of objects outside the network (an EpropTrainer), given by the caller.
+  * a network on a precise-spike-time engine (event-driven or off-grid): the engine's cells, the events and
+    inputs on their way with their exact times, the sources' cursors and Poisson draws, and the driver's
+    bookkeeping (members "x/..."; EventEngine.checkpoint_state). At a restore the engine is built again for
+    the restored network and takes that state (EventEngine.load_checkpoint);
+  * (added by the PyNN face, pynn_sparsegpu/checkpoint.py: each EpropTrainer's state, members "trainer<k>/...").
 
 The file is an uncompressed NumPy .npz archive (a zip of .npy arrays) read with allow_pickle=False, so loading
 a checkpoint never runs code. The archive member `__meta__` is a JSON string:
@@ -158,9 +162,7 @@ def refusal(net) -> str | None:
         return (f"checkpoints are written by one process; this run has {net.comm.size} MPI processes (run the "
                 "script without mpiexec to checkpoint)")
     if net.event_engine is not None:
-        return ("this network runs with precise spike times in the " + net.event_engine.name + ", whose queued "
-                "events a checkpoint does not hold yet; call sim.setup(..., spike_precision='on_grid') (or "
-                "engine='time' with spike_precision='on_grid') to checkpoint it")
+        return net.event_engine.checkpoint_refusal()
     return None
 
 
@@ -169,7 +171,11 @@ def collect(net) -> tuple[dict, dict]:
     host = net.backend.to_host
     arrays, state = {}, {"step_index": int(net.step_index), "primed": bool(net._primed),
                          "engine_decided": bool(net._engine_decided), "groups": [], "projections": [],
-                         "current_sources": []}
+                         "current_sources": [], "spike_precision": net.spike_precision,
+                         "engine_choice": net.engine_choice}
+    if net.event_engine is not None:      # first: it takes in the changes made since the last run
+        state["precise"], engine_arrays = net.event_engine.checkpoint_state()
+        arrays.update({"x/" + name: values for name, values in engine_arrays.items()})
     for i, g in enumerate(net.groups):
         pre = f"g{i}/"
         for name, arr in g.state.items():
@@ -398,6 +404,7 @@ def check(net, meta, arrays, path) -> None:
         if entry["queue"]:
             for k in range(4):
                 _need(arrays, f"p{i}/queue/{k}", path)
+    _check_engine(net, state, arrays, path)
     for gid, bufs in net.spike_buffers.items():
         for j in range(len(bufs)):
             for name in ("steps", "channels", "exact"):
@@ -405,6 +412,44 @@ def check(net, meta, arrays, path) -> None:
     for gid, bufs in net.state_buffers.items():
         for j in range(len(bufs)):
             _need(arrays, f"a{gid}.{j}/samples", path)
+
+
+def _check_engine(net, state, arrays, path) -> None:
+    """The engine that continues the run: the one that wrote the checkpoint (the time grid, or a precise
+    engine whose saved state fits the network)."""
+    saved = state.get("spike_precision")
+    if state["step_index"] > 0 and saved is not None and saved != net.spike_precision:
+        raise CheckpointError(f"the checkpoint {path!r} was written with spike_precision={saved!r}, this "
+                              f"simulation has spike_precision={net.spike_precision!r}: call setup() as the "
+                              "script that wrote it did")
+    precise = state.get("precise")
+    if precise is None:
+        return
+    from .eventdriven.driver import checkpoint_problems, decide
+    try:
+        kind = decide(net)
+    except ValueError as err:
+        kind, why = None, str(err)
+    else:
+        why = "runs on the time grid"
+    names = {None: "the time grid", "event": "the event-driven engine",
+             "offgrid": "precise spike times on the time grid (the off-grid engine)"}
+    if kind != precise.get("kind"):
+        raise CheckpointError(f"the checkpoint {path!r} holds the state of {names.get(precise.get('kind'), '?')}; "
+                              f"this network would run on {names[kind]}" + ("" if kind else f" ({why})") +
+                              f": call setup() with engine={state.get('engine_choice')!r} and "
+                              f"spike_precision={saved!r} as the script that wrote it did")
+    synapses = []
+    for i, p in enumerate(net.projections):
+        if "delay" not in state["projections"][i]["vars"]:
+            raise CheckpointError(f"{path!r}: {_projection_label(i, p)}: the synapses have no delays")
+        synapses.append((p, np.asarray(arrays[f"p{i}/rows/row_length"], dtype=np.int64),
+                         np.rint(np.asarray(arrays[f"p{i}/rows/vars/delay"], dtype=np.float64))))
+    problems = checkpoint_problems(net, precise, {name[2:]: values for name, values in arrays.items()
+                                                  if name.startswith("x/")}, synapses)
+    if problems:
+        raise CheckpointError(f"{path!r}: the saved state of {names[kind]} does not fit this network: "
+                              + "; ".join(problems))
 
 
 def _expected_vars(p, net):
@@ -504,6 +549,13 @@ def apply(net, meta, arrays) -> None:
     net._primed = bool(state["primed"])
     net._engine_decided = bool(state["engine_decided"]) or net.step_index > 0
     net.event_engine = None
+    precise = state.get("precise")
+    if precise is not None:               # the precise engine, built for the network as restored, continues
+        from .eventdriven.driver import choose
+        engine = choose(net)
+        engine.load_checkpoint(precise, {name[2:]: values for name, values in arrays.items()
+                                         if name.startswith("x/")})
+        net.event_engine, net._engine_decided = engine, True
 
 
 def _load_rows(net, p, i, entry, arrays):

@@ -40,6 +40,8 @@ def library():
     if _LIB is None:
         P, I, D = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
         _LIB = build(SOURCE, "psg_ed", [P, I, P, P, P, P, P, P, P, P, I, P, I, D, I, P, P, D])
+        _LIB.psg_ed_peek_queue.restype, _LIB.psg_ed_peek_queue.argtypes = None, [P, P, P, P]
+        _LIB.psg_ed_put_queue.restype, _LIB.psg_ed_put_queue.argtypes = None, [P, I, P, P, P]
     return _LIB
 
 
@@ -77,6 +79,19 @@ class Handle:
 
 class EngineHandle(Handle):
     """The event-driven engine's C++ Engine object."""
+
+    def queue(self):
+        """(times, sequence numbers, segments) of the pending arrivals (copies; the queue is unchanged)."""
+        n = self.pending
+        out = (np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64))
+        self.lib.psg_ed_peek_queue(self.ptr, *(_ptr(a) for a in out))
+        return out
+
+    def put_queue(self, times, seq, seg):
+        """Replace the pending arrivals."""
+        times, seq, seg = (np.ascontiguousarray(a, dtype=d) for a, d in
+                           ((times, np.float64), (seq, np.int64), (seg, np.int64)))
+        self.lib.psg_ed_put_queue(self.ptr, times.size, _ptr(times), _ptr(seq), _ptr(seg))
 
     def run(self, net, until, last_sample, samples):
         """Advance `net` to `until`; returns the new spikes (ids, times) in processing order; fills `samples`."""

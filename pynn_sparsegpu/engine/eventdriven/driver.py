@@ -82,6 +82,19 @@ def unsupported_parts(net, engine: str = "event") -> list[str]:
     return reasons
 
 
+def index_space(net, cell_models):
+    """(cell groups, source groups, {gid: first global index}): the engines number the cells first, then the
+    SpikeSourceArray and then the SpikeSourcePoisson populations, each in the network's order."""
+    cells = [g for g in net.groups if type(g.model) in cell_models]
+    sources = [g for g in net.groups if type(g.model) is SpikeArray]
+    sources += [g for g in net.groups if type(g.model) is Poisson]
+    offset, start = {}, 0
+    for group in cells + sources:
+        offset[group.gid] = start
+        start += group.n
+    return cells, sources, offset
+
+
 def _kind(part, default=None):
     """The name the user knows a part by (the PyNN face sets `display_name`), else the engine class's."""
     return getattr(part, "display_name", None) or default or type(getattr(part, "model", part)).__name__
@@ -114,14 +127,8 @@ class EventEngine:
     def __init__(self, net):
         self.net = net
         dt = net.dt
-        self.cells = [g for g in net.groups if type(g.model) in self.cell_models]
-        self.sources = [g for g in net.groups if type(g.model) is SpikeArray]
-        self.poisson = [PoissonDraws(g, net.backend) for g in net.groups if type(g.model) is Poisson]
-        self.sources += [draws.group for draws in self.poisson]
-        self.offset, start = {}, 0
-        for group in self.cells + self.sources:
-            self.offset[group.gid] = start
-            start += group.n
+        self.cells, self.sources, self.offset = index_space(net, self.cell_models)
+        self.poisson = [PoissonDraws(g, net.backend) for g in self.sources if type(g.model) is Poisson]
         self.n_cells = sum(g.n for g in self.cells)
         self._stim = self._stim_at(net.step_index)     # DCSource / StepCurrentSource current of the step
         params = {name: self._cell_values(name) for name in self.cell_parameters}
@@ -456,6 +463,106 @@ class EventEngine:
             write[2] = max(next_k, self._next_row_k)
 
 
+    # --- checkpoints ---------------------------------------------------------------------------------------
+    def checkpoint_refusal(self):
+        """Why the engine's state cannot be checkpointed now (None: it can): the network changed since the last
+        run in a way that the next run decides how to continue."""
+        if self._network_shape() != self._shape or unsupported_parts(self.net, self.kind):
+            return ("the network changed since its last run (a population, projection, synapses, current source or "
+                    "recording was added) and the next run decides how it continues; call sim.run(0) first")
+        return None
+
+    def checkpoint_state(self):
+        """(JSON-able state, named host arrays) of everything the next run depends on. Changes made since the
+        last run (initialize(), set(), new recordings) are taken in first, as the next run would take them."""
+        self._check_unchanged()
+        self._push_changes()
+        # the weights are the projections' (after _push_changes), which the checkpoint holds: not stored twice
+        arrays = {"net/" + name: values for name, values in self.edn.export_state().items() if name != "syn_w"}
+        arrays["stim"] = self._stim.copy()
+        arrays.update({f"seen/{name}": values.copy() for name, values in self._params_seen.items()})
+        for k, draws in enumerate(self.poisson):
+            arrays[f"poisson{k}/next"], arrays[f"poisson{k}/draws"] = draws.next.copy(), draws.draws.copy()
+            if draws._seen is not None:
+                arrays[f"poisson{k}/seen"] = draws._seen.copy()
+        writes = {id(w[0]): int(w[2]) for w in self._state_writes}
+        state = {"kind": self.kind, "interval": self._interval, "next_row_k": int(self._next_row_k),
+                 "writes": [writes[id(buf)] for buf, _ in self._state_buffers()],
+                 "poisson_seen": [draws._seen is not None for draws in self.poisson]}
+        return state, arrays
+
+    def load_checkpoint(self, state, arrays) -> None:
+        """Continue from checkpoint_state() (checked by checkpoint_problems()); the engine is new, built for the
+        network as the checkpoint has restored it."""
+        self.edn.import_state({name[4:]: values for name, values in arrays.items() if name.startswith("net/")})
+        self._stim = np.array(arrays["stim"], dtype=np.float64)
+        self._params_seen = {name: np.array(arrays[f"seen/{name}"], dtype=np.float64)
+                             for name in self.cell_parameters}
+        for k, draws in enumerate(self.poisson):
+            draws.next = np.array(arrays[f"poisson{k}/next"], dtype=np.float64)
+            draws.draws = np.array(arrays[f"poisson{k}/draws"], dtype=np.int64)
+            draws._seen = np.array(arrays[f"poisson{k}/seen"]) if state["poisson_seen"][k] else None
+        self._interval = state["interval"]
+        self._next_row_k = int(state["next_row_k"])
+        self._spike_chunks_read = self._sample_chunks_read = 0
+        rec = self.edn.recorded_v_indices
+        self._rec_pos[:] = -1
+        self._rec_pos[rec] = np.arange(rec.size)
+        self._state_writes = [[buf, cells, int(k)] for (buf, cells), k in zip(self._state_buffers(),
+                                                                              state["writes"])]
+
+
+def engine_class(kind):
+    """The engine class of a checkpoint's "kind"."""
+    if kind == "offgrid":
+        from ..offgrid.driver import OffGridEngine
+        return OffGridEngine
+    return EventEngine
+
+
+def checkpoint_problems(net, state, arrays, synapses) -> list[str]:
+    """What keeps an engine checkpoint (state, arrays of checkpoint_state()) from loading into an engine built
+    for `net`; synapses: [(projection, row lengths, delays in steps)] as the checkpoint restores them."""
+    kind = state.get("kind")
+    if kind not in ("event", "offgrid"):
+        return [f"unknown engine {kind!r}"]
+    engine = engine_class(kind)
+    cells, sources, offset = index_space(net, engine.cell_models)
+    n_cells, n_sources = sum(g.n for g in cells), sum(g.n for g in sources)
+    pre, delay = [np.zeros(0, np.int64)], [np.zeros(0)]
+    for p, lengths, steps in synapses:
+        rows = np.repeat(np.arange(lengths.shape[0]), lengths)
+        pre.append(offset[p.pre.gid] + rows)
+        delay.append(np.broadcast_to(np.asarray(steps, dtype=np.float64), rows.shape))
+    pre, delay = np.concatenate(pre), np.concatenate(delay)
+    if kind == "event":              # segments: the distinct (source, delay) pairs
+        order = np.lexsort((delay, pre))
+        pre, delay = pre[order], delay[order]
+        extent = int(pre.size and 1 + np.count_nonzero((pre[1:] != pre[:-1]) | (delay[1:] != delay[:-1])))
+        from .network import EventDrivenNetwork as network_class
+    else:                            # the ring's slots
+        extent = int(delay.max()) + 1 if delay.size else 1
+        from ..offgrid.network import OffGridNetwork as network_class
+    local = {name[4:]: values for name, values in arrays.items() if name.startswith("net/")}
+    problems = network_class.check_state(local, n_cells, n_sources, pre.size, extent)
+    names = ["stim"] + [f"seen/{name}" for name in engine.cell_parameters]
+    problems += [f"{name!r} is missing or not of {n_cells} values" for name in names
+                 if name not in arrays or arrays[name].shape != (n_cells,)]
+    poisson = [g for g in sources if type(g.model) is Poisson]
+    if len(state.get("poisson_seen", ())) != len(poisson):
+        problems.append("the Poisson sources differ")
+    else:
+        for k, (group, seen) in enumerate(zip(poisson, state["poisson_seen"])):
+            for name in ("next", "draws") + (("seen",) if seen else ()):
+                size = 3 * group.n if name == "seen" else group.n
+                if arrays.get(f"poisson{k}/{name}", np.zeros(0)).shape != (size,):
+                    problems.append(f"'poisson{k}/{name}' is missing or not of {size} values")
+    n_buffers = sum(len(entries) for entries in net.state_buffers.values())
+    if len(state.get("writes", ())) != n_buffers:
+        problems.append("the recordings of v differ")
+    return problems
+
+
 class PoissonDraws:
     """The spikes of one SpikeSourcePoisson population, drawn run by run: neuron i's process fires in
     (start, start + duration] with exponential intervals of mean 1000/rate ms, its n-th interval from counter
@@ -511,6 +618,18 @@ def choose(net):
     with spike_precision="off_grid", engine="auto" takes it when the network qualifies, else the off-grid
     time-driven engine when the network qualifies for that, and engine="time" takes the off-grid one when it
     qualifies; everything else runs on the grid."""
+    kind = decide(net)
+    if kind == "event":
+        return EventEngine(net)
+    if kind == "offgrid":
+        from ..offgrid.driver import OffGridEngine
+        return OffGridEngine(net, compiled=net.backend.compiled or _compiler_works())
+    return None
+
+
+def decide(net):
+    """Which engine choose() builds: "event", "offgrid" or None (the grid), without building it; raises (and
+    warns) as choose() does."""
     choice = getattr(net, "engine_choice", "time")
     precise = getattr(net, "spike_precision", "on_grid") == "off_grid"
     processes = getattr(getattr(net, "comm", None), "size", 1)
@@ -522,7 +641,7 @@ def choose(net):
             import warnings
             warnings.warn(f"spike_precision='off_grid': precise spike times are computed in one process only; "
                           f"with {processes} MPI processes this network runs on the time grid (spike times are "
-                          "multiples of dt)", RuntimeWarning, stacklevel=4)
+                          "multiples of dt)", RuntimeWarning, stacklevel=5)
         return None
     compiler = net.backend.compiled or _compiler_works()
     if choice == "event" or (choice == "auto" and precise):
@@ -530,13 +649,12 @@ def choose(net):
         if not reasons and not compiler:
             reasons.append("no working C++ compiler (the event-driven engine is compiled code)")
         if not reasons:
-            return EventEngine(net)
+            return "event"
         if choice == "event":
             raise ValueError("setup(engine='event'): the event-driven engine cannot run this network:\n  - "
                              + "\n  - ".join(reasons))
     if precise and not unsupported_parts(net, "offgrid"):
-        from ..offgrid.driver import OffGridEngine
-        return OffGridEngine(net, compiled=compiler)
+        return "offgrid"
     return None
 
 

@@ -20,6 +20,7 @@ naming the parameter, the offending value and what is allowed.
 
 from __future__ import annotations
 
+import heapq
 import math
 
 import numpy as np
@@ -419,6 +420,104 @@ class EventDrivenNetwork:
             self._sample_chunks.append(samples)
         self.t = until
         self._runs += 1
+
+    # --- checkpoints -------------------------------------------------------------------------------------
+    def export_state(self) -> dict:
+        """Everything later runs depend on, as named arrays (copies): the cells' records, the clock, the
+        sources' spikes still to come, the weights and parameters, the recording's bookkeeping, and the events
+        on their way (`queue/...`). Results already taken (spikes(), v_samples()) are not included."""
+        cursor = int(self.counters[0])
+        counters = self.counters.copy()
+        counters[0] = 0                                 # the sources' spikes are stored from the cursor on
+        out = {f"cells/{name}": self.cells[name].copy() for name in self.cells.dtype.names}
+        out.update({f"params/{name}": values.copy() for name, values in self.params.items()})
+        out.update({"counters": counters, "t": np.asarray(self.t, dtype=np.float64),
+                    "src_time": self.src_time[cursor:].copy(), "src_id": self.src_id[cursor:].copy(),
+                    "syn_w": self.syn_w.copy(), "rec_idx": self.rec_idx.copy(),
+                    "interval": np.asarray(np.nan if self.interval is None else self.interval),
+                    "first_sample": np.asarray(self._first_sample, dtype=np.int64),
+                    "runs": np.asarray(self._runs, dtype=np.int64)})
+        out.update(self._export_queue())
+        return out
+
+    def import_state(self, arrays) -> None:
+        """Continue from a state that export_state() gave, of a network built with the same cells, sources and
+        synapses (check_state() first: sizes and indices are not checked here). Without "syn_w" the weights
+        stay those the network has."""
+        for name in self.cells.dtype.names:
+            self.cells[name] = arrays[f"cells/{name}"]          # in place: the views into the records stay
+        self.params = {name: np.array(arrays[f"params/{name}"], dtype=np.float64) for name in self.params}
+        self.counters[...] = arrays["counters"]
+        self.t = float(arrays["t"])
+        self.src_time = np.ascontiguousarray(arrays["src_time"], dtype=np.float64)
+        self.src_id = np.ascontiguousarray(arrays["src_id"], dtype=np.int32)
+        if "syn_w" in arrays:                                  # (else the weights the network was built with)
+            self.syn_w[...] = arrays["syn_w"]
+        self._reset_results()
+        self.rec_idx = np.ascontiguousarray(arrays["rec_idx"], dtype=np.int32)
+        interval = float(arrays["interval"])
+        self.interval = None if math.isnan(interval) else interval
+        self._first_sample = int(arrays["first_sample"])
+        self._runs = int(arrays["runs"])
+        self._import_queue(arrays)
+
+    QUEUE = {"queue/t": np.float64, "queue/seq": np.int64, "queue/seg": np.int64}
+    RECORD, PARAMETERS = CELL_DTYPE, PARAMETERS          # (for check_state)
+
+    def _export_queue(self) -> dict:
+        if self.engine == "compiled":
+            t, seq, seg = self._engine.queue()
+        else:
+            entries = sorted(self.ref_queue)
+            t, seq, seg = (np.asarray([e[k] for e in entries], dtype=d)
+                           for k, d in enumerate(self.QUEUE.values()))
+        return {"queue/t": t, "queue/seq": seq, "queue/seg": seg}
+
+    def _import_queue(self, arrays) -> None:
+        t, seq, seg = (arrays[name] for name in self.QUEUE)
+        if self.engine == "compiled":
+            self._engine.put_queue(t, seq, seg)
+        else:
+            self.ref_queue = list(zip(t.tolist(), seq.tolist(), seg.tolist()))
+            heapq.heapify(self.ref_queue)
+
+    @classmethod
+    def check_state(cls, arrays, n_cells, n_sources, n_synapses, n_segments) -> list[str]:
+        """What keeps `arrays` (export_state() of a network of these sizes) from being imported: missing
+        arrays, wrong lengths, indices out of range (empty: nothing)."""
+        sizes = {f"cells/{name}": n_cells for name in cls.RECORD.names}
+        sizes.update({f"params/{name}": n_cells for name in cls.PARAMETERS})
+        sizes.update(counters=4, t=None, interval=None, first_sample=None, runs=None,
+                     src_time=-1, src_id=-1, rec_idx=-1)
+        sizes.update({name: -1 for name in cls.QUEUE})
+        problems = [f"{name!r} is missing" for name in sizes if name not in arrays]
+        if problems:
+            return problems
+        for name, size in sizes.items():
+            shape = np.shape(arrays[name])
+            if (size is None and shape != ()) or (size is not None and len(shape) != 1) or \
+                    (size is not None and size >= 0 and shape != (size,)):
+                problems.append(f"{name!r} has shape {shape}" + (f", not ({size},)" if size else ""))
+        if problems:
+            return problems
+        if "syn_w" in arrays and np.shape(arrays["syn_w"]) != (n_synapses,):
+            problems.append(f"'syn_w' has shape {np.shape(arrays['syn_w'])}, not ({n_synapses},)")
+        if arrays["src_time"].shape != arrays["src_id"].shape:
+            problems.append("the sources' spike times and indices differ in length")
+        for name, low, high in (("src_id", n_cells, n_cells + n_sources), ("rec_idx", 0, n_cells)):
+            values = arrays[name]
+            if values.size and (values.min() < low or values.max() >= high):
+                problems.append(f"{name!r} holds indices outside [{low}, {high})")
+        return problems + cls._check_queue(arrays, n_cells, n_segments)
+
+    @classmethod
+    def _check_queue(cls, arrays, n_cells, n_segments) -> list[str]:
+        t, seq, seg = (arrays[name] for name in cls.QUEUE)
+        if not (t.shape == seq.shape == seg.shape):
+            return ["the queued arrivals' arrays differ in length"]
+        if seg.size and (seg.min() < 0 or seg.max() >= n_segments):
+            return [f"a queued arrival names a synapse segment outside [0, {n_segments})"]
+        return []
 
     @property
     def pending_arrivals(self) -> int:

@@ -166,6 +166,25 @@ PSG_ED_EXPORT int64_t psg_ed_spike_count(void* h) {
     return static_cast<int64_t>(static_cast<Engine*>(h)->spk_id.size());
 }
 
+// The pending arrivals, copied (the queue is unchanged): the heap's array as it is, of psg_ed_pending entries.
+PSG_ED_EXPORT void psg_ed_peek_queue(void* h, double* t, int64_t* seq, int64_t* seg) {
+    const std::vector<Arrival>& q = static_cast<Engine*>(h)->queue;
+    for (size_t i = 0; i < q.size(); ++i) {
+        t[i] = q[i].t;
+        seq[i] = q[i].seq;
+        seg[i] = q[i].seg;
+    }
+}
+
+// Replace the pending arrivals by n given ones, in any order (they are arranged into a heap; its order, (t, seq),
+// is total, so the arrivals are taken in the same order whatever the arrangement).
+PSG_ED_EXPORT void psg_ed_put_queue(void* h, int64_t n, const double* t, const int64_t* seq, const int64_t* seg) {
+    std::vector<Arrival>& q = static_cast<Engine*>(h)->queue;
+    q.resize(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) q[i] = Arrival{t[i], seq[i], seg[i]};
+    std::make_heap(q.begin(), q.end(), ArrivalLater());
+}
+
 PSG_ED_EXPORT void psg_ed_take_spikes(void* h, int32_t* ids, double* times) {
     Engine* e = static_cast<Engine*>(h);
     std::copy(e->spk_id.begin(), e->spk_id.end(), ids);

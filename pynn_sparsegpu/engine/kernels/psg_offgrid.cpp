@@ -118,23 +118,44 @@ PSG_OG_EXPORT void psg_og_take_spikes(void* h, int32_t* ids, double* times)
     e->spk_time.clear();
 }
 
-// Every input on its way, in slot order from step k, with the step it is due in; the ring is emptied.
-PSG_OG_EXPORT void psg_og_take_inputs(void* h, int64_t k, int64_t* steps, int32_t* targets, int32_t* recs,
-                                      double* weights)
+// Every input on its way, in slot order from step k and in arrival order within a slot, with the step it is due
+// in (thetas may be null); the ring is unchanged.
+PSG_OG_EXPORT void psg_og_peek_inputs(void* h, int64_t k, int64_t* steps, int32_t* targets, int32_t* recs,
+                                      double* weights, double* thetas)
 {
-    Engine& e = *static_cast<Engine*>(h);
+    const Engine& e = *static_cast<Engine*>(h);
     const int64_t n_slots = static_cast<int64_t>(e.ring.size());
     int64_t j = 0;
     for (int64_t s = k; s < k + n_slots; ++s) {
-        std::vector<Input>& slot = e.ring[s % n_slots];
-        for (const Input& in : slot) {
+        for (const Input& in : e.ring[s % n_slots]) {
             steps[j] = s;
             targets[j] = in.target;
             recs[j] = in.rec;
             weights[j] = in.w;
+            if (thetas) thetas[j] = in.theta;
             ++j;
         }
-        slot.clear();
+    }
+}
+
+// As psg_og_peek_inputs without thetas, and the ring is emptied.
+PSG_OG_EXPORT void psg_og_take_inputs(void* h, int64_t k, int64_t* steps, int32_t* targets, int32_t* recs,
+                                      double* weights)
+{
+    psg_og_peek_inputs(h, k, steps, targets, recs, weights, nullptr);
+    for (auto& slot : static_cast<Engine*>(h)->ring) slot.clear();
+}
+
+// The ring becomes n_slots slots holding the n given inputs (input i due in step steps[i]), in this order within
+// each slot; what it held is dropped.
+PSG_OG_EXPORT void psg_og_put_inputs(void* h, int64_t n_slots, int64_t n, const int64_t* steps,
+                                     const int32_t* targets, const int32_t* recs, const double* weights,
+                                     const double* thetas)
+{
+    Engine& e = *static_cast<Engine*>(h);
+    e.ring.assign(static_cast<size_t>(n_slots), std::vector<Input>());
+    for (int64_t i = 0; i < n; ++i) {
+        e.ring[steps[i] % n_slots].push_back(Input{thetas[i], weights[i], targets[i], recs[i]});
     }
 }
 

@@ -26,6 +26,8 @@ def library():
                                         I, P, P, P])
         _LIB.psg_og_take_inputs.restype = None
         _LIB.psg_og_take_inputs.argtypes = [P, I, P, P, P, P]
+        _LIB.psg_og_peek_inputs.restype, _LIB.psg_og_peek_inputs.argtypes = None, [P, I, P, P, P, P, P]
+        _LIB.psg_og_put_inputs.restype, _LIB.psg_og_put_inputs.argtypes = None, [P, I, I, P, P, P, P, P]
     return _LIB
 
 
@@ -43,6 +45,21 @@ class EngineHandle(Handle):
         out = (np.empty(n, np.int64), np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n))
         self.lib.psg_og_take_inputs(self.ptr, int(k), *(_ptr(a) for a in out))
         return out
+
+    def inputs(self, k):
+        """(steps, targets, receptors, weights, thetas) of every input on its way, each slot in arrival order
+        (copies; the ring is unchanged)."""
+        n = self.pending
+        out = (np.empty(n, np.int64), np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n), np.empty(n))
+        self.lib.psg_og_peek_inputs(self.ptr, int(k), *(_ptr(a) for a in out))
+        return out
+
+    def put_inputs(self, net, k, steps, targets, recs, weights, thetas):
+        """The ring holds these inputs (in this order within each slot) and nothing else."""
+        arrays = [np.ascontiguousarray(a, dtype=d) for a, d in ((steps, np.int64), (targets, np.int32),
+                                                                (recs, np.int32), (weights, np.float64),
+                                                                (thetas, np.float64))]
+        self.lib.psg_og_put_inputs(self.ptr, int(net.n_slots), arrays[0].size, *(_ptr(a) for a in arrays))
 
     def run(self, net, src_step, src_theta, interval, last_sample, samples, k0, k1, stim=None):
         """Steps k0 .. k1-1 of `net`; returns the new spikes (ids, times); fills `samples`. stim: (cells, base,

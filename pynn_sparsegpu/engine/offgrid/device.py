@@ -125,6 +125,21 @@ class KernelEngine:
             return 0
         return int(self._host(self.a["in_count"])[:self.shape[1]].sum())
 
+    def inputs(self, k):
+        """(steps, targets, receptors, weights, thetas) of the inputs on their way (the ring is unchanged)."""
+        return self._inputs(k)
+
+    def put_inputs(self, net, k, steps, targets, recs, weights, thetas):
+        """The ring holds these inputs (in this order within each slot) and nothing else; it is allocated for
+        `net` (at least as large as a run would make it)."""
+        src_step, _ = net._grid_of_sources()
+        steps = np.asarray(steps, np.int64)
+        most = int(np.bincount(steps % net.n_slots).max()) if steps.size else 0
+        self.shape = None
+        self._allocate(net, max(self._capacity(net, src_step), most), k)
+        self._calls = None
+        self._put_inputs(steps, targets, recs, weights, thetas)
+
     def take_inputs(self, k):
         """(steps, targets, receptors, weights) of the inputs on their way; the ring is emptied."""
         steps, targets, recs, weights, _ = self._inputs(k)

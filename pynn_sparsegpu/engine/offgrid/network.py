@@ -265,6 +265,42 @@ class OffGridNetwork(EventDrivenNetwork):
         removed from the network (it hands them to another engine)."""
         return self._engine.take_inputs(self.step)
 
+    # --- checkpoints (export_state / import_state / check_state: EventDrivenNetwork's) -------------------
+    QUEUE = {"inputs/step": np.int64, "inputs/target": np.int32, "inputs/rec": np.int32,
+             "inputs/weight": np.float64, "inputs/theta": np.float64}
+    RECORD, PARAMETERS = CELL_DTYPE, PARAMETERS          # (for check_state)
+
+    def export_state(self) -> dict:
+        out = super().export_state()
+        out["step"] = np.asarray(self.step, dtype=np.int64)
+        return out
+
+    def import_state(self, arrays) -> None:
+        self.step = int(arrays["step"])
+        self._src_grid = None
+        self.syn_version += 1             # (the kernels path copies the weights again)
+        super().import_state(arrays)
+
+    def _export_queue(self) -> dict:
+        return dict(zip(self.QUEUE, self._engine.inputs(self.step)))
+
+    def _import_queue(self, arrays) -> None:
+        self._engine.put_inputs(self, self.step, *(arrays[name] for name in self.QUEUE))
+
+    @classmethod
+    def _check_queue(cls, arrays, n_cells, n_slots) -> list[str]:
+        """(n_slots in place of the event-driven engine's segment count: the ring's length.)"""
+        if "step" not in arrays or np.shape(arrays["step"]) != ():
+            return ["'step' is missing"]
+        step, target, rec = (arrays[name] for name in ("inputs/step", "inputs/target", "inputs/rec"))
+        if len({arrays[name].shape for name in cls.QUEUE}) != 1:
+            return ["the inputs' arrays differ in length"]
+        k = int(arrays["step"])
+        if step.size and (step.min() < k or step.max() >= k + n_slots or target.min() < 0
+                          or target.max() >= n_cells or not np.isin(rec, (0, 1)).all()):
+            return [f"an input on its way is not due in steps {k} .. {k + n_slots - 1}, or not to a cell"]
+        return []
+
     @property
     def pending_arrivals(self) -> int:
         """Inputs on their way (sent, not yet due)."""

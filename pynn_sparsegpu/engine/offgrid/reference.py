@@ -36,16 +36,31 @@ class ReferenceRing:
     def pending(self) -> int:
         return sum(len(s) for s in self.slots)
 
+    def inputs(self, k):
+        """(steps, targets, receptors, weights, thetas) of every input on its way, each slot in arrival order
+        (the ring is unchanged)."""
+        n = len(self.slots)
+        rows = [(s, target, r, w, theta) for s in range(k, k + n) for theta, w, target, r in self.slots[s % n]]
+        if not rows:
+            return (np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0),
+                    np.zeros(0))
+        steps, targets, recs, weights, thetas = zip(*rows)
+        return (np.asarray(steps, np.int64), np.asarray(targets, np.int32), np.asarray(recs, np.int32),
+                np.asarray(weights, np.float64), np.asarray(thetas, np.float64))
+
     def take_inputs(self, k):
         """(steps, targets, receptors, weights) of every input on its way (the ring is emptied)."""
-        n = len(self.slots)
-        rows = [(s, target, r, w) for s in range(k, k + n) for _, w, target, r in self.slots[s % n]]
-        self.slots = [[] for _ in range(n)]
-        if not rows:
-            return np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0)
-        steps, targets, recs, weights = zip(*rows)
-        return (np.asarray(steps, np.int64), np.asarray(targets, np.int32), np.asarray(recs, np.int32),
-                np.asarray(weights, np.float64))
+        out = self.inputs(k)[:4]
+        self.slots = [[] for _ in self.slots]
+        return out
+
+    def put_inputs(self, net, k, steps, targets, recs, weights, thetas):
+        """The ring holds these inputs (in this order within each slot) and nothing else."""
+        self.slots = [[] for _ in range(net.n_slots)]
+        for step, target, rec, weight, theta in zip(np.asarray(steps).tolist(), np.asarray(targets).tolist(),
+                                                    np.asarray(recs).tolist(), np.asarray(weights).tolist(),
+                                                    np.asarray(thetas).tolist()):
+            self.slots[step % net.n_slots].append((theta, weight, target, rec))
 
 
 def _p21(tau_s, tau_m, cm, tau, em):
