@@ -13,6 +13,7 @@ from pyNN.space import Space  # noqa: F401
 from pyNN.standardmodels import StandardCellType
 
 from .checkpoint import CheckpointError, checkpoint, restore  # noqa: F401
+from .engine.network import NumericalInstability  # noqa: F401
 from .connectors import (FixedNumberPostConnector, FixedNumberPreConnector, FixedProbabilityConnector,  # noqa: F401
                          FixedTotalNumberConnector)  # PyNN's, with clear messages for p_connect and n
 from .control import (backend_info, kernel_statistics, end, get_current_time, get_max_delay, get_min_delay,  # noqa: F401

@@ -108,7 +108,7 @@ class _EngineParameters:
         try:
             self._engine_group.set_parameters(values, index=index)
         except ValueError as err:
-            raise errors.InvalidParameterValueError(str(err)) from None
+            raise _invalid(err, self._engine_group) from None
 
     def _set_initial_value_array(self, variable, initial_values):
         index = self._engine_index()
@@ -117,11 +117,21 @@ class _EngineParameters:
         try:
             self._engine_group.set_initial(variable, np.asarray(values, dtype=float), index=index)
         except ValueError as err:
-            raise errors.InvalidParameterValueError(str(err)) from None
+            raise _invalid(err, self._engine_group) from None
         simulator.state.network.initial_values_changed(self._engine_group)
 
 
 _simplify = simplify      # (Assembly.get has an argument of that name)
+
+
+def _invalid(err, group):
+    """PyNN's InvalidParameterValueError from the engine's message, which names the cell type by the engine
+    model's class (IFCurrExp): by the name the user gave (IF_curr_exp)."""
+    message = str(err)
+    engine_name = type(group.model).__name__
+    if message.startswith(engine_name + ":"):
+        message = getattr(group, "display_name", engine_name) + message[len(engine_name):]
+    return errors.InvalidParameterValueError(message)
 
 
 class Assembly(common.Assembly):
@@ -162,6 +172,7 @@ class Population(_EngineParameters, common.Population):
     _recorder_class = Recorder
     _assembly_class = Assembly
 
+    @simulator.streams_kept_on_error
     def __init__(self, size, cellclass, cellparams=None, structure=None, initial_values={}, label=None):
         simulator.state.check_alive()
         dims = size if isinstance(size, tuple) else (size,)
@@ -169,8 +180,6 @@ class Population(_EngineParameters, common.Population):
                                for d in dims):
             raise ValueError(f"size={size!r} is not allowed; it must be a positive whole number of cells (or a "
                              "tuple of positive whole numbers)")
-        simulator.state.network.check_memory(int(np.prod(dims)), getattr(cellclass, "__name__",
-                                                                           type(cellclass).__name__))
         # a per-cell list of the wrong length: name the parameter (PyNN's message names only the shapes)
         if isinstance(cellclass, StandardCellType):
             given = {name: getattr(value, "base_value", value) for name, value in cellclass.parameter_space.items()}
@@ -198,12 +207,14 @@ class Population(_EngineParameters, common.Population):
                 f"cell type {type(self.celltype).__name__} is not available in pyNN.sparsegpu; "
                 "use one of sim.list_standard_models()")
         state = simulator.state
+        model = self.celltype.engine_model()
+        state.network.check_memory(model, self.size, type(self.celltype).__name__)
         first = state.id_counter
         self.all_cells = np.array([simulator.ID(i) for i in range(first, first + self.size)], dtype=simulator.ID)
         for cell in self.all_cells:
             cell.parent = self
         state.id_counter += self.size
-        self._engine_group = state.network.add_group(self.celltype.engine_model(), self.size, self.label)
+        self._engine_group = state.network.add_group(model, self.size, self.label)
         group = self._engine_group     # with several MPI processes, this one has a contiguous block of cells
         self._mask_local = np.zeros((self.size,), dtype=bool)
         self._mask_local[group.cell0:group.cell0 + group.n] = True
@@ -217,7 +228,7 @@ class Population(_EngineParameters, common.Population):
             _check_sequences(self.celltype, values)
             self._engine_group.set_parameters(values)
         except (ValueError, errors.InvalidParameterValueError) as err:
-            raise errors.InvalidParameterValueError(str(err)) from None     # (Population.__init__ undoes it)
+            raise _invalid(err, self._engine_group) from None     # (Population.__init__ undoes it)
 
     def _engine_index(self):
         return np.arange(self.size)

@@ -88,6 +88,7 @@ class Projection(common.Projection):
     _simulator = simulator
     _static_synapse_class = StaticSynapse
 
+    @simulator.streams_kept_on_error
     def __init__(self, presynaptic_population, postsynaptic_population, connector, synapse_type=None,
                  source=None, receptor_type=None, space=Space(), label=None, *, row_capacity=None,
                  spare_fraction=0.0):

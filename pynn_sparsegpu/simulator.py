@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from pyNN import common
 
 from .engine import Network, select_backend
 
 name = "sparsegpu"
+
+
+def streams_kept_on_error(init):
+    """For the constructors of Population, Projection and the current sources: a refused one takes back the
+    random streams it was given, so that the parts made after it get the streams they would get without it
+    (a script that catches a refusal, or a notebook cell run again after a fix, gives the same results)."""
+    @functools.wraps(init)
+    def wrapper(self, *args, **kwargs):
+        network = state.network
+        marks = network.stream_marks() if network is not None else None
+        try:
+            return init(self, *args, **kwargs)
+        except BaseException:
+            if marks is not None and state.network is network:
+                network.restore_stream_marks(marks)
+            raise
+    return wrapper
 
 
 class ID(int, common.IDMixin):

@@ -131,6 +131,43 @@ def test_population_too_large_for_memory(fresh):
     fresh.Population(10, fresh.IF_curr_exp())                   # the simulation goes on
 
 
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_population_memory_estimate_is_the_measured_peak(fresh, precision):
+    """The estimate (Network.population_bytes) is never below the memory that making the population takes at
+    its peak (NumPy and Python allocations traced), and at most 30 % above it, for every standard cell type:
+    a population that cannot fit is refused, one that fits is made."""
+    import tracemalloc
+    n, ratios = 20000, {}
+    for name in fresh.list_standard_models():
+        celltype = getattr(fresh, name)
+        if name == "PointNeuron":                         # (a container of other cell types)
+            continue
+        fresh.setup(timestep=DT, precision=precision)
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        pop = fresh.Population(n, celltype())
+        peak = tracemalloc.get_traced_memory()[1] - base
+        tracemalloc.stop()
+        host, engine = fresh.simulator.state.network.population_bytes(pop._engine_group.model, n)
+        ratios[name] = (host + engine) / peak
+    assert len(ratios) >= 20
+    assert all(1.0 <= r <= 1.3 for r in ratios.values()), ratios
+
+
+def test_population_refused_against_the_memory_available_now(fresh, monkeypatch):
+    """The estimate is compared with the host memory available at the time: 10^5 IF_curr_exp cells (about 60
+    MB) are refused with 16 MiB free, and made with the memory the machine has."""
+    backend = fresh.simulator.state.network.backend
+    monkeypatch.setattr(type(backend), "host_available_bytes", staticmethod(lambda: 2 ** 24))
+    with pytest.raises(MemoryError) as info:
+        fresh.Population(10 ** 5, fresh.IF_curr_exp())
+    _names(str(info.value), "100000 IF_curr_exp cells", "bytes per cell", "0.0156 GiB is available")
+    assert fresh.simulator.state.network.groups == []
+    fresh.Population(1000, fresh.IF_curr_exp())
+    monkeypatch.undo()
+    assert fresh.Population(10 ** 5, fresh.IF_curr_exp()).size == 10 ** 5
+
+
 @pytest.mark.parametrize("p_connect", [-0.1, 1.5, float("nan"), "0.5"])
 def test_probability_outside_0_1(fresh, p_connect):
     with pytest.raises(ValueError) as info:
@@ -832,3 +869,70 @@ def test_negative_fixed_number_through_sim(fresh, name):
     with pytest.raises(ValueError) as info:
         getattr(fresh, name)(-1)
     _names(str(info.value), name, "n=-1", ">= 0")
+
+
+# --- a model whose explicit integration diverges: an error, not a silent NaN ---------------------------------
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+def test_diverging_explicit_integration_raises_and_keeps_the_recording(fresh, backend):
+    """Izhikevich with b = -1e6 is a valid parameter set whose Euler steps overflow within a few ms: the run
+    raises NumericalInstability naming the population, the variable, the cell and its parameters; what was
+    recorded (before and during the run) is kept, and the other populations ran."""
+    import warnings
+    fresh.setup(timestep=DT, backend=backend)
+    bad = fresh.Population(5, fresh.Izhikevich(b=-1e6, i_offset=0.01), label="izh")
+    good = fresh.Population(5, fresh.IF_curr_exp(i_offset=1.0), label="lif")
+    bad.record("v")
+    good.record("spikes")
+    fresh.run(1.0)                                       # still finite
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # (NumPy's overflow warnings on the way)
+        with pytest.raises(fresh.NumericalInstability) as info:
+            fresh.run(50.0)
+    _names(str(info.value), "population 'izh' (Izhikevich)", "'v' of cell 0", "between t = 1 and 51 ms",
+           "b=-1e+06", "smaller timestep", "kept")
+    assert fresh.get_current_time() == pytest.approx(51.0)
+    v = bad.get_data().segments[0].analogsignals[0].magnitude
+    assert v.shape[0] == 511 and np.isfinite(v[:11]).all() and np.isnan(v[-1]).all()
+    assert sum(len(s) for s in good.get_data().segments[0].spiketrains) >= 5       # each cell fired
+
+
+def test_explicit_models_that_do_not_diverge_run_on(fresh):
+    for celltype in (fresh.Izhikevich(i_offset=0.01), fresh.EIF_cond_exp_isfa_ista(i_offset=1.0),
+                     fresh.HH_cond_exp(i_offset=0.5)):
+        fresh.setup(timestep=DT)
+        pop = fresh.Population(3, celltype)
+        pop.record("spikes")
+        fresh.run(100.0)
+        assert sum(len(s) for s in pop.get_data().segments[0].spiketrains) > 0
+
+
+# --- a refused part takes no random stream ------------------------------------------------------------------
+def test_a_refused_part_leaves_the_random_streams_of_later_parts_unchanged(fresh):
+    """A script that catches refused calls (or a notebook cell run again after a fix) gives the same Poisson
+    spikes, noise, random connections and stochastic transmission as the script without them."""
+    def script(refusals):
+        fresh.setup(timestep=DT, min_delay=DT, rng_seed=5)
+        a = fresh.Population(20, fresh.SpikeSourcePoisson(rate=50.0))
+        d = fresh.Population(5, fresh.IF_curr_exp())
+        if refusals:
+            with pytest.raises(errors.InvalidParameterValueError):
+                fresh.Population(10, fresh.IF_curr_exp(tau_m=-1.0))
+            with pytest.raises(ValueError):
+                fresh.NoisyCurrentSource(mean=0.0, stdev=0.1, dt=-1.0)
+            with pytest.raises(errors.ConnectionError):    # by the connector, after the synapses' stream was given
+                fresh.Projection(a, d, fresh.FixedNumberPreConnector(30, with_replacement=False),
+                                 fresh.SimpleStochasticSynapse(p=0.5, weight=0.5))
+        b = fresh.Population(20, fresh.SpikeSourcePoisson(rate=50.0))
+        c = fresh.Population(10, fresh.IF_curr_exp())
+        fresh.NoisyCurrentSource(mean=0.5, stdev=0.5, dt=DT).inject_into(c)
+        prj = fresh.Projection(b, c, fresh.FixedProbabilityConnector(0.3),
+                               fresh.SimpleStochasticSynapse(p=0.5, weight=2.0))
+        for pop in (a, b, c):
+            pop.record("spikes")
+        c.record("v")
+        fresh.run(50.0)
+        out = [[list(s.magnitude) for s in pop.get_data().segments[0].spiketrains] for pop in (a, b, c)]
+        return out, c.get_data().segments[0].analogsignals[0].magnitude, prj.get("weight", format="list")
+    (spikes, v, conns), (spikes2, v2, conns2) = script(False), script(True)
+    assert spikes == spikes2 and np.array_equal(v, v2) and conns == conns2
+    assert sum(len(s) for s in spikes[2]) > 0

@@ -75,6 +75,11 @@ class Backend:
                 return int(self.xp.cuda.runtime.memGetInfo()[0])
             except Exception:
                 return None
+        return self.host_available_bytes()
+
+    @staticmethod
+    def host_available_bytes():
+        """Host memory free for new arrays now (None when unknown)."""
         try:
             with open("/proc/meminfo") as f:
                 for line in f:

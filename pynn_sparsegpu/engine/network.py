@@ -21,6 +21,25 @@ from .synapses import SynapseGroup
 from .variates import object_key
 
 
+class SeedChildren:
+    """The children of one SeedSequence handed out one at a time (the k-th is the k-th that SeedSequence.spawn
+    would give), counted so that the count can be set back."""
+
+    def __init__(self, parent: np.random.SeedSequence):
+        self.parent, self.count = parent, 0
+
+    def next(self) -> np.random.SeedSequence:
+        child = np.random.SeedSequence(self.parent.entropy, spawn_key=self.parent.spawn_key + (self.count,),
+                                       pool_size=self.parent.pool_size)
+        self.count += 1
+        return child
+
+
+class NumericalInstability(ArithmeticError):
+    """A model's state became NaN or infinite during a run (its explicit integration diverged; NEST raises its
+    NumericalInstability for the same)."""
+
+
 class Network:
     def __init__(self, backend, dt: float, seed: int | None = None, comm=None):
         if not (isinstance(dt, (int, float)) and dt > 0 and np.isfinite(dt)):
@@ -31,10 +50,10 @@ class Network:
             comm = world()
         self.comm = comm          # the processes that share the network (parallel/comm.py)
         self._seeds = np.random.SeedSequence(seed)
-        self._group_seeds = self._seeds.spawn(1)[0]
-        self._electrode_seeds = self._seeds.spawn(1)[0]
-        self._synapse_seeds = self._seeds.spawn(1)[0]
-        self._connection_seeds = self._seeds.spawn(1)[0]
+        self._group_seeds = SeedChildren(self._seeds.spawn(1)[0])
+        self._electrode_seeds = SeedChildren(self._seeds.spawn(1)[0])
+        self._synapse_seeds = SeedChildren(self._seeds.spawn(1)[0])
+        self._connection_seeds = SeedChildren(self._seeds.spawn(1)[0])
         self._connection_keys_drawn = {}
         self.groups: list[NeuronGroup] = []
         self.projections = []
@@ -59,35 +78,73 @@ class Network:
         """A population of n cells; with several processes this process holds a contiguous block of them."""
         from .parallel import block
         lo, hi = block(int(n), self.comm.rank, self.comm.size)
-        group = NeuronGroup(model, hi - lo, self.backend, self._group_seeds.spawn(1)[0], label, cell0=lo,
+        group = NeuronGroup(model, hi - lo, self.backend, self._group_seeds.next(), label, cell0=lo,
                             n_total=int(n))
         group.gid = len(self.groups)
         self.groups.append(group)
         return group
 
-    # bytes per cell a population needs at least: state, parameters, ring slots, spike bookkeeping (float64)
-    BYTES_PER_CELL = 256
+    # host bytes that PyNN's side of a population takes per cell at its peak (an ID object per cell, made on every
+    # process), and per cell and sequence-valued parameter (SpikeSourceArray's spike_times: a list of arrays,
+    # evaluated and stored); measured with tracemalloc (tests/test_bad_input.py compares the whole estimate)
+    PYNN_BYTES_PER_CELL = 350
+    BYTES_PER_SEQUENCE = 360
 
-    def check_memory(self, n_cells: int, what: str = "population") -> None:
-        """Refuse a population whose arrays cannot fit in the memory available now (host memory, or the GPU's
-        on the CuPy path), with the estimate, before anything is allocated."""
-        need = int(n_cells) * self.BYTES_PER_CELL // max(self.comm.size, 1)
-        free = self.backend.available_bytes()
-        if free is not None and need > free:
-            raise MemoryError(f"a Population of {n_cells} {what} cells needs at least {need / 2**30:.3g} GiB "
-                              f"({self.BYTES_PER_CELL} bytes per cell) on {self.backend.device}, and "
-                              f"{free / 2**30:.3g} GiB is available; use fewer cells")
+    def population_bytes(self, model, n_cells: int) -> tuple[int, int]:
+        """(host bytes, engine array bytes) that making a population of n_cells cells of `model` takes at its
+        peak: PyNN's cell objects and the parameters as evaluated (float64) on the host; the parameters (with
+        the copy made while they are checked), the initial values and the state, the input buffer and the
+        injected current in the engine's arrays (on the GPU on the CuPy path, else on the host too)."""
+        from .neurons.group import _is_ragged
+        item = np.dtype(self.backend.dtype).itemsize
+        regular = sum(1 for value in model.parameters.values() if not _is_ragged(value))
+        ragged = len(model.parameters) - regular
+        state = 2 * sum(4 if name == "_r" else item for name in model.state)       # initial values and state
+        local = -(-int(n_cells) // max(self.comm.size, 1))                          # this process's cells
+        engine = local * (2 * regular * item + state + (len(model.receptors) + 1) * item)
+        host = int(n_cells) * self.PYNN_BYTES_PER_CELL + local * (8 * regular + self.BYTES_PER_SEQUENCE * ragged)
+        return host, engine
+
+    def check_memory(self, model, n_cells: int, what: str = "population") -> None:
+        """Refuse a population that cannot fit in the memory available now (host memory, and the GPU's on the
+        CuPy path), with the estimate (population_bytes), before anything is allocated."""
+        host, engine = self.population_bytes(model, n_cells)
+        needs = [(host, self.backend.host_available_bytes(), "host memory")]
+        if self.backend.is_gpu:
+            needs.append((engine, self.backend.available_bytes(), f"{self.backend.device}'s memory"))
+        else:
+            needs = [(host + engine, needs[0][1], "host memory")]
+        for need, free, where in needs:
+            if free is not None and need > free:
+                raise MemoryError(f"a Population of {n_cells} {what} cells needs about {need / 2**30:.3g} GiB of "
+                                  f"{where} ({need / n_cells:.0f} bytes per cell) while it is made, and "
+                                  f"{free / 2**30:.3g} GiB is available; use fewer cells"
+                                  + (" or more MPI processes" if where != "host memory" else ""))
+
+    def stream_marks(self):
+        """How many random streams each kind of part has been given so far (restore_stream_marks sets it back)."""
+        return ([c.count for c in (self._group_seeds, self._electrode_seeds, self._synapse_seeds,
+                                   self._connection_seeds)], dict(self._connection_keys_drawn))
+
+    def restore_stream_marks(self, marks) -> None:
+        """Take back the streams given since stream_marks(): a refused Population, Projection or current source
+        leaves the streams of the parts made after it as they would be without it."""
+        counts, drawn = marks
+        for children, count in zip((self._group_seeds, self._electrode_seeds, self._synapse_seeds,
+                                    self._connection_seeds), counts):
+            children.count = count
+        self._connection_keys_drawn = dict(drawn)
 
     def synapse_seed(self) -> np.random.SeedSequence:
         """A seed for one projection's random stream (stochastic synapses)."""
-        return self._synapse_seeds.spawn(1)[0]
+        return self._synapse_seeds.next()
 
     def connection_key(self, seed: int | None = None) -> int:
         """A 64-bit key for one connector's random stream: from the network's seed, or, for an rng with a
         seed of its own, from that seed and the number of keys drawn with it so far (two projections that
         share one seeded rng get different connections; the same script gets the same ones)."""
         if seed is None:
-            sequence = self._connection_seeds.spawn(1)[0]
+            sequence = self._connection_seeds.next()
         else:
             k = self._connection_keys_drawn.get(int(seed), 0)
             self._connection_keys_drawn[int(seed)] = k + 1
@@ -96,7 +153,7 @@ class Network:
 
     def make_electrode(self, cls):
         """A new electrode with its own random stream; it acts once passed to add_electrode()."""
-        seed = self._electrode_seeds.spawn(1)[0]
+        seed = self._electrode_seeds.next()
         electrode = cls(self.backend, self.backend.rng(seed))
         electrode.key = object_key(seed)
         return electrode
@@ -203,11 +260,13 @@ class Network:
             for electrode in self.electrodes:    # the current of step 0 is A(0)
                 electrode.inject(0.0, dt)
             self._primed = True
+        start = self.step_index
         if self.backend.compiled:
             if self.engine is None:
                 from .compiled.runner import CompiledEngine
                 self.engine = CompiledEngine(self)
             self.engine.run(n_steps)
+            self._check_finite(start)
             return
         # what each step touches, gathered once per run (nothing of this changes during a run)
         contexts = [StepContext(xp=xp, dt=dt, t=0.0, step=0, rng=group.rng) for group in self.groups]
@@ -251,6 +310,32 @@ class Network:
         finally:
             for batch in batches:
                 batch.detach()
+        self._check_finite(start)
+
+    def _check_finite(self, start: int) -> None:
+        """Raise NumericalInstability when the state of a model integrated with explicit steps (Izhikevich,
+        AdEx, HH) has become NaN or infinite during the run from step `start`: a silent NaN would otherwise run
+        on. One host synchronisation per run, and only for networks with such models."""
+        xp = self.backend.xp
+        checked = [(g, name) for g in self.groups if g.model.explicit
+                   for name, arr in g.state.items() if not name.startswith("_") and arr.dtype.kind == "f"]
+        if not checked or bool(xp.stack([xp.isfinite(g.state[name]).all() for g, name in checked]).all()):
+            return                                     # (the host synchronisation)
+        for group, name in checked:
+            values = self.backend.to_host(group.state[name])
+            bad = np.flatnonzero(~np.isfinite(values))
+            if bad.size:
+                cell = int(bad[0])
+                params = ", ".join(f"{k}={float(self.backend.to_host(v)[cell]):g}" for k, v in group.params.items()
+                                   if not isinstance(v, list))
+                label = f"population {group.label!r}" if group.label else f"population {group.gid}"
+                kind = getattr(group, "display_name", type(group.model).__name__)
+                raise NumericalInstability(
+                    f"{label} ({kind}): {name!r} of cell {cell + group.cell0} became {values[cell]} between "
+                    f"t = {start * self.dt:g} and {self.step_index * self.dt:g} ms ({bad.size} of {group.n} cells); "
+                    f"the model's explicit integration diverged with its parameters ({params}) at timestep "
+                    f"{self.dt:g} ms: use other parameters or a smaller timestep. What was recorded up to now is "
+                    "kept (get_data()).")
 
     def reset(self) -> None:
         """Back to t = 0 with every state at its initial value (buffers are emptied by their owners)."""

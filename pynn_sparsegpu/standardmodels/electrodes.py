@@ -19,6 +19,7 @@ def identity(*names):
 class _EngineCurrentSource(StandardCurrentSource):
     engine_kind = None
 
+    @simulator.streams_kept_on_error
     def __init__(self, **parameters):
         state = simulator.state
         state.check_alive()

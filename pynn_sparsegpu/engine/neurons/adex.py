@@ -129,6 +129,7 @@ class _EIF(NeuronModel):
     nonnegative = ADEX_NONNEGATIVE
     substeps = 10
     fusable = True
+    explicit = True
     synapses: tuple = ()
 
     def validate(self, params, xp):

@@ -59,6 +59,9 @@ class NeuronModel:
     is_source = False          # spike generators: no input, not injectable
     infinite_ok: tuple = ()    # parameters that may be +inf (a source's duration: for ever); others must be finite
     receptor_units = "nA"      # what a unit weight means on the receptors ("nA", "uS" or "mV")
+    # integrated with explicit (Euler or RK4) steps of non-linear equations, which extreme but valid parameters
+    # can make diverge: the network checks such a model's state for NaN and infinity after each run
+    explicit = False
 
     def validate(self, params: dict, xp) -> None:
         """Raise ValueError naming the parameter, the offending value and what is allowed."""

@@ -46,6 +46,7 @@ class HHCondExp(NeuronModel):
     nonnegative = ("gbar_Na", "gbar_K", "g_leak", "t_ref")
     substeps = 5
     fusable = True
+    explicit = True
 
     def derived(self, p, dt, xp):
         return {"ref_counts": refractory_counts(p["t_ref"], dt, xp),

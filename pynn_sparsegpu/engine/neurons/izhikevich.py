@@ -22,6 +22,7 @@ class Izhikevich(NeuronModel):
     receptors = ("excitatory", "inhibitory")
     receptor_units = "mV"
     fusable = True
+    explicit = True
 
     def step(self, s, p, d, syn, i_stim, ctx):
         xp, h = ctx.xp, ctx.dt
