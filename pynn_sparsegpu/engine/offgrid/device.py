@@ -79,25 +79,31 @@ class KernelEngine:
             self._put_inputs(*kept)
 
     def _put_inputs(self, steps, targets, recs, weights, thetas):
-        """Queue inputs (in this order within each slot) on the host, then copy the ring to the device."""
+        """Queue inputs (in this order within each slot) on the host, then copy the ring to the device. Each
+        (slot, target) has a linked list through `next` from `head`, newest first, as the kernels build it."""
         n, S, cap = self.shape
-        xp = self.xp
+        steps, targets = np.asarray(steps, np.int64), np.asarray(targets, np.int64)
+        slot = steps % S
+        count = np.bincount(slot, minlength=S).astype(np.int32)
+        by_slot = np.argsort(slot, kind="stable")
+        pos = np.empty(slot.size, np.int64)              # each input's place in its slot, in the given order
+        pos[by_slot] = np.arange(slot.size) - np.repeat(np.cumsum(count) - count, count)
+        at = slot * cap + pos
+        key = slot * n + targets
+        order = np.argsort(key, kind="stable")           # the inputs of one (slot, target), in the given order
+        k = key[order]
+        first = np.r_[True, k[1:] != k[:-1]] if k.size else np.zeros(0, bool)
+        last = np.r_[k[1:] != k[:-1], True] if k.size else np.zeros(0, bool)
         head = np.full(S * n, -1, dtype=np.int32)
         nxt = np.zeros(S * cap, np.int32)
+        nxt[at[order]] = np.where(first, -1, pos[np.r_[order[:1], order[:-1]]])     # the one before it
+        head[k[last]] = pos[order[last]]                                             # the newest
         th, w, r, t = (np.zeros(S * cap), np.zeros(S * cap), np.zeros(S * cap, np.int8),
                        np.zeros(S * cap, np.int32))
-        count = np.zeros(S, np.int32)
-        for step, target, rec, weight, theta in zip(steps, targets, recs, weights, thetas):
-            slot = int(step) % S
-            pos = int(count[slot])
-            count[slot] += 1
-            at = slot * cap + pos
-            th[at], w[at], r[at], t[at] = theta, weight, rec, target
-            nxt[at] = head[slot * n + target]
-            head[slot * n + target] = pos
+        th[at], w[at], r[at], t[at] = thetas, weights, recs, targets
         for name, values in (("head", head), ("next", nxt), ("in_theta", th), ("in_w", w), ("in_rec", r),
                              ("in_target", t), ("in_count", count)):
-            self.a[name][...] = xp.asarray(values)
+            self.a[name][...] = self.xp.asarray(values)
 
     def _inputs(self, k):
         """(steps, targets, receptors, weights, thetas) of the inputs on their way, each slot in arrival order."""
