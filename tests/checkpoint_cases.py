@@ -4,6 +4,8 @@
     python tests/checkpoint_cases.py KIND BACKEND first  OUT.npz CKPT.npz     # to T/2, then sim.checkpoint
     python tests/checkpoint_cases.py KIND BACKEND second OUT.npz CKPT.npz     # build, sim.restore, on to T
 
+(each also under mpiexec -n P: rank 0 writes OUT.npz.)
+
 KIND: static, stdp, tm, rewiring or eprop (on the time grid); event (the event-driven engine) or offgrid (precise
 spike times on the grid; offgrid_dc without its AC and noise sources), where changes made between the halves (set(), initialize(), new spike times) are
 pending when the checkpoint is written. BACKEND: numpy, cpu, cupy, or numpy-ref (NumPy without a C++ compiler:
@@ -208,7 +210,8 @@ def main(kind, backend, mode, out_path, ckpt=None):
     out = results(sim, populations, projections, trainer)
     from pynn_sparsegpu import simulator
     out["engine"] = np.asarray(simulator.state.network.engine_description())
-    np.savez(out_path, **out)
+    if sim.rank() == 0:                   # (under MPI: the gathered data; rows are rank 0's own)
+        np.savez(out_path, **out)
     sim.end()
 
 

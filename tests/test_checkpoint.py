@@ -8,6 +8,7 @@ The networks are those of checkpoint_cases.py (each run is a fresh Python proces
 """
 
 import os
+import re
 import subprocess
 import sys
 
@@ -20,9 +21,19 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, "checkpoint_cases.py")
 
 
-def run_case(kind, backend, mode, out, ckpt=None):
+def run_case(kind, backend, mode, out, ckpt=None, processes=1, fails=None):
+    """Run checkpoint_cases.py (under mpiexec with processes > 1); with `fails`, expect it to fail with that
+    text in its error output (and return nothing)."""
     args = [sys.executable, SCRIPT, kind, backend, mode, str(out)] + ([str(ckpt)] if ckpt else [])
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    env = None
+    if processes > 1:
+        from test_mpi import _mpiexec
+        args = [_mpiexec(), "-n", str(processes)] + args
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "PMIX_", "MPI_"))}
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=600, env=env)
+    if fails is not None:
+        assert proc.returncode != 0 and fails in proc.stderr, proc.stderr[-3000:]
+        return None
     assert proc.returncode == 0, proc.stderr[-3000:]
     with np.load(out, allow_pickle=False) as data:
         return {name: data[name] for name in data.files}
@@ -452,11 +463,24 @@ def test_a_precise_spike_time_checkpoint_moves_between_the_cpu_and_the_gpu(full_
     assert float(cpu2["t"]) == cases.T
 
 
-def test_several_processes_are_refused_with_the_remedy():
-    from pynn_sparsegpu.engine import Network, checkpoint, select_backend
-
-    class TwoProcesses:
-        rank, size, name = 0, 2, "stub"
-    net = Network(select_backend("numpy"), 0.1, comm=TwoProcesses())
-    assert "2 MPI processes" in checkpoint.refusal(net) and "without mpiexec" in checkpoint.refusal(net)
-    assert checkpoint.refusal(Network(select_backend("numpy"), 0.1)) is None
+@pytest.mark.parametrize("kind", ["tm", "rewiring"])
+def test_a_checkpoint_of_two_processes_continues_on_two_processes(kind, full_runs, tmp_path):
+    """Under mpiexec -n 2 every process writes its part into one archive and loads its part back: the run
+    continued from T/2 equals one 2-process run to T, and (results do not depend on the number of processes) the
+    gathered spikes, signals, weights and rewiring data of one process. Loaded into another number of
+    processes, it is refused on every process."""
+    ckpt = tmp_path / "half.npz"
+    full = run_case(kind, "cpu", "full", tmp_path / "full.npz", processes=2)
+    first = run_case(kind, "cpu", "first", tmp_path / "first.npz", ckpt, processes=2)
+    second = run_case(kind, "cpu", "second", tmp_path / "second.npz", ckpt, processes=2)
+    assert sorted(os.listdir(tmp_path)) == ["first.npz", "full.npz", "half.npz", "second.npz"]   # no parts left
+    assert_identical(full, second)
+    assert first["pop1/spike_times"].shape[0] < full["pop1/spike_times"].shape[0]
+    one = full_runs(kind, "cpu")
+    gathered = [name for name in one if not name.startswith("prj") or re.match(r"prj\d+/", name)]  # not rows
+    assert_identical({k: one[k] for k in gathered}, {k: second[k] for k in gathered})
+    with np.load(ckpt) as data:
+        assert "r0/g1/state/v" in data.files and "r1/g1/state/v" in data.files
+    run_case(kind, "cpu", "second", tmp_path / "x.npz", ckpt, fails="written by 2 MPI process(es); this run has 1")
+    run_case(kind, "cpu", "second", tmp_path / "x.npz", tmp_path / "one.npz", processes=2,
+             fails="there is no checkpoint file")

@@ -31,6 +31,10 @@ it. `state` holds the scalars (counters, random-generator states); every array i
 ("g0/state/v", "p1/rows/weight", ...). Arrays are stored in the precision they had; loading converts them to
 the precision of the network (a float32 checkpoint continues a float64 network from the rounded values).
 
+Several MPI processes write one archive (write_distributed): process k's arrays are the members "r<k>/...",
+and __meta__ is {"format", "version", "processes": P, "ranks": [each process's meta]}; read(path, rank,
+processes) gives a process its own part.
+
 Writes are atomic: the archive is written to a temporary file next to the target, flushed to disk and renamed
 over it, so an interrupted write leaves the previous checkpoint (or none), never a partial one. Reading loads
 and checks the whole archive before anything in the network changes.
@@ -158,9 +162,6 @@ def _set_rng_state(rng, state) -> None:
 
 def refusal(net) -> str | None:
     """Why the network's state cannot be checkpointed now (None: it can)."""
-    if net.comm.size > 1:
-        return (f"checkpoints are written by one process; this run has {net.comm.size} MPI processes (run the "
-                "script without mpiexec to checkpoint)")
     if net.event_engine is not None:
         return net.event_engine.checkpoint_refusal()
     return None
@@ -279,22 +280,29 @@ def _json_default(value):
     raise TypeError(f"cannot store {type(value).__name__} in a checkpoint")
 
 
-def write(path, meta: dict, arrays: dict) -> None:
-    """Write the archive atomically: a temporary file in the target's folder, flushed, then renamed."""
-    path = os.fspath(path)
+def _folder(path) -> str:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise CheckpointError(f"cannot write the checkpoint {path!r}: the folder {folder!r} does not exist")
-    members = {"__meta__": np.asarray(json.dumps(meta, default=_json_default))}
+    return folder
+
+
+def _members(meta, arrays) -> dict:
+    members = {} if meta is None else {"__meta__": np.asarray(json.dumps(meta, default=_json_default))}
     for name, arr in arrays.items():
         if name.startswith("__"):
             raise CheckpointError(f"internal error: array name {name!r} is reserved")
         arr = np.asarray(arr)
         members[name] = arr if arr.ndim == 0 else np.ascontiguousarray(arr)    # (0-d arrays stay 0-d)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    return members
+
+
+def _write_then_rename(path, tmp, fill) -> None:
+    """fill(file) writes the archive into `tmp`; it is flushed to disk and renamed over `path` (tmp removed on
+    any failure)."""
     try:
         with open(tmp, "wb") as f:
-            np.savez(f, **members)
+            fill(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -302,6 +310,66 @@ def write(path, meta: dict, arrays: dict) -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+    _sync_folder(os.path.dirname(os.path.abspath(path)))
+
+
+def write(path, meta: dict, arrays: dict) -> None:
+    """Write the archive atomically: a temporary file in the target's folder, flushed, then renamed."""
+    path = os.fspath(path)
+    folder = _folder(path)
+    members = _members(meta, arrays)
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    _write_then_rename(path, tmp, lambda f: np.savez(f, **members))
+
+
+def write_distributed(path, meta: dict, arrays: dict, comm) -> None:
+    """Every process's part of the network in one archive, written atomically (collective: every process calls
+    it). Process k's arrays are the members "r<k>/<name>" and its meta is meta["ranks"][k]; the parts go
+    through temporary files next to the target, which process 0 copies member by member into the archive (no
+    process holds more than its own part and one array at a time)."""
+    path = os.fspath(path)
+    folder, token = comm.bcast((os.path.dirname(os.path.abspath(path)), os.getpid()) if comm.rank == 0 else None)
+    base = os.path.basename(path)
+    parts = [os.path.join(folder, f".{base}.{token}.part{k}.tmp") for k in range(comm.size)]
+    error = None
+    try:
+        _folder(path)
+        _write_then_rename(parts[comm.rank], parts[comm.rank] + "~", lambda f: np.savez(f, **_members(None, arrays)))
+    except BaseException as err:          # (every process learns of it: none is left waiting)
+        error = f"process {comm.rank}: {type(err).__name__}: {err}"
+    errors = [e for e in comm.allgather(error) if e is not None]
+    metas = comm.gather(meta)
+    try:
+        if not errors and comm.rank == 0:
+            try:
+                top = {"format": FORMAT, "version": VERSION, "processes": comm.size, "ranks": metas}
+                _write_then_rename(path, os.path.join(folder, f".{base}.{token}.tmp"),
+                                   lambda f: _merge_parts(f, top, parts))
+            except BaseException as err:
+                error = f"{type(err).__name__}: {err}"
+        error = comm.bcast(error if comm.rank == 0 else None) if not errors else errors[0]
+    finally:
+        comm.barrier()
+        if os.path.exists(parts[comm.rank]):
+            os.remove(parts[comm.rank])
+    if error is not None:
+        raise CheckpointError(f"cannot write the checkpoint {path!r}: {error}")
+
+
+def _merge_parts(f, meta, parts) -> None:
+    """An .npz archive in `f`: __meta__, then every member of each part k renamed r<k>/<name>."""
+    with zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as out:
+        with out.open("__meta__.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array(member, np.asarray(json.dumps(meta, default=_json_default)),
+                                      allow_pickle=False)
+        for k, part in enumerate(parts):
+            with np.load(part, allow_pickle=False) as data:
+                for name in data.files:
+                    with out.open(f"r{k}/{name}.npy", "w", force_zip64=True) as member:
+                        np.lib.format.write_array(member, data[name], allow_pickle=False)
+
+
+def _sync_folder(folder) -> None:
     try:                                  # the rename itself reaches the disk
         fd = os.open(folder, os.O_RDONLY)
         try:
@@ -312,8 +380,9 @@ def write(path, meta: dict, arrays: dict) -> None:
         pass
 
 
-def read(path) -> tuple[dict, dict]:
-    """(meta, arrays) of a checkpoint, every array read (and its CRC checked) before returning."""
+def read(path, rank: int = 0, processes: int = 1) -> tuple[dict, dict]:
+    """(meta, arrays) of a checkpoint for process `rank` of `processes` (its part of an archive written by
+    several processes), every array read (and its CRC checked) before returning."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise CheckpointError(f"there is no checkpoint file {path!r}")
@@ -327,10 +396,19 @@ def read(path) -> tuple[dict, dict]:
             if meta.get("version") != VERSION:
                 raise CheckpointError(f"{path!r} is a checkpoint of format version {meta.get('version')!r}; this "
                                       f"version of pyNN.sparsegpu reads version {VERSION}")
-            arrays = {name: data[name] for name in data.files if name != "__meta__"}
+            written_by = int(meta.get("processes", 1)) if "ranks" in meta else 1
+            if written_by != processes:
+                raise CheckpointError(f"{path!r} was written by {written_by} MPI process(es); this run has "
+                                      f"{processes} (start it with the number of processes that wrote it)")
+            prefix = f"r{rank}/" if "ranks" in meta else ""
+            if prefix:
+                meta = dict(meta["ranks"][rank], format=meta["format"], version=meta["version"])
+            arrays = {name[len(prefix):]: data[name] for name in data.files
+                      if name != "__meta__" and name.startswith(prefix)}
     except CheckpointError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, json.JSONDecodeError) as err:
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, IndexError, TypeError,
+            json.JSONDecodeError) as err:
         raise CheckpointError(f"{path!r} is not a complete checkpoint (truncated or corrupt: "
                               f"{type(err).__name__}: {err})") from None
     return meta, arrays
