@@ -5,6 +5,7 @@ variables), or static synapses onto IF_curr_delta cells with precise spike times
 
     python benchmarks/checkpoint_benchmark.py [--sizes 10000,50000] [--k 100] [--backend cpu] [--model stdp]
                                               [--json benchmarks/results/checkpoint.json]
+    mpiexec -n 2 python benchmarks/checkpoint_benchmark.py ...    # every process writes its part (stdp only)
 
 Spikes of 100 cells are recorded. Prints one row per size: synapses, file size (MB and bytes per synapse),
 checkpoint seconds, restore seconds (into a fresh network built by the same code, as a new process would), and
@@ -73,12 +74,24 @@ def main():
     ap.add_argument("--backend", default="cpu")
     ap.add_argument("--model", default="stdp", choices=["stdp", "event", "offgrid"])
     ap.add_argument("--json", default=None)
+    ap.add_argument("--folder", default=os.path.join(tempfile.gettempdir(), "psg_checkpoint_benchmark"),
+                    help="where the checkpoints are written (and removed)")
     args = ap.parse_args()
     rows = []
-    with tempfile.TemporaryDirectory() as folder:
-        for n in (int(s) for s in args.sizes.split(",")):
-            rows.append(measure(n, args.k, args.backend, folder, args.model))
-    print(f"engine: {rows[0]['engine']}")
+    folder = args.folder                 # (one folder that every MPI process sees)
+    os.makedirs(folder, exist_ok=True)
+    for n in (int(s) for s in args.sizes.split(",")):
+        rows.append(measure(n, args.k, args.backend, folder, args.model))
+        path = os.path.join(folder, f"c{n}.npz")
+        try:
+            os.remove(path)
+        except FileNotFoundError:        # (another process removed it)
+            pass
+    import pynn_sparsegpu as sim
+    processes = sim.num_processes()
+    if sim.rank() != 0:
+        return
+    print(f"engine: {rows[0]['engine']}, {processes} process(es)")
     print(f"{'N':>7} {'synapses':>10} {'file MB':>8} {'B/syn':>6} {'checkpoint s':>12} {'restore s':>10} "
           f"{'run 100 ms s':>12}")
     for r in rows:
@@ -88,7 +101,7 @@ def main():
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                 cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
         meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.processor() or platform.machine()}, "
-                f"{os.cpu_count()} cores", "commit": commit, "backend": args.backend, "python": sys.version.split()[0],
+                f"{os.cpu_count()} cores", "commit": commit, "backend": args.backend, "processes": processes, "python": sys.version.split()[0],
                 "numpy": np.__version__}
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "rows": rows}, f, indent=1)
