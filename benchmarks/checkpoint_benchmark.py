@@ -63,7 +63,8 @@ def measure(n, k, backend, folder, model="stdp"):
     sim.restore(path)
     read_s = time.perf_counter() - t0
     sim.end()
-    return {"model": model, "engine": engine, "n": n, "k": k, "synapses": n * k, "bytes": size, "bytes_per_synapse": size / (n * k),
+    return {"model": model, "engine": engine, "n": n, "k": k, "synapses": n * k, "bytes": size,
+            "bytes_per_synapse": size / (n * k),
             "checkpoint_s": write_s, "restore_s": read_s, "run_100ms_s": run_s, "spikes_recorded": spikes}
 
 
@@ -101,7 +102,8 @@ def main():
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                 cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
         meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.processor() or platform.machine()}, "
-                f"{os.cpu_count()} cores", "commit": commit, "backend": args.backend, "processes": processes, "python": sys.version.split()[0],
+                f"{os.cpu_count()} cores", "commit": commit, "backend": args.backend, "processes": processes,
+                "python": sys.version.split()[0],
                 "numpy": np.__version__}
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "rows": rows}, f, indent=1)

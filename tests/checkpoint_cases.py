@@ -7,8 +7,8 @@
 (each also under mpiexec -n P: rank 0 writes OUT.npz.)
 
 KIND: static, stdp, tm, rewiring or eprop (on the time grid); event (the event-driven engine) or offgrid (precise
-spike times on the grid; offgrid_dc without its AC and noise sources), where changes made between the halves (set(), initialize(), new spike times) are
-pending when the checkpoint is written. BACKEND: numpy, cpu, cupy, or numpy-ref (NumPy without a C++ compiler:
+spike times on the grid; offgrid_dc without its AC and noise sources), where changes made between the halves
+(set(), initialize(), new spike times) are pending when the checkpoint is written. BACKEND: numpy, cpu, cupy, or numpy-ref (NumPy without a C++ compiler:
 the precise engines' Python reference loops). OUT.npz gets what a user sees at the end (spikes, signals,
 weights, every synapse variable in row order, rewiring data, the trainer's history) for comparison.
 """

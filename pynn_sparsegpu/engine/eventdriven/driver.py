@@ -462,7 +462,6 @@ class EventEngine:
                 buf.write(xp.asarray(full, dtype=dtype))
             write[2] = max(next_k, self._next_row_k)
 
-
     # --- checkpoints ---------------------------------------------------------------------------------------
     def checkpoint_refusal(self):
         """Why the engine's state cannot be checkpointed now (None: it can): the network changed since the last
