@@ -270,12 +270,11 @@ class Projection(common.Projection):
     def _check_values(self, weight, delay, xp=np):
         if bool(xp.isnan(weight).any()) or bool(xp.isnan(delay).any()):
             raise errors.ConnectionError("weights and delays must be numbers, not NaN")
-        if bool(xp.isinf(weight).any()):
-            bad = float(weight[xp.isinf(weight)][0]) if weight.ndim else float(weight)
-            raise errors.ConnectionError(f"weight={bad} is not allowed: weights must be finite numbers")
-        if bool(xp.isinf(delay).any()):
-            bad = float(delay[xp.isinf(delay)][0]) if delay.ndim else float(delay)
-            raise errors.ConnectionError(f"delay={bad} ms is not allowed: delays must be finite numbers of ms")
+        for name, values, unit in (("weight", weight, ""), ("delay", delay, " ms")):
+            if bool(xp.isinf(values).any()):
+                bad = float(values[xp.isinf(values)][0]) if values.ndim else float(values)
+                raise errors.ConnectionError(f"{name}={bad}{unit} is not allowed: {name}s must be finite numbers"
+                                             + (" of ms" if unit else ""))
         if self._conductance and bool((weight < 0).any()):
             raise errors.ConnectionError(
                 f"weight={float(weight.min())} is not allowed: conductance-based synapses need weights >= 0 uS "
