@@ -124,6 +124,16 @@ class _EngineParameters:
 _simplify = simplify      # (Assembly.get has an argument of that name)
 
 
+def _model_for_estimate(cellclass):
+    """The engine model of a cell type given as a class or an instance, for the memory estimate before the
+    population is made (None when it cannot be made without the user's arguments)."""
+    try:
+        celltype = cellclass() if isinstance(cellclass, type) else cellclass
+        return celltype.engine_model()
+    except Exception:
+        return None
+
+
 def _invalid(err, group):
     """PyNN's InvalidParameterValueError from the engine's message, which names the cell type by the engine
     model's class (IFCurrExp): by the name the user gave (IF_curr_exp)."""
@@ -180,6 +190,12 @@ class Population(_EngineParameters, common.Population):
                                for d in dims):
             raise ValueError(f"size={size!r} is not allowed; it must be a positive whole number of cells (or a "
                              "tuple of positive whole numbers)")
+        # too large for memory: refused first, before anything else is looked at or made
+        model = _model_for_estimate(cellclass)
+        if model is not None:
+            simulator.state.network.check_memory(model, int(np.prod(dims)),
+                                                 getattr(cellclass, "__name__", type(cellclass).__name__))
+        self._memory_checked = model is not None
         # a per-cell list of the wrong length: name the parameter (PyNN's message names only the shapes)
         if isinstance(cellclass, StandardCellType):
             given = {name: getattr(value, "base_value", value) for name, value in cellclass.parameter_space.items()}
@@ -208,7 +224,8 @@ class Population(_EngineParameters, common.Population):
                 "use one of sim.list_standard_models()")
         state = simulator.state
         model = self.celltype.engine_model()
-        state.network.check_memory(model, self.size, type(self.celltype).__name__)
+        if not self._memory_checked:       # (a cell type that needed the user's parameters to be made)
+            state.network.check_memory(model, self.size, type(self.celltype).__name__)
         first = state.id_counter
         self.all_cells = np.array([simulator.ID(i) for i in range(first, first + self.size)], dtype=simulator.ID)
         for cell in self.all_cells:

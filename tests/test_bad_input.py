@@ -128,6 +128,8 @@ def test_population_too_large_for_memory(fresh):
         fresh.Population(10 ** 13, fresh.IF_curr_exp())
     _names(str(info.value), "10000000000000", "GiB", "available")
     assert fresh.simulator.state.network.groups == []
+    with pytest.raises(MemoryError):       # refused first, before the per-cell list is looked at (or evaluated)
+        fresh.Population(10 ** 13, fresh.EIF_cond_exp_isfa_ista(cm=[0.281, 0.281, 0.281]))
     fresh.Population(10, fresh.IF_curr_exp())                   # the simulation goes on
 
 
