@@ -287,8 +287,13 @@ def _folder(path) -> str:
     return folder
 
 
-def _members(meta, arrays) -> dict:
-    members = {} if meta is None else {"__meta__": np.asarray(json.dumps(meta, default=_json_default))}
+def _meta_array(meta) -> np.ndarray:
+    """The __meta__ member: the JSON text as a 0-d string array."""
+    return np.asarray(json.dumps(meta, default=_json_default))
+
+
+def _members(arrays) -> dict:
+    members = {}
     for name, arr in arrays.items():
         if name.startswith("__"):
             raise CheckpointError(f"internal error: array name {name!r} is reserved")
@@ -317,7 +322,7 @@ def write(path, meta: dict, arrays: dict) -> None:
     """Write the archive atomically: a temporary file in the target's folder, flushed, then renamed."""
     path = os.fspath(path)
     folder = _folder(path)
-    members = _members(meta, arrays)
+    members = {"__meta__": _meta_array(meta), **_members(arrays)}
     tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
     _write_then_rename(path, tmp, lambda f: np.savez(f, **members))
 
@@ -334,7 +339,8 @@ def write_distributed(path, meta: dict, arrays: dict, comm) -> None:
     error = None
     try:
         _folder(path)
-        _write_then_rename(parts[comm.rank], parts[comm.rank] + "~", lambda f: np.savez(f, **_members(None, arrays)))
+        with open(parts[comm.rank], "wb") as f:       # (a temporary file: removed below whatever happens)
+            np.savez(f, **_members(arrays))
     except BaseException as err:          # (every process learns of it: none is left waiting)
         error = f"process {comm.rank}: {type(err).__name__}: {err}"
     errors = [e for e in comm.allgather(error) if e is not None]
@@ -360,8 +366,7 @@ def _merge_parts(f, meta, parts) -> None:
     """An .npz archive in `f`: __meta__, then every member of each part k renamed r<k>/<name>."""
     with zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as out:
         with out.open("__meta__.npy", "w", force_zip64=True) as member:
-            np.lib.format.write_array(member, np.asarray(json.dumps(meta, default=_json_default)),
-                                      allow_pickle=False)
+            np.lib.format.write_array(member, _meta_array(meta), allow_pickle=False)
         for k, part in enumerate(parts):
             with np.load(part, allow_pickle=False) as data:
                 for name in data.files:

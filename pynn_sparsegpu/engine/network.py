@@ -109,11 +109,11 @@ class Network:
         """Refuse a population that cannot fit in the memory available now (host memory, and the GPU's on the
         CuPy path), with the estimate (population_bytes), before anything is allocated."""
         host, engine = self.population_bytes(model, n_cells)
-        needs = [(host, self.backend.host_available_bytes(), "host memory")]
         if self.backend.is_gpu:
-            needs.append((engine, self.backend.available_bytes(), f"{self.backend.device}'s memory"))
+            needs = [(host, self.backend.host_available_bytes(), "host memory"),
+                     (engine, self.backend.available_bytes(), f"{self.backend.device}'s memory")]
         else:
-            needs = [(host + engine, needs[0][1], "host memory")]
+            needs = [(host + engine, self.backend.host_available_bytes(), "host memory")]
         for need, free, where in needs:
             if free is not None and need > free:
                 raise MemoryError(f"a Population of {n_cells} {what} cells needs about {need / 2**30:.3g} GiB of "
@@ -121,17 +121,18 @@ class Network:
                                   f"{free / 2**30:.3g} GiB is available; use fewer cells"
                                   + (" or more MPI processes" if where != "host memory" else ""))
 
+    def _seed_children(self):
+        return self._group_seeds, self._electrode_seeds, self._synapse_seeds, self._connection_seeds
+
     def stream_marks(self):
         """How many random streams each kind of part has been given so far (restore_stream_marks sets it back)."""
-        return ([c.count for c in (self._group_seeds, self._electrode_seeds, self._synapse_seeds,
-                                   self._connection_seeds)], dict(self._connection_keys_drawn))
+        return [c.count for c in self._seed_children()], dict(self._connection_keys_drawn)
 
     def restore_stream_marks(self, marks) -> None:
         """Take back the streams given since stream_marks(): a refused Population, Projection or current source
         leaves the streams of the parts made after it as they would be without it."""
         counts, drawn = marks
-        for children, count in zip((self._group_seeds, self._electrode_seeds, self._synapse_seeds,
-                                    self._connection_seeds), counts):
+        for children, count in zip(self._seed_children(), counts):
             children.count = count
         self._connection_keys_drawn = dict(drawn)
 

@@ -106,9 +106,8 @@ class SpikeBuffer:
     def set_exact_times(self, times) -> None:
         """Give the spikes of events() whose exact time is not known yet (NaN in exact_times()) the times in
         `times` (one per spike of events(), NaN to leave one as it is)."""
-        steps, chans, exact = self._sorted()
-        times = np.asarray(times, dtype=np.float64)
-        self.exact = [np.where(np.isnan(exact), times, exact)]
+        exact = self._sorted()[2]
+        self.exact = [np.where(np.isnan(exact), np.asarray(times, dtype=np.float64), exact)]
 
     def clear(self) -> None:
         self.flush()

@@ -70,6 +70,7 @@ class PointNeuron(NeuronModel):
         self.state = {"v": base["v_rest"], **({"w": 0.0} if neuron == "AdExp" else {}),
                       **internal_states(self.synapses), "_r": 0}
         self.substeps = 10 if neuron == "AdExp" else 2
+        self.explicit = neuron == "AdExp"          # (RK4 of the exponential membrane, as EIF_cond_exp_isfa_ista)
         self.membrane = ClampedLinearMembrane(self.synapses)
 
     def validate(self, params, xp):
